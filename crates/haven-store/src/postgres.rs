@@ -1,0 +1,333 @@
+//! The PostgreSQL backend, for deployments at scale. Selected by a
+//! `postgres://` URL; an optional schema keeps several Haven instances (or
+//! test runs) apart in one database.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use haven_core::{ResourceId, ResourceType, VersionId};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Executor, PgConnection, Row};
+
+use crate::backend::{RawRow, parse_key, version_from_db, version_to_db};
+use crate::{Backend, Head, IndexEntry, KeyRow, StoreError, VersionRow};
+
+/// PostgreSQL storage.
+#[derive(Clone, Debug)]
+pub struct PgBackend {
+    pool: PgPool,
+}
+
+/// Whether `s` is a plain identifier we may splice into `SET search_path`.
+fn valid_schema(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl PgBackend {
+    /// Connects, creates `schema` if given, and migrates.
+    pub async fn connect(url: &str, schema: Option<&str>, max_connections: u32) -> Result<Self, StoreError> {
+        let opts: PgConnectOptions = url.parse()?;
+        let mut pool = PgPoolOptions::new().max_connections(max_connections.max(1));
+        if let Some(schema) = schema {
+            if !valid_schema(schema) {
+                return Err(StoreError::Corrupt(format!(
+                    "schema name {schema:?} must be 1-63 characters of a-z, 0-9 and _"
+                )));
+            }
+            let setup = PgPoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+            setup.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str()).await?;
+            setup.close().await;
+            let set = format!("SET search_path TO {schema}");
+            pool = pool.after_connect(move |conn, _| {
+                let set = set.clone();
+                Box::pin(async move {
+                    conn.execute(set.as_str()).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(opts).await?;
+        crate::migrate::postgres().run(&pool).await?;
+        Ok(PgBackend { pool })
+    }
+
+    /// Drops a schema and everything in it (for tests).
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        if !valid_schema(schema) {
+            return Err(StoreError::Corrupt("bad schema name".into()));
+        }
+        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        pool.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str()).await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    /// The pool, for tests that inspect tables.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+async fn replace_index(
+    conn: &mut PgConnection,
+    rtype: &ResourceType,
+    id: &ResourceId,
+    index: &[IndexEntry],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM blind_index WHERE rtype = $1 AND id = $2")
+        .bind(rtype.as_str())
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    for e in index {
+        sqlx::query("INSERT INTO blind_index (rtype, name, value, id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            .bind(rtype.as_str())
+            .bind(&e.name)
+            .bind(&e.value[..])
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn row_from(r: sqlx::postgres::PgRow) -> Result<VersionRow, StoreError> {
+    VersionRow::try_from(RawRow {
+        rtype: r.try_get("rtype")?,
+        id: r.try_get("id")?,
+        version: r.try_get("version")?,
+        deleted: r.try_get("deleted")?,
+        last_updated: r.try_get("last_updated")?,
+        kek_version: i64::from(r.try_get::<i32, _>("kek_version")?),
+        wrapped_key: r.try_get("wrapped_key")?,
+        payload: r.try_get("payload")?,
+    })
+}
+
+const SELECT_ROW: &str =
+    "SELECT rtype, id, version, deleted, last_updated, kek_version, wrapped_key, payload FROM resource_versions";
+
+fn kek_to_db(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn head(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Option<Head>, StoreError> {
+        let r = sqlx::query("SELECT version, deleted, last_updated FROM resource_heads WHERE rtype = $1 AND id = $2")
+            .bind(rtype.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        r.map(|r| {
+            Ok(Head {
+                version: version_from_db(r.try_get("version")?)?,
+                deleted: r.try_get("deleted")?,
+                last_updated: r.try_get("last_updated")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn write(
+        &self,
+        row: &VersionRow,
+        expected: Option<VersionId>,
+        index: &[IndexEntry],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let moved = match expected {
+            None => sqlx::query(
+                "INSERT INTO resource_heads (rtype, id, version, deleted, last_updated) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT DO NOTHING",
+            )
+            .bind(row.rtype.as_str())
+            .bind(row.id.as_str())
+            .bind(version_to_db(row.version))
+            .bind(row.deleted)
+            .bind(row.last_updated)
+            .execute(&mut *tx)
+            .await?,
+            Some(prev) => {
+                sqlx::query(
+                    "UPDATE resource_heads SET version = $1, deleted = $2, last_updated = $3 \
+                     WHERE rtype = $4 AND id = $5 AND version = $6",
+                )
+                .bind(version_to_db(row.version))
+                .bind(row.deleted)
+                .bind(row.last_updated)
+                .bind(row.rtype.as_str())
+                .bind(row.id.as_str())
+                .bind(version_to_db(prev))
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Race);
+        }
+        sqlx::query(
+            "INSERT INTO resource_versions (rtype, id, version, deleted, last_updated, kek_version, wrapped_key, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(row.rtype.as_str())
+        .bind(row.id.as_str())
+        .bind(version_to_db(row.version))
+        .bind(row.deleted)
+        .bind(row.last_updated)
+        .bind(kek_to_db(row.kek_version))
+        .bind(&row.wrapped_key)
+        .bind(&row.payload)
+        .execute(&mut *tx)
+        .await?;
+        replace_index(&mut tx, &row.rtype, &row.id, index).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+    ) -> Result<Option<VersionRow>, StoreError> {
+        let q = format!("{SELECT_ROW} WHERE rtype = $1 AND id = $2 AND version = $3");
+        let r = sqlx::query(&q)
+            .bind(rtype.as_str())
+            .bind(id.as_str())
+            .bind(version_to_db(version))
+            .fetch_optional(&self.pool)
+            .await?;
+        r.map(row_from).transpose()
+    }
+
+    async fn history(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Vec<VersionRow>, StoreError> {
+        let q = format!("{SELECT_ROW} WHERE rtype = $1 AND id = $2 ORDER BY version DESC");
+        let rows = sqlx::query(&q).bind(rtype.as_str()).bind(id.as_str()).fetch_all(&self.pool).await?;
+        rows.into_iter().map(row_from).collect()
+    }
+
+    async fn find(&self, rtype: &ResourceType, name: &str, value: &[u8; 32]) -> Result<Vec<ResourceId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM blind_index WHERE rtype = $1 AND name = $2 AND value = $3 ORDER BY id")
+            .bind(rtype.as_str())
+            .bind(name)
+            .bind(&value[..])
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| ResourceId::parse(&r.try_get::<String, _>("id")?).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    async fn list(
+        &self,
+        rtype: Option<&ResourceType>,
+        after: Option<(&ResourceType, &ResourceId)>,
+        limit: u32,
+    ) -> Result<Vec<(ResourceType, ResourceId, Head)>, StoreError> {
+        let (at, ai) = after.map(|(t, i)| (t.as_str(), i.as_str())).unwrap_or(("", ""));
+        let rows = sqlx::query(
+            "SELECT rtype, id, version, deleted, last_updated FROM resource_heads \
+             WHERE NOT deleted AND ($1::text IS NULL OR rtype = $1) AND (rtype, id) > ($2, $3) \
+             ORDER BY rtype, id LIMIT $4",
+        )
+        .bind(rtype.map(|t| t.as_str()))
+        .bind(at)
+        .bind(ai)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let (t, i) = parse_key(r.try_get("rtype")?, r.try_get("id")?)?;
+                let head = Head {
+                    version: version_from_db(r.try_get("version")?)?,
+                    deleted: r.try_get("deleted")?,
+                    last_updated: r.try_get("last_updated")?,
+                };
+                Ok((t, i, head))
+            })
+            .collect()
+    }
+
+    async fn kek_usage(&self) -> Result<Vec<(u32, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kek_version, COUNT(*) AS n FROM resource_versions WHERE kek_version > 0 \
+             GROUP BY kek_version ORDER BY kek_version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let v: i32 = r.try_get("kek_version")?;
+                let n: i64 = r.try_get("n")?;
+                Ok((u32::try_from(v).unwrap_or(0), u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    async fn rewrap_candidates(
+        &self,
+        active: u32,
+        after: Option<&KeyRow>,
+        limit: u32,
+    ) -> Result<Vec<KeyRow>, StoreError> {
+        let (at, ai, av) =
+            after.map(|k| (k.rtype.as_str(), k.id.as_str(), version_to_db(k.version))).unwrap_or(("", "", 0));
+        let rows = sqlx::query(
+            "SELECT rtype, id, version, wrapped_key FROM resource_versions \
+             WHERE kek_version > 0 AND kek_version <> $1 AND (rtype, id, version) > ($2, $3, $4) \
+             ORDER BY rtype, id, version LIMIT $5",
+        )
+        .bind(kek_to_db(active))
+        .bind(at)
+        .bind(ai)
+        .bind(av)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let (rtype, id) = parse_key(r.try_get("rtype")?, r.try_get("id")?)?;
+                Ok(KeyRow {
+                    rtype,
+                    id,
+                    version: version_from_db(r.try_get("version")?)?,
+                    wrapped_key: r.try_get("wrapped_key")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_wrapped_key(&self, row: &KeyRow, new_key: &[u8], new_kek: u32) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE resource_versions SET wrapped_key = $1, kek_version = $2 \
+             WHERE rtype = $3 AND id = $4 AND version = $5 AND wrapped_key = $6",
+        )
+        .bind(new_key)
+        .bind(kek_to_db(new_kek))
+        .bind(row.rtype.as_str())
+        .bind(row.id.as_str())
+        .bind(version_to_db(row.version))
+        .bind(&row.wrapped_key)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn backup(&self, _dest: &Path) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported {
+            backend: "postgres",
+            what: "online backup (use pg_dump, and back up the keyring separately)",
+        })
+    }
+}

@@ -1,0 +1,329 @@
+//! The SQLite backend: one file in the data directory, WAL mode, full sync
+//! (an acknowledged write survives a crash), a single writer connection and
+//! a pool of readers.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use haven_core::{ResourceId, ResourceType, VersionId};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection};
+
+use crate::backend::{RawRow, parse_key, version_from_db, version_to_db};
+use crate::{Backend, Head, IndexEntry, KeyRow, StoreError, VersionRow};
+
+/// SQLite storage in one database file.
+#[derive(Clone, Debug)]
+pub struct SqliteBackend {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        crate::migrate::sqlite().run(&writer).await?;
+        let readers = SqlitePoolOptions::new().max_connections(8).connect_with(opts.read_only(true)).await?;
+        restrict_permissions(path);
+        Ok(SqliteBackend { writer, readers })
+    }
+
+    /// Closes both pools, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// The database holds only ciphertext, but ids and times are metadata too.
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for p in [path.to_path_buf(), path.with_extension("db-wal"), path.with_extension("db-shm")] {
+        if p.exists() {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
+
+async fn replace_index(
+    conn: &mut SqliteConnection,
+    rtype: &ResourceType,
+    id: &ResourceId,
+    index: &[IndexEntry],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM blind_index WHERE rtype = ? AND id = ?")
+        .bind(rtype.as_str())
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    for e in index {
+        sqlx::query("INSERT OR IGNORE INTO blind_index (rtype, name, value, id) VALUES (?, ?, ?, ?)")
+            .bind(rtype.as_str())
+            .bind(&e.name)
+            .bind(&e.value[..])
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn row_from(r: sqlx::sqlite::SqliteRow) -> Result<VersionRow, StoreError> {
+    VersionRow::try_from(RawRow {
+        rtype: r.try_get("rtype")?,
+        id: r.try_get("id")?,
+        version: r.try_get("version")?,
+        deleted: r.try_get("deleted")?,
+        last_updated: r.try_get("last_updated")?,
+        kek_version: r.try_get("kek_version")?,
+        wrapped_key: r.try_get("wrapped_key")?,
+        payload: r.try_get("payload")?,
+    })
+}
+
+const SELECT_ROW: &str =
+    "SELECT rtype, id, version, deleted, last_updated, kek_version, wrapped_key, payload FROM resource_versions";
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn head(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Option<Head>, StoreError> {
+        let r = sqlx::query("SELECT version, deleted, last_updated FROM resource_heads WHERE rtype = ? AND id = ?")
+            .bind(rtype.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await?;
+        r.map(|r| {
+            Ok(Head {
+                version: version_from_db(r.try_get("version")?)?,
+                deleted: r.try_get("deleted")?,
+                last_updated: r.try_get("last_updated")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn write(
+        &self,
+        row: &VersionRow,
+        expected: Option<VersionId>,
+        index: &[IndexEntry],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let moved = match expected {
+            None => {
+                sqlx::query(
+                    "INSERT INTO resource_heads (rtype, id, version, deleted, last_updated) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(row.rtype.as_str())
+                .bind(row.id.as_str())
+                .bind(version_to_db(row.version))
+                .bind(row.deleted)
+                .bind(row.last_updated)
+                .execute(&mut *tx)
+                .await?
+            }
+            Some(prev) => {
+                sqlx::query(
+                    "UPDATE resource_heads SET version = ?, deleted = ?, last_updated = ? \
+                     WHERE rtype = ? AND id = ? AND version = ?",
+                )
+                .bind(version_to_db(row.version))
+                .bind(row.deleted)
+                .bind(row.last_updated)
+                .bind(row.rtype.as_str())
+                .bind(row.id.as_str())
+                .bind(version_to_db(prev))
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Race);
+        }
+        sqlx::query(
+            "INSERT INTO resource_versions (rtype, id, version, deleted, last_updated, kek_version, wrapped_key, payload) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.rtype.as_str())
+        .bind(row.id.as_str())
+        .bind(version_to_db(row.version))
+        .bind(row.deleted)
+        .bind(row.last_updated)
+        .bind(i64::from(row.kek_version))
+        .bind(&row.wrapped_key)
+        .bind(&row.payload)
+        .execute(&mut *tx)
+        .await?;
+        replace_index(&mut tx, &row.rtype, &row.id, index).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+    ) -> Result<Option<VersionRow>, StoreError> {
+        let q = format!("{SELECT_ROW} WHERE rtype = ? AND id = ? AND version = ?");
+        let r = sqlx::query(&q)
+            .bind(rtype.as_str())
+            .bind(id.as_str())
+            .bind(version_to_db(version))
+            .fetch_optional(&self.readers)
+            .await?;
+        r.map(row_from).transpose()
+    }
+
+    async fn history(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Vec<VersionRow>, StoreError> {
+        let q = format!("{SELECT_ROW} WHERE rtype = ? AND id = ? ORDER BY version DESC");
+        let rows = sqlx::query(&q).bind(rtype.as_str()).bind(id.as_str()).fetch_all(&self.readers).await?;
+        rows.into_iter().map(row_from).collect()
+    }
+
+    async fn find(&self, rtype: &ResourceType, name: &str, value: &[u8; 32]) -> Result<Vec<ResourceId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM blind_index WHERE rtype = ? AND name = ? AND value = ? ORDER BY id")
+            .bind(rtype.as_str())
+            .bind(name)
+            .bind(&value[..])
+            .fetch_all(&self.readers)
+            .await?;
+        rows.into_iter()
+            .map(|r| ResourceId::parse(&r.try_get::<String, _>("id")?).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    async fn list(
+        &self,
+        rtype: Option<&ResourceType>,
+        after: Option<(&ResourceType, &ResourceId)>,
+        limit: u32,
+    ) -> Result<Vec<(ResourceType, ResourceId, Head)>, StoreError> {
+        let (at, ai) = after.map(|(t, i)| (t.as_str(), i.as_str())).unwrap_or(("", ""));
+        let rows = sqlx::query(
+            "SELECT rtype, id, version, deleted, last_updated FROM resource_heads \
+             WHERE deleted = 0 AND (? IS NULL OR rtype = ?) AND (rtype, id) > (?, ?) \
+             ORDER BY rtype, id LIMIT ?",
+        )
+        .bind(rtype.map(|t| t.as_str()))
+        .bind(rtype.map(|t| t.as_str()))
+        .bind(at)
+        .bind(ai)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let (t, i) = parse_key(r.try_get("rtype")?, r.try_get("id")?)?;
+                let head = Head {
+                    version: version_from_db(r.try_get("version")?)?,
+                    deleted: r.try_get("deleted")?,
+                    last_updated: r.try_get("last_updated")?,
+                };
+                Ok((t, i, head))
+            })
+            .collect()
+    }
+
+    async fn kek_usage(&self) -> Result<Vec<(u32, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kek_version, COUNT(*) AS n FROM resource_versions WHERE kek_version > 0 \
+             GROUP BY kek_version ORDER BY kek_version",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let v: i64 = r.try_get("kek_version")?;
+                let n: i64 = r.try_get("n")?;
+                Ok((u32::try_from(v).unwrap_or(0), u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    async fn rewrap_candidates(
+        &self,
+        active: u32,
+        after: Option<&KeyRow>,
+        limit: u32,
+    ) -> Result<Vec<KeyRow>, StoreError> {
+        let (at, ai, av) =
+            after.map(|k| (k.rtype.as_str(), k.id.as_str(), version_to_db(k.version))).unwrap_or(("", "", 0));
+        let rows = sqlx::query(
+            "SELECT rtype, id, version, wrapped_key FROM resource_versions \
+             WHERE kek_version > 0 AND kek_version <> ? AND (rtype, id, version) > (?, ?, ?) \
+             ORDER BY rtype, id, version LIMIT ?",
+        )
+        .bind(i64::from(active))
+        .bind(at)
+        .bind(ai)
+        .bind(av)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let (rtype, id) = parse_key(r.try_get("rtype")?, r.try_get("id")?)?;
+                Ok(KeyRow {
+                    rtype,
+                    id,
+                    version: version_from_db(r.try_get("version")?)?,
+                    wrapped_key: r.try_get("wrapped_key")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_wrapped_key(&self, row: &KeyRow, new_key: &[u8], new_kek: u32) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE resource_versions SET wrapped_key = ?, kek_version = ? \
+             WHERE rtype = ? AND id = ? AND version = ? AND wrapped_key = ?",
+        )
+        .bind(new_key)
+        .bind(i64::from(new_kek))
+        .bind(row.rtype.as_str())
+        .bind(row.id.as_str())
+        .bind(version_to_db(row.version))
+        .bind(&row.wrapped_key)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").fetch_one(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+        // VACUUM INTO accepts an empty file: create it 0600 so the copy is
+        // never readable by others, and refuse to overwrite anything.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dest)
+            .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dest.display())))?;
+        let dest_str = dest.to_str().ok_or_else(|| StoreError::Io("backup path is not UTF-8".into()))?;
+        // VACUUM INTO writes a transactionally consistent copy while readers
+        // and the writer keep going.
+        sqlx::query("VACUUM INTO ?").bind(dest_str).execute(&self.readers).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,393 @@
+//! [`Store`]: the backend-independent half of storage. It seals every
+//! payload before a backend sees it, computes blind indexes, enforces
+//! optimistic concurrency and re-wraps data keys after a KEK rotation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use haven_core::{ResourceId, ResourceType, VersionId};
+use haven_crypto::{BlindIndexKey, Envelope, KeyProvider, SealedRecord, WrappedKey};
+
+use crate::{Backend, Head, IndexEntry, KeyRow, StoreError, VersionRow};
+
+/// Unix time in microseconds.
+pub type Timestamp = i64;
+
+fn now_micros() -> Timestamp {
+    let n = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// How many times a write is retried when another writer wins the race.
+/// Each retry re-reads the head and re-seals (the version is in the AAD).
+const MAX_RACE_RETRIES: usize = 100;
+
+/// Waits a little before retrying a lost race, so racing writers spread out.
+async fn race_backoff(attempt: usize) {
+    let mut b = [0u8; 1];
+    let _ = haven_crypto::random_bytes(&mut b);
+    let micros = (u64::from(b[0]) + 1) * (attempt.min(10) as u64 + 1);
+    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+}
+
+/// A searchable identifier: index name and a value the caller normalised
+/// (e.g. digits only for phones, lower case for emails).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IndexTerm {
+    /// Index name, e.g. `phone`.
+    pub name: String,
+    /// Normalised value (PHI: never printed).
+    pub value: String,
+}
+
+impl IndexTerm {
+    /// Builds a term.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        IndexTerm { name: name.into(), value: value.into() }
+    }
+}
+
+impl std::fmt::Debug for IndexTerm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IndexTerm({}, [REDACTED])", self.name)
+    }
+}
+
+/// The identity and state of one version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// Type.
+    pub rtype: ResourceType,
+    /// Id.
+    pub id: ResourceId,
+    /// Version.
+    pub version: VersionId,
+    /// Unix microseconds.
+    pub last_updated: Timestamp,
+    /// Whether this version is a deletion.
+    pub deleted: bool,
+}
+
+/// A decrypted version of a record.
+#[derive(Clone)]
+pub struct Record {
+    /// Identity and state.
+    pub meta: RecordMeta,
+    /// The plaintext payload (empty for a deletion).
+    pub payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Record({:?}, {} bytes [REDACTED])", self.meta, self.payload.len())
+    }
+}
+
+/// What [`Store::rewrap_all`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RewrapReport {
+    /// Data keys re-wrapped under the active KEK.
+    pub rewrapped: u64,
+    /// Rows whose key could not be unwrapped (corrupt or moved): type, id,
+    /// version and the error. Their KEK version cannot be retired.
+    pub failed: Vec<(ResourceType, ResourceId, VersionId, String)>,
+}
+
+/// The record store: encryption and versioning over a [`Backend`].
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    envelope: Envelope,
+    index_key: BlindIndexKey,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({}, {:?})", self.backend.name(), self.envelope)
+    }
+}
+
+/// The associated data that binds a ciphertext to its record version.
+fn record_aad(rtype: &ResourceType, id: &ResourceId, version: VersionId) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(32 + rtype.as_str().len() + id.as_str().len());
+    aad.extend_from_slice(b"haven/record/v1\0");
+    aad.extend_from_slice(rtype.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(id.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&version.get().to_be_bytes());
+    aad
+}
+
+impl Store {
+    /// A store over `backend`, encrypting with keys from `provider`.
+    pub async fn new(backend: Arc<dyn Backend>, provider: Arc<dyn KeyProvider>) -> Result<Self, StoreError> {
+        let index_key = provider.blind_index_key().await?;
+        Ok(Store { backend, envelope: Envelope::new(provider), index_key })
+    }
+
+    /// The backend's name.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// The backend (for backups and tests).
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The key provider.
+    pub fn key_provider(&self) -> &Arc<dyn KeyProvider> {
+        self.envelope.provider()
+    }
+
+    /// The HMAC value of a normalised identifier in index `name`.
+    pub fn blind_value(&self, rtype: &ResourceType, name: &str, value: &str) -> [u8; 32] {
+        // The type is part of the index name so indexes never cross types.
+        self.index_key.compute(&format!("{}.{}", rtype.as_str(), name), value).0
+    }
+
+    fn index_entries(&self, rtype: &ResourceType, terms: &[IndexTerm]) -> Vec<IndexEntry> {
+        terms
+            .iter()
+            .map(|t| IndexEntry { name: t.name.clone(), value: self.blind_value(rtype, &t.name, &t.value) })
+            .collect()
+    }
+
+    async fn seal_row(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+        payload: &[u8],
+    ) -> Result<VersionRow, StoreError> {
+        let sealed = self.envelope.seal(&record_aad(rtype, id, version), payload).await?;
+        Ok(VersionRow {
+            rtype: rtype.clone(),
+            id: id.clone(),
+            version,
+            deleted: false,
+            last_updated: now_micros(),
+            kek_version: sealed.wrapped_key.version().get(),
+            wrapped_key: sealed.wrapped_key.as_bytes().to_vec(),
+            payload: sealed.ciphertext,
+        })
+    }
+
+    fn meta(row: &VersionRow) -> RecordMeta {
+        RecordMeta {
+            rtype: row.rtype.clone(),
+            id: row.id.clone(),
+            version: row.version,
+            last_updated: row.last_updated,
+            deleted: row.deleted,
+        }
+    }
+
+    /// Creates version 1 of a new record; a fresh random id if `id` is `None`.
+    pub async fn create(
+        &self,
+        rtype: &ResourceType,
+        id: Option<ResourceId>,
+        payload: &[u8],
+        terms: &[IndexTerm],
+    ) -> Result<RecordMeta, StoreError> {
+        let id = id.unwrap_or_else(ResourceId::random);
+        let row = self.seal_row(rtype, &id, VersionId::FIRST, payload).await?;
+        match self.backend.write(&row, None, &self.index_entries(rtype, terms)).await {
+            Ok(()) => Ok(Self::meta(&row)),
+            Err(StoreError::Race) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a new version. With `if_match`, only if that is the current
+    /// version; without, creates the record if it does not exist. Returns
+    /// the new version and whether it was created.
+    pub async fn update(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        if_match: Option<VersionId>,
+        payload: &[u8],
+        terms: &[IndexTerm],
+    ) -> Result<(RecordMeta, bool), StoreError> {
+        let index = self.index_entries(rtype, terms);
+        for attempt in 0..MAX_RACE_RETRIES {
+            let head = self.backend.head(rtype, id).await?;
+            let prev = match (head, if_match) {
+                (None, Some(_)) => return Err(StoreError::NotFound),
+                (Some(h), Some(expected)) if h.version != expected => {
+                    return Err(StoreError::VersionConflict { expected, current: h.version });
+                }
+                (h, _) => h.map(|h| h.version),
+            };
+            let version = prev.map(VersionId::next).unwrap_or(VersionId::FIRST);
+            let row = self.seal_row(rtype, id, version, payload).await?;
+            match self.backend.write(&row, prev, &index).await {
+                Ok(()) => return Ok((Self::meta(&row), prev.is_none())),
+                Err(StoreError::Race) => race_backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Race)
+    }
+
+    /// Deletes a record by writing a deletion version (history is kept).
+    /// Deleting a deleted record returns its deletion again.
+    pub async fn delete(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        if_match: Option<VersionId>,
+    ) -> Result<RecordMeta, StoreError> {
+        for attempt in 0..MAX_RACE_RETRIES {
+            let head = self.backend.head(rtype, id).await?.ok_or(StoreError::NotFound)?;
+            if let Some(expected) = if_match
+                && head.version != expected
+            {
+                return Err(StoreError::VersionConflict { expected, current: head.version });
+            }
+            if head.deleted {
+                return Ok(RecordMeta {
+                    rtype: rtype.clone(),
+                    id: id.clone(),
+                    version: head.version,
+                    last_updated: head.last_updated,
+                    deleted: true,
+                });
+            }
+            let row = VersionRow {
+                rtype: rtype.clone(),
+                id: id.clone(),
+                version: head.version.next(),
+                deleted: true,
+                last_updated: now_micros(),
+                kek_version: 0,
+                wrapped_key: Vec::new(),
+                payload: Vec::new(),
+            };
+            match self.backend.write(&row, Some(head.version), &[]).await {
+                Ok(()) => return Ok(Self::meta(&row)),
+                Err(StoreError::Race) => race_backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Race)
+    }
+
+    async fn open_row(&self, row: VersionRow) -> Result<Record, StoreError> {
+        let meta = Self::meta(&row);
+        if row.deleted {
+            return Ok(Record { meta, payload: Vec::new() });
+        }
+        let sealed = SealedRecord { wrapped_key: WrappedKey::from_bytes(row.wrapped_key)?, ciphertext: row.payload };
+        let payload = self.envelope.open(&record_aad(&row.rtype, &row.id, row.version), &sealed).await?;
+        Ok(Record { meta, payload })
+    }
+
+    /// The current version of a record; [`StoreError::Gone`] if deleted.
+    pub async fn read(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Record, StoreError> {
+        let head = self.backend.head(rtype, id).await?.ok_or(StoreError::NotFound)?;
+        if head.deleted {
+            return Err(StoreError::Gone { version: head.version });
+        }
+        self.vread(rtype, id, head.version).await
+    }
+
+    /// One version of a record (a deletion version comes back with an empty payload).
+    pub async fn vread(&self, rtype: &ResourceType, id: &ResourceId, version: VersionId) -> Result<Record, StoreError> {
+        let row = self.backend.get(rtype, id, version).await?.ok_or(StoreError::NotFound)?;
+        self.open_row(row).await
+    }
+
+    /// The newest version's metadata.
+    pub async fn head(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Option<Head>, StoreError> {
+        self.backend.head(rtype, id).await
+    }
+
+    /// Every version, newest first, decrypted.
+    pub async fn history(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Vec<Record>, StoreError> {
+        let rows = self.backend.history(rtype, id).await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.open_row(row).await?);
+        }
+        Ok(out)
+    }
+
+    /// Ids of live records whose identifier `name` equals the normalised `value`.
+    pub async fn find(&self, rtype: &ResourceType, name: &str, value: &str) -> Result<Vec<ResourceId>, StoreError> {
+        self.backend.find(rtype, name, &self.blind_value(rtype, name, value)).await
+    }
+
+    /// Live records in (type, id) order, for scans and exports.
+    pub async fn list(
+        &self,
+        rtype: Option<&ResourceType>,
+        after: Option<(&ResourceType, &ResourceId)>,
+        limit: u32,
+    ) -> Result<Vec<(ResourceType, ResourceId, Head)>, StoreError> {
+        self.backend.list(rtype, after, limit).await
+    }
+
+    /// How many stored versions each KEK version wraps.
+    pub async fn kek_usage(&self) -> Result<BTreeMap<u32, u64>, StoreError> {
+        Ok(self.backend.kek_usage().await?.into_iter().collect())
+    }
+
+    /// Re-wraps every data key that is not under the active KEK, `batch`
+    /// rows at a time, while the store keeps serving. Payloads are not
+    /// touched. A row that cannot be unwrapped is reported, not fatal.
+    pub async fn rewrap_all(&self, batch: u32) -> Result<RewrapReport, StoreError> {
+        let mut report = RewrapReport::default();
+        // Rows changed concurrently (the replace found a different key) are
+        // caught by another pass; a pass with no such race is the last.
+        loop {
+            let active = self.key_provider().active_version().await?.get();
+            let mut cursor: Option<KeyRow> = None;
+            let mut raced = 0u64;
+            loop {
+                let rows = self.backend.rewrap_candidates(active, cursor.as_ref(), batch.max(1)).await?;
+                let Some(last) = rows.last().cloned() else { break };
+                for row in &rows {
+                    let KeyRow { rtype, id, version, wrapped_key } = row;
+                    let aad = record_aad(rtype, id, *version);
+                    let rewrapped = match WrappedKey::from_bytes(wrapped_key.clone()) {
+                        Ok(w) => self.envelope.rewrap(&aad, &w).await,
+                        Err(e) => Err(e),
+                    };
+                    match rewrapped {
+                        Ok(new) => {
+                            if self.backend.replace_wrapped_key(row, new.as_bytes(), new.version().get()).await? {
+                                report.rewrapped += 1;
+                            } else {
+                                raced += 1;
+                            }
+                        }
+                        Err(e) => {
+                            let known = report.failed.iter().any(|f| (&f.0, &f.1, f.2) == (rtype, id, *version));
+                            if !known {
+                                report.failed.push((rtype.clone(), id.clone(), *version, e.to_string()));
+                            }
+                        }
+                    }
+                }
+                cursor = Some(last);
+            }
+            if raced == 0 {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Checks the database and the key provider (for `/readyz`).
+    pub async fn check(&self) -> Result<(), StoreError> {
+        self.backend.ping().await?;
+        self.key_provider().check().await?;
+        Ok(())
+    }
+}
