@@ -3,7 +3,9 @@
 //! type is parsed once at the boundary, so code further in can trust it.
 
 mod ids;
+mod principal;
 mod secret;
 
 pub use ids::{IdError, ResourceId, ResourceType, VersionId};
+pub use principal::{Principal, Role, UnknownRole};
 pub use secret::Secret;

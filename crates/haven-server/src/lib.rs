@@ -1,0 +1,17 @@
+//! Haven's server: typed configuration, the TLS listener, the middleware
+//! stack (request ids, limits, timeouts, metrics, authentication) and the
+//! routes. [`app`] builds the whole router as a value, so tests can drive it
+//! in-process or on a real port.
+
+pub mod accounts;
+pub mod config;
+mod error;
+mod metrics_layer;
+mod routes;
+pub mod serve;
+pub mod state;
+pub mod tls;
+
+pub use error::ApiError;
+pub use routes::{api_doc, app};
+pub use state::AppState;

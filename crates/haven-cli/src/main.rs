@@ -1,0 +1,214 @@
+//! The `haven` command. Every subcommand is non-interactive so scripts can
+//! drive it; errors are printed with their causes and exit non-zero.
+
+mod bench;
+mod demo;
+mod init;
+mod keys;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use haven_server::config::Config;
+use haven_server::serve::{self, ServeOptions};
+
+/// Haven: a self-hosted, zero-trust healthcare AI agent service.
+#[derive(Parser)]
+#[command(name = "haven", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct DataDir {
+    /// The data directory (config, keyring, database).
+    #[arg(long, env = "HAVEN_DATA_DIR", value_name = "DIR")]
+    data_dir: PathBuf,
+}
+
+#[derive(clap::Args, Clone)]
+struct Listen {
+    /// Address for the API listener (overrides `server.listen`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Address for the metrics listener (loopback only).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// Serve plain HTTP instead of HTTPS (development only; logs a warning).
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory: config, keyring, database and a first admin.
+    Init {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Username of the first administrator.
+        #[arg(long, default_value = "admin")]
+        admin_username: String,
+    },
+    /// Serve the API (HTTPS by default).
+    Serve {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        listen: Listen,
+    },
+    /// Create (or reuse) a data directory with demo data and serve it.
+    Demo {
+        /// Data directory; a new one under the system temp dir if omitted.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        listen: Listen,
+        /// Load the demo data and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Write a consistent, still-encrypted snapshot of the store while it serves.
+    Backup {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The backup file to create.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup made by `haven backup` (the server must be stopped).
+    Restore {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Benchmarks that print their figures.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and the keyring; explain any error.
+    Check {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Print the documented default configuration.
+    Default,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the configuration of a data directory, with a message naming the file.
+fn load_config(dir: &Path) -> Result<Config> {
+    Config::load(dir).context("invalid configuration")
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init { dir, admin_username } => {
+            let out = init::init(&dir.data_dir, &admin_username).await?;
+            println!("Initialised {}", dir.data_dir.display());
+            println!("The one-time administrator credential is in {} (mode 0600).", out.display());
+            println!("Start the server with: haven serve --data-dir {}", dir.data_dir.display());
+            Ok(())
+        }
+        Command::Serve { dir, listen } => serve_dir(&dir.data_dir, listen).await,
+        Command::Demo { data_dir, listen, no_serve } => {
+            let dir = demo::prepare(data_dir).await?;
+            if no_serve {
+                return Ok(());
+            }
+            serve_dir(&dir, listen).await
+        }
+        Command::Keys { command } => keys::run(command).await,
+        Command::Config { command } => match command {
+            ConfigCommand::Check { dir } => config_check(&dir.data_dir).await,
+            ConfigCommand::Default => {
+                print!("{}", Config::default_file_text());
+                Ok(())
+            }
+        },
+        Command::Backup { dir, out } => {
+            let config = load_config(&dir.data_dir)?;
+            let store = haven_server::state::open_store(&dir.data_dir, &config).await?;
+            store.backend().backup(&out).await.context("backup failed")?;
+            println!(
+                "Wrote {} (ciphertext and wrapped keys only; keep the keyring backed up separately).",
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Restore { dir, from, force } => init::restore(&dir.data_dir, &from, force).await,
+        Command::Bench { command } => bench::run(command).await,
+    }
+}
+
+async fn serve_dir(dir: &Path, listen: Listen) -> Result<()> {
+    let config = load_config(dir)?;
+    serve::init_logging(&config.log);
+    let _lock = init::lock_data_dir(dir)?;
+    let opts = ServeOptions {
+        listen: listen.listen,
+        metrics_listen: listen.metrics_listen,
+        insecure_http: listen.insecure_http,
+    };
+    let server = serve::start(dir, config, opts).await?;
+    println!("Haven is serving {}", server.url());
+    serve::shutdown_signal().await;
+    server.shutdown();
+    server.wait().await;
+    Ok(())
+}
+
+async fn config_check(dir: &Path) -> Result<()> {
+    let config = load_config(dir)?;
+    haven_server::state::check_data_dir(dir)?;
+    let keys = haven_server::state::open_key_provider(dir, &config).context("keys")?;
+    let active = keys.active_version().await?;
+    println!("configuration: ok ({})", dir.join(haven_server::config::CONFIG_FILE).display());
+    println!("keys: ok ({} provider, active KEK version {active})", keys.name());
+    match config.storage_location(dir) {
+        haven_server::config::StorageLocation::Sqlite(p) => println!("storage: sqlite at {}", p.display()),
+        haven_server::config::StorageLocation::Postgres(_) => println!("storage: postgres"),
+    }
+    println!("listen: {} (metrics: {:?})", config.server.listen, config.server.metrics_listen);
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! Configuration: a TOML file in the data directory, overridden by `HAVEN_*`
+//! environment variables (`HAVEN_SERVER__LISTEN=0.0.0.0:8443` sets
+//! `server.listen`), overridden by command-line flags. Loaded once, typed,
+//! and passed explicitly. Errors name the key and the problem.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use haven_crypto::PasswordParams;
+use serde::{Deserialize, Serialize};
+
+/// The configuration file's name inside the data directory.
+pub const CONFIG_FILE: &str = "haven.toml";
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// The file is not valid TOML.
+    #[error("{path}: {reason}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// Parser message with line and column.
+        reason: String,
+    },
+    /// A key has a value of the wrong type or an unknown key is present.
+    #[error("{source_name}: key `{key}`: {reason}")]
+    Key {
+        /// The file or environment variable.
+        source_name: String,
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listeners and limits.
+    pub server: ServerConfig,
+    /// TLS certificate.
+    pub tls: TlsConfig,
+    /// Where records live.
+    pub storage: StorageConfig,
+    /// Where keys come from.
+    pub keys: KeysConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Account security.
+    pub security: SecurityConfig,
+}
+
+/// Listeners and request limits.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The API listener (HTTPS unless started with `--insecure-http`).
+    pub listen: SocketAddr,
+    /// Prometheus metrics listener; must be a loopback address.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Per-request timeout in seconds.
+    pub request_timeout_secs: u64,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// How long graceful shutdown waits for in-flight requests, in seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            request_timeout_secs: 30,
+            max_body_bytes: 8 * 1024 * 1024,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// TLS certificate and key. Both unset: a self-signed certificate is made
+/// on first start and kept in the data directory.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+/// The record store.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `sqlite:FILE` (relative to the data directory) or `postgres://...`.
+    pub url: String,
+    /// PostgreSQL schema to use (created if missing).
+    pub postgres_schema: Option<String>,
+    /// PostgreSQL pool size.
+    pub max_connections: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { url: "sqlite:haven.db".into(), postgres_schema: None, max_connections: 16 }
+    }
+}
+
+/// Which key provider holds the key-encryption keys.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyProviderKind {
+    /// The keyring file in the data directory.
+    Local,
+    /// `HAVEN_KEK_*` environment variables.
+    Env,
+}
+
+/// Keys.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// The provider.
+    pub provider: KeyProviderKind,
+    /// The keyring file (local provider), relative to the data directory.
+    pub keyring: PathBuf,
+    /// Seconds `haven keys rotate` waits after adding a KEK before it
+    /// re-wraps, so running servers pick up the new version first.
+    pub rotation_grace_secs: u64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig { provider: KeyProviderKind::Local, keyring: "keyring.json".into(), rotation_grace_secs: 2 }
+    }
+}
+
+/// Log format.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `haven_server=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+/// Account security.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Argon2id parameters for new password hashes.
+    pub password: PasswordParams,
+    /// Lifetime of an access token in seconds.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig { password: PasswordParams::default(), token_ttl_secs: 15 * 60 }
+    }
+}
+
+/// Where the store lives, parsed from `storage.url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageLocation {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (may hold a password: never print it).
+    Postgres(String),
+}
+
+impl Config {
+    /// Loads `DIR/haven.toml` (defaults if absent) and applies `HAVEN_*` overrides.
+    pub fn load(data_dir: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(data_dir, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with an explicit environment (for tests).
+    pub fn load_with_env(
+        data_dir: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(ConfigError::Read { path: path.display().to_string(), reason: e.to_string() }),
+        };
+        Self::parse(&path.display().to_string(), &text, env)
+    }
+
+    /// Parses TOML text and applies overrides.
+    pub fn parse(
+        source_name: &str,
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax { path: source_name.into(), reason: e.to_string() })?;
+        let mut from_env = Vec::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("HAVEN_") else { continue };
+            if !rest.contains("__") {
+                continue; // HAVEN_KEK_* and friends are not configuration keys
+            }
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            set_path(&mut table, &path, env_value(&value));
+            from_env.push((name, path.join(".")));
+        }
+        let de = toml::Value::Table(table);
+        serde_path_to_error::deserialize::<_, Config>(de)
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let source = from_env
+                    .iter()
+                    .find(|(_, k)| key.starts_with(k.as_str()) || k.starts_with(&key))
+                    .map(|(n, _)| format!("environment variable {n}"))
+                    .unwrap_or_else(|| source_name.to_string());
+                ConfigError::Key { source_name: source, key, reason: e.into_inner().to_string() }
+            })?
+            .validated(source_name)
+    }
+
+    fn validated(self, source_name: &str) -> Result<Config, ConfigError> {
+        let bad = |key: &str, reason: &str| ConfigError::Key {
+            source_name: source_name.into(),
+            key: key.into(),
+            reason: reason.into(),
+        };
+        if let Some(m) = self.server.metrics_listen
+            && !m.ip().is_loopback()
+        {
+            return Err(bad("server.metrics_listen", "must be a loopback address (metrics are not public)"));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(bad("server.request_timeout_secs", "must be at least 1"));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(bad("server.max_body_bytes", "must be at least 1024"));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(bad("tls", "set both `cert` and `key`, or neither"));
+        }
+        if self.storage_location_unchecked().is_none() {
+            return Err(bad("storage.url", "must start with `sqlite:` or `postgres://`"));
+        }
+        if self.security.password.memory_kib < 8 * 1024 {
+            return Err(bad("security.password.memory_kib", "must be at least 8192 (OWASP minimum is 19456)"));
+        }
+        Ok(self)
+    }
+
+    fn storage_location_unchecked(&self) -> Option<StorageLocation> {
+        let url = self.storage.url.trim();
+        if let Some(file) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            (!file.is_empty()).then(|| StorageLocation::Sqlite(PathBuf::from(file)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(StorageLocation::Postgres(url.to_string()))
+        } else {
+            None
+        }
+    }
+
+    /// The store location, with a relative SQLite path resolved against `data_dir`.
+    pub fn storage_location(&self, data_dir: &Path) -> StorageLocation {
+        match self.storage_location_unchecked() {
+            Some(StorageLocation::Sqlite(p)) => StorageLocation::Sqlite(data_dir.join(p)),
+            Some(other) => other,
+            None => StorageLocation::Sqlite(data_dir.join("haven.db")),
+        }
+    }
+
+    /// The config file a fresh `haven init` writes: every key, documented.
+    pub fn default_file_text() -> &'static str {
+        DEFAULT_CONFIG
+    }
+}
+
+/// The documented default configuration; a test keeps it equal to `Config::default()`.
+const DEFAULT_CONFIG: &str = include_str!("../haven.default.toml");
+
+fn env_value(raw: &str) -> toml::Value {
+    // Numbers and booleans keep their type; everything else is a string.
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut t = table;
+    for p in parents {
+        let entry = t.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else { return };
+        t = next;
+    }
+    t.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse("haven.toml", text, Vec::new())
+    }
+
+    #[test]
+    fn default_file_matches_defaults() {
+        assert_eq!(parse(Config::default_file_text()).unwrap(), Config::default());
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = parse("[server]\nlisten = 42\n").unwrap_err().to_string();
+        assert!(e.contains("server.listen"), "{e}");
+        let e = parse("[server]\nlisen = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("lisen"), "{e}");
+        let e = parse("[server]\nlisten = \"nonsense\"\n").unwrap_err().to_string();
+        assert!(e.contains("server.listen") && e.contains("invalid"), "{e}");
+        let e = parse("[server\n").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+        let e = parse("[server]\nmetrics_listen = \"0.0.0.0:9464\"\n").unwrap_err().to_string();
+        assert!(e.contains("loopback"), "{e}");
+        let e = parse("[storage]\nurl = \"mysql://x\"\n").unwrap_err().to_string();
+        assert!(e.contains("storage.url"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let env = vec![
+            ("HAVEN_SERVER__LISTEN".to_string(), "0.0.0.0:9000".to_string()),
+            ("HAVEN_LOG__FORMAT".to_string(), "json".to_string()),
+            ("HAVEN_KEK_1".to_string(), "ignored".to_string()),
+        ];
+        let c = Config::parse("haven.toml", "[server]\nlisten = \"127.0.0.1:1\"\n", env).unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(c.log.format, LogFormat::Json);
+        let env = vec![("HAVEN_SERVER__REQUEST_TIMEOUT_SECS".to_string(), "soon".to_string())];
+        let e = Config::parse("haven.toml", "", env).unwrap_err().to_string();
+        assert!(e.contains("HAVEN_SERVER__REQUEST_TIMEOUT_SECS") && e.contains("request_timeout_secs"), "{e}");
+    }
+
+    #[test]
+    fn storage_urls() {
+        let c = parse("[storage]\nurl = \"postgres://u@h/db\"\n").unwrap();
+        assert_eq!(c.storage_location(Path::new("/d")), StorageLocation::Postgres("postgres://u@h/db".into()));
+        let c = parse("").unwrap();
+        assert_eq!(c.storage_location(Path::new("/d")), StorageLocation::Sqlite("/d/haven.db".into()));
+    }
+}

@@ -1,0 +1,109 @@
+//! One table from error kinds to HTTP status and a stable code. Bodies are
+//! FHIR OperationOutcomes; internals (database messages, key errors) are
+//! logged with the request id and never sent to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use haven_store::StoreError;
+
+/// An error a handler returns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid credentials.
+    #[error("authentication required")]
+    Unauthorized,
+    /// Authenticated but not allowed.
+    #[error("not allowed")]
+    Forbidden,
+    /// No such resource (or not visible to the caller).
+    #[error("not found")]
+    NotFound,
+    /// The resource was deleted.
+    #[error("deleted")]
+    Gone,
+    /// A create collided with an existing resource.
+    #[error("{0}")]
+    Conflict(String),
+    /// An If-Match precondition failed.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The body is larger than the server accepts.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// A dependency (database, key service) is unavailable.
+    #[error("service unavailable")]
+    Unavailable,
+    /// A bug or an integrity failure; details are in the server log.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status and the FHIR issue type for this error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "login"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
+            ApiError::Gone => (StatusCode::GONE, "deleted"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "duplicate"),
+            ApiError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "conflict"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
+        }
+    }
+}
+
+/// A FHIR OperationOutcome with one issue.
+pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> serde_json::Value {
+    serde_json::json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}]
+    })
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let body = operation_outcome("error", code, &self.to_string());
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Ok(v) = http::HeaderValue::from_str("application/fhir+json") {
+            resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+        }
+        if matches!(self, ApiError::Unauthorized) {
+            resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Gone { .. } => ApiError::Gone,
+            StoreError::VersionConflict { expected, current } => ApiError::PreconditionFailed(format!(
+                "version conflict: If-Match expected version {expected}, current version is {current}"
+            )),
+            StoreError::AlreadyExists => ApiError::Conflict("a resource with this id already exists".into()),
+            StoreError::Database(ref err) if is_unavailable(err) => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::Unavailable
+            }
+            other => {
+                // Store errors carry ids and versions, never payloads.
+                tracing::error!(error = %other, "store failure");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
+}

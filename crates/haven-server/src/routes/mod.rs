@@ -1,0 +1,109 @@
+//! The router: every route, its middleware, and the OpenAPI document
+//! generated from the same declarations (so a route cannot be missing from
+//! it). FHIR routes are described by `/fhir/metadata` instead.
+
+mod auth;
+mod fhir;
+mod health;
+mod keys;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::{ApiError, AppState};
+
+pub(crate) use auth::Authenticated;
+
+/// The request-id header, set on every request and response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Haven API", description = "Haven's non-FHIR endpoints. FHIR R4 is under /fhir (see /fhir/metadata)."),
+    components(schemas(crate::routes::auth::LoginRequest, crate::routes::auth::TokenResponse)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::openapi_json))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(keys::key_status))
+}
+
+/// The OpenAPI document of every non-FHIR route.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| documented().split_for_parts().1).clone()
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::NotFound
+}
+
+/// The whole application as a router.
+pub fn app(state: AppState) -> Router {
+    let cfg = state.config().server.clone();
+    let (api, _) = documented().split_for_parts();
+    let middleware = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([http::header::AUTHORIZATION, http::header::COOKIE]))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            // Spans carry the method, the route template and the request id;
+            // never the query string, headers or bodies (they may hold PHI).
+            TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|m| m.as_str().to_owned())
+                    .unwrap_or_default();
+                let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(cfg.request_timeout_secs),
+        ))
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes));
+    Router::new()
+        .merge(api)
+        .nest("/fhir", fhir::router())
+        .fallback(not_found)
+        .route_layer(axum::middleware::from_fn(crate::metrics_layer::track))
+        .layer(middleware)
+        .with_state(state)
+}

@@ -1,0 +1,176 @@
+//! Starting and stopping the listeners: HTTPS (or plain HTTP behind an
+//! explicit flag) for the API, and a loopback-only listener for metrics.
+//! Shutdown is graceful: in-flight requests finish within the grace period.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, LogConfig, LogFormat};
+use crate::state::{OpenError, open_store};
+use crate::{AppState, app, tls};
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory, keys or store cannot be opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// TLS cannot be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// A listener cannot bind.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        reason: String,
+    },
+}
+
+/// Command-line choices that override the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// Overrides `server.listen`.
+    pub listen: Option<SocketAddr>,
+    /// Overrides `server.metrics_listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve plain HTTP instead of HTTPS.
+    pub insecure_http: bool,
+}
+
+/// A started server.
+pub struct RunningServer {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// Where metrics are served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `https` or `http`.
+    pub scheme: &'static str,
+    handle: Handle,
+    metrics_handle: Handle,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    grace: Duration,
+    state: AppState,
+}
+
+impl RunningServer {
+    /// The base URL of the API.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The shared state (for tests).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting connections and lets in-flight requests finish.
+    pub fn shutdown(&self) {
+        self.handle.graceful_shutdown(Some(self.grace));
+        self.metrics_handle.graceful_shutdown(Some(self.grace));
+    }
+
+    /// Waits until every listener has stopped.
+    pub async fn wait(self) {
+        for t in self.tasks {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "listener failed"),
+                Err(e) => tracing::error!(error = %e, "listener task failed"),
+            }
+        }
+        self.state.store().backend().ping().await.ok();
+    }
+}
+
+async fn spawn_listener(
+    addr: SocketAddr,
+    router: Router,
+    tls: Option<RustlsConfig>,
+    handle: Handle,
+) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), ServeError> {
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| ServeError::Bind { addr, reason: e.to_string() })?;
+    listener.set_nonblocking(true).map_err(|e| ServeError::Bind { addr, reason: e.to_string() })?;
+    let bound = listener.local_addr().map_err(|e| ServeError::Bind { addr, reason: e.to_string() })?;
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let task = match tls {
+        Some(tls) => tokio::spawn(axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(service)),
+        None => tokio::spawn(axum_server::from_tcp(listener).handle(handle).serve(service)),
+    };
+    Ok((bound, task))
+}
+
+/// Opens the data directory and starts the listeners.
+pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Result<RunningServer, ServeError> {
+    let store = open_store(data_dir, &config).await?;
+    let metrics = crate::metrics_layer::install();
+    let tls = if opts.insecure_http {
+        tracing::warn!("serving plain HTTP (--insecure-http): credentials and PHI cross the network unencrypted");
+        None
+    } else {
+        let (cert, key) = tls::ensure_certificate(data_dir, &config.tls)?;
+        Some(RustlsConfig::from_config(tls::server_config(&cert, &key)?))
+    };
+    let listen = opts.listen.unwrap_or(config.server.listen);
+    let metrics_listen = opts.metrics_listen.or(config.server.metrics_listen);
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone());
+
+    let handle = Handle::new();
+    let (addr, api_task) = spawn_listener(listen, app(state.clone()), tls.clone(), handle.clone()).await?;
+    let mut tasks = vec![api_task];
+    let metrics_handle = Handle::new();
+    let mut metrics_addr = None;
+    if let (Some(m), Some(prom)) = (metrics_listen, metrics) {
+        if !m.ip().is_loopback() {
+            return Err(ServeError::Bind { addr: m, reason: "metrics must listen on a loopback address".into() });
+        }
+        let router = Router::new().route("/metrics", get(move || std::future::ready(prom.render())));
+        let (bound, task) = spawn_listener(m, router, tls, metrics_handle.clone()).await?;
+        metrics_addr = Some(bound);
+        tasks.push(task);
+    }
+    let scheme = if opts.insecure_http { "http" } else { "https" };
+    tracing::info!(%addr, scheme, metrics = ?metrics_addr, "Haven is listening");
+    Ok(RunningServer { addr, metrics_addr, scheme, handle, metrics_handle, tasks, grace, state })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Sets up logging: text or JSON lines on stderr.
+pub fn init_logging(cfg: &LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HAVEN_LOG").unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match cfg.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

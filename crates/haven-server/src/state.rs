@@ -1,0 +1,116 @@
+//! The application state every handler shares, and how it is opened from a
+//! data directory and its configuration.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use haven_crypto::{EnvKeyProvider, KeyProvider, LocalKeyring};
+use haven_store::{Backend, PgBackend, SqliteBackend, Store, StoreError};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::{Config, KeyProviderKind, StorageLocation};
+
+/// Why the data directory cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Keys are missing, unreadable or too widely readable.
+    #[error(transparent)]
+    Keys(#[from] haven_crypto::CryptoError),
+    /// The store cannot be opened or migrated.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The data directory is not usable.
+    #[error("data directory {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Checks the data directory exists and is private to its owner.
+pub fn check_data_dir(dir: &Path) -> Result<(), OpenError> {
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |reason: String| OpenError::DataDir { path: dir.display().to_string(), reason };
+    let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => bad("does not exist (run `haven init --data-dir DIR` first)".into()),
+        _ => bad(e.to_string()),
+    })?;
+    if !meta.is_dir() {
+        return Err(bad("is not a directory".into()));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(bad(format!(
+            "is accessible by group or others (mode {mode:04o}); run `chmod 700 {}`",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The configured key provider.
+pub fn open_key_provider(data_dir: &Path, config: &Config) -> Result<Arc<dyn KeyProvider>, OpenError> {
+    Ok(match config.keys.provider {
+        KeyProviderKind::Local => Arc::new(LocalKeyring::open(&data_dir.join(&config.keys.keyring))?),
+        KeyProviderKind::Env => Arc::new(EnvKeyProvider::from_env()?),
+    })
+}
+
+/// The configured backend, migrated.
+pub async fn open_backend(data_dir: &Path, config: &Config) -> Result<Arc<dyn Backend>, OpenError> {
+    Ok(match config.storage_location(data_dir) {
+        StorageLocation::Sqlite(path) => Arc::new(SqliteBackend::open(&path).await?),
+        StorageLocation::Postgres(url) => Arc::new(
+            PgBackend::connect(&url, config.storage.postgres_schema.as_deref(), config.storage.max_connections).await?,
+        ),
+    })
+}
+
+/// Opens the store of a data directory: checks permissions, loads keys,
+/// connects and migrates.
+pub async fn open_store(data_dir: &Path, config: &Config) -> Result<Store, OpenError> {
+    check_data_dir(data_dir)?;
+    let keys = open_key_provider(data_dir, config)?;
+    let backend = open_backend(data_dir, config).await?;
+    Ok(Store::new(backend, keys).await?)
+}
+
+struct Inner {
+    store: Store,
+    config: Config,
+    data_dir: PathBuf,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// Builds the state from an opened store.
+    pub fn new(store: Store, config: Config, data_dir: PathBuf, metrics: Option<PrometheusHandle>) -> Self {
+        AppState(Arc::new(Inner { store, config, data_dir, metrics }))
+    }
+
+    /// The record store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.0.data_dir
+    }
+
+    /// The Prometheus handle, when metrics are on.
+    pub fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.0.metrics.as_ref()
+    }
+}
