@@ -1,0 +1,245 @@
+//! The server in-process on random ports: health, OpenAPI, authentication,
+//! FHIR interactions, limits, TLS and metrics.
+
+use std::collections::BTreeSet;
+
+use haven_server::config::Config;
+use haven_server::serve::{self, RunningServer, ServeOptions};
+use serde_json::{Value, json};
+
+use crate::common::{DataDir, client, login};
+
+async fn start(dir: &DataDir) -> RunningServer {
+    let config = Config::load(&dir.path).unwrap();
+    let opts = ServeOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        insecure_http: false,
+    };
+    serve::start(&dir.path, config, opts).await.unwrap()
+}
+
+struct Ctx {
+    dir: DataDir,
+    server: RunningServer,
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Ctx {
+    async fn new() -> Ctx {
+        let dir = DataDir::new();
+        let server = start(&dir).await;
+        let http = client(&dir.path);
+        let base = server.url();
+        Ctx { dir, server, http, base }
+    }
+
+    async fn admin_token(&self) -> String {
+        login(&self.http, &self.base, "admin", &self.dir.admin_password()).await
+    }
+}
+
+#[tokio::test]
+async fn health_ready_and_request_ids() {
+    let c = Ctx::new().await;
+    let r = c.http.get(format!("{}/healthz", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-request-id").is_some(), "every response carries a request id");
+    let r = c.http.get(format!("{}/readyz", c.base)).header("x-request-id", "trace-me-42").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42", "a caller's request id is kept");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "ready");
+    assert_eq!(v["store"]["backend"], "sqlite");
+    assert_eq!(v["keys"]["provider"], "local-keyring");
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_every_documented_route_exists() {
+    let c = Ctx::new().await;
+    let doc: Value = c.http.get(format!("{}/openapi.json", c.base)).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths: BTreeSet<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    let expected: BTreeSet<&str> =
+        ["/healthz", "/readyz", "/openapi.json", "/auth/login", "/auth/logout", "/v1/admin/keys"].into();
+    assert_eq!(paths, expected, "every non-FHIR route is documented, and nothing else");
+    // Everything the document promises answers (not 404/405).
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = c.http.request(m, format!("{}{path}", c.base)).json(&json!({})).send().await.unwrap();
+            assert!(![404, 405].contains(&r.status().as_u16()), "{method} {path} -> {}", r.status());
+        }
+    }
+    // An undocumented path is a 404 OperationOutcome, not a silent route.
+    let r = c.http.get(format!("{}/v1/not-a-route", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["resourceType"], "OperationOutcome");
+}
+
+#[tokio::test]
+async fn protected_routes_refuse_missing_and_forged_tokens() {
+    let c = Ctx::new().await;
+    let cases = [
+        (reqwest::Method::POST, "/fhir/Patient"),
+        (reqwest::Method::GET, "/fhir/Patient/x"),
+        (reqwest::Method::PUT, "/fhir/Patient/x"),
+        (reqwest::Method::DELETE, "/fhir/Patient/x"),
+        (reqwest::Method::GET, "/fhir/Patient/x/_history"),
+        (reqwest::Method::GET, "/fhir/Patient/x/_history/1"),
+        (reqwest::Method::POST, "/auth/logout"),
+        (reqwest::Method::GET, "/v1/admin/keys"),
+    ];
+    for (m, path) in cases {
+        for auth in [None, Some("Bearer hvn_forged-token"), Some("Basic YWRtaW46YWRtaW4=")] {
+            let mut req = c.http.request(m.clone(), format!("{}{path}", c.base)).body("{}");
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{m} {path} with {auth:?}");
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        }
+    }
+    // Wrong password and unknown user look the same.
+    for (u, p) in [("admin", "wrong-password-123"), ("nobody-here", "wrong-password-123")] {
+        let r = c.http.post(format!("{}/auth/login", c.base)).json(&json!({"username": u, "password": p})).send().await;
+        let r = r.unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.text().await.unwrap(),
+            r#"{"issue":[{"code":"login","diagnostics":"authentication required","severity":"error"}],"resourceType":"OperationOutcome"}"#
+        );
+    }
+    // Logout revokes the token.
+    let token = c.admin_token().await;
+    let keys = |t: String| c.http.get(format!("{}/v1/admin/keys", c.base)).bearer_auth(t).send();
+    assert_eq!(keys(token.clone()).await.unwrap().status(), 200);
+    let r = c.http.post(format!("{}/auth/logout", c.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(keys(token).await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn fhir_create_read_update_delete_history() {
+    let c = Ctx::new().await;
+    let t = c.admin_token().await;
+    let url = |p: &str| format!("{}/fhir/{p}", c.base);
+    let patient = json!({"resourceType": "Patient", "name": [{"family": "Quixote-Marchetti", "given": ["Zebulon"]}]});
+    let r = c.http.post(url("Patient")).bearer_auth(&t).json(&patient).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["etag"], "W/\"1\"");
+    assert_eq!(r.headers()["content-type"], "application/fhir+json");
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["meta"]["versionId"], "1");
+
+    let read: Value =
+        c.http.get(url(&format!("Patient/{id}"))).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+    assert_eq!(read["name"][0]["given"][0], "Zebulon");
+
+    let mut changed = read.clone();
+    changed["gender"] = json!("other");
+    let stale = c.http.put(url(&format!("Patient/{id}"))).bearer_auth(&t).header("if-match", "W/\"9\"").json(&changed);
+    let r = stale.send().await.unwrap();
+    assert_eq!(r.status(), 412);
+    assert_eq!(r.json::<Value>().await.unwrap()["resourceType"], "OperationOutcome");
+    let r = c.http.put(url(&format!("Patient/{id}"))).bearer_auth(&t).header("if-match", "W/\"1\"").json(&changed);
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "W/\"2\"");
+
+    let v1: Value = c
+        .http
+        .get(url(&format!("Patient/{id}/_history/1")))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v1.get("gender").is_none());
+    let r = c.http.delete(url(&format!("Patient/{id}"))).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c.http.get(url(&format!("Patient/{id}"))).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    let h: Value =
+        c.http.get(url(&format!("Patient/{id}/_history"))).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+    assert_eq!(h["type"], "history");
+    assert_eq!(h["total"], 3);
+
+    // Bad input: typed errors with the right status, never a 500.
+    let bad = [
+        ("Patient", "{not json".to_string(), 400),
+        ("Patient", json!({"resourceType": "Observation"}).to_string(), 400),
+        ("Patient", json!([1, 2]).to_string(), 400),
+        ("patient", json!({"resourceType": "patient"}).to_string(), 400),
+        ("HavenAccount", json!({"resourceType": "HavenAccount"}).to_string(), 404),
+        ("Patient", "[".repeat(10_000), 400),
+    ];
+    for (ty, body, status) in bad {
+        let r = c.http.post(url(ty)).bearer_auth(&t).body(body).send().await.unwrap();
+        assert_eq!(r.status(), status, "POST /fhir/{ty}");
+        assert_eq!(r.json::<Value>().await.unwrap()["resourceType"], "OperationOutcome");
+    }
+    let r = c.http.get(url("Patient/bad%20id")).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c.http.get(url("Patient/does-not-exist")).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let c = Ctx::new().await;
+    let t = c.admin_token().await;
+    let huge = format!("{{\"resourceType\":\"Patient\",\"x\":\"{}\"}}", "a".repeat(9 * 1024 * 1024));
+    let r = c.http.post(format!("{}/fhir/Patient", c.base)).bearer_auth(&t).body(huge).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_the_loopback_listener() {
+    let c = Ctx::new().await;
+    c.http.get(format!("{}/healthz", c.base)).send().await.unwrap();
+    let maddr = c.server.metrics_addr.unwrap();
+    assert!(maddr.ip().is_loopback());
+    let text = c.http.get(format!("https://{maddr}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("haven_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/healthz\""));
+    // Metrics are not on the public listener.
+    let r = c.http.get(format!("{}/metrics", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn only_tls_1_2_and_later_and_no_plain_http() {
+    let c = Ctx::new().await;
+    // Plain HTTP to the TLS port does not get an answer.
+    let plain_client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().unwrap();
+    let plain = plain_client.get(format!("http://{}/healthz", c.server.addr)).send().await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+    let Ok(probe) = std::process::Command::new("openssl").arg("version").output() else {
+        eprintln!("SKIPPED: TLS version probe (openssl is not installed)");
+        return;
+    };
+    assert!(probe.status.success());
+    let addr = c.server.addr.to_string();
+    // Asynchronous, so the in-process server keeps running while we wait.
+    let try_version = |flag: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let out = tokio::process::Command::new("timeout")
+                .args(["10", "openssl", "s_client", "-connect", &addr, flag, "-brief"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .unwrap();
+            out.status.success()
+        }
+    };
+    assert!(try_version("-tls1_2").await, "TLS 1.2 is accepted");
+    assert!(try_version("-tls1_3").await, "TLS 1.3 is accepted");
+    assert!(!try_version("-tls1_1").await, "TLS 1.1 is refused");
+}
