@@ -107,6 +107,36 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Times a store operation and counts its outcome (Prometheus, by operation
+/// and backend; never by record).
+async fn observed<T>(
+    op: &'static str,
+    backend: &'static str,
+    fut: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let start = std::time::Instant::now();
+    let r = fut.await;
+    let outcome = if r.is_ok() { "ok" } else { "error" };
+    metrics::histogram!("haven_store_operation_seconds", "op" => op, "backend" => backend)
+        .record(start.elapsed().as_secs_f64());
+    metrics::counter!("haven_store_operations_total", "op" => op, "backend" => backend, "outcome" => outcome)
+        .increment(1);
+    r
+}
+
+/// Times a key operation (data-key wrap or unwrap through the provider).
+async fn key_op<T>(
+    op: &'static str,
+    fut: impl std::future::Future<Output = Result<T, haven_crypto::CryptoError>>,
+) -> Result<T, StoreError> {
+    let start = std::time::Instant::now();
+    let r = fut.await;
+    let outcome = if r.is_ok() { "ok" } else { "error" };
+    metrics::histogram!("haven_key_operation_seconds", "op" => op).record(start.elapsed().as_secs_f64());
+    metrics::counter!("haven_key_operations_total", "op" => op, "outcome" => outcome).increment(1);
+    Ok(r?)
+}
+
 /// The associated data that binds a ciphertext to its record version.
 fn record_aad(rtype: &ResourceType, id: &ResourceId, version: VersionId) -> Vec<u8> {
     let mut aad = Vec::with_capacity(32 + rtype.as_str().len() + id.as_str().len());
@@ -161,7 +191,7 @@ impl Store {
         version: VersionId,
         payload: &[u8],
     ) -> Result<VersionRow, StoreError> {
-        let sealed = self.envelope.seal(&record_aad(rtype, id, version), payload).await?;
+        let sealed = key_op("seal", self.envelope.seal(&record_aad(rtype, id, version), payload)).await?;
         Ok(VersionRow {
             rtype: rtype.clone(),
             id: id.clone(),
@@ -192,6 +222,16 @@ impl Store {
         payload: &[u8],
         terms: &[IndexTerm],
     ) -> Result<RecordMeta, StoreError> {
+        observed("create", self.backend.name(), self.create_inner(rtype, id, payload, terms)).await
+    }
+
+    async fn create_inner(
+        &self,
+        rtype: &ResourceType,
+        id: Option<ResourceId>,
+        payload: &[u8],
+        terms: &[IndexTerm],
+    ) -> Result<RecordMeta, StoreError> {
         let id = id.unwrap_or_else(ResourceId::random);
         let row = self.seal_row(rtype, &id, VersionId::FIRST, payload).await?;
         match self.backend.write(&row, None, &self.index_entries(rtype, terms)).await {
@@ -205,6 +245,17 @@ impl Store {
     /// version; without, creates the record if it does not exist. Returns
     /// the new version and whether it was created.
     pub async fn update(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        if_match: Option<VersionId>,
+        payload: &[u8],
+        terms: &[IndexTerm],
+    ) -> Result<(RecordMeta, bool), StoreError> {
+        observed("update", self.backend.name(), self.update_inner(rtype, id, if_match, payload, terms)).await
+    }
+
+    async fn update_inner(
         &self,
         rtype: &ResourceType,
         id: &ResourceId,
@@ -236,6 +287,15 @@ impl Store {
     /// Deletes a record by writing a deletion version (history is kept).
     /// Deleting a deleted record returns its deletion again.
     pub async fn delete(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        if_match: Option<VersionId>,
+    ) -> Result<RecordMeta, StoreError> {
+        observed("delete", self.backend.name(), self.delete_inner(rtype, id, if_match)).await
+    }
+
+    async fn delete_inner(
         &self,
         rtype: &ResourceType,
         id: &ResourceId,
@@ -282,21 +342,35 @@ impl Store {
             return Ok(Record { meta, payload: Vec::new() });
         }
         let sealed = SealedRecord { wrapped_key: WrappedKey::from_bytes(row.wrapped_key)?, ciphertext: row.payload };
-        let payload = self.envelope.open(&record_aad(&row.rtype, &row.id, row.version), &sealed).await?;
+        let aad = record_aad(&row.rtype, &row.id, row.version);
+        let payload = key_op("open", self.envelope.open(&aad, &sealed)).await?;
         Ok(Record { meta, payload })
     }
 
     /// The current version of a record; [`StoreError::Gone`] if deleted.
     pub async fn read(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Record, StoreError> {
+        observed("read", self.backend.name(), self.read_inner(rtype, id)).await
+    }
+
+    async fn read_inner(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Record, StoreError> {
         let head = self.backend.head(rtype, id).await?.ok_or(StoreError::NotFound)?;
         if head.deleted {
             return Err(StoreError::Gone { version: head.version });
         }
-        self.vread(rtype, id, head.version).await
+        self.vread_inner(rtype, id, head.version).await
     }
 
     /// One version of a record (a deletion version comes back with an empty payload).
     pub async fn vread(&self, rtype: &ResourceType, id: &ResourceId, version: VersionId) -> Result<Record, StoreError> {
+        observed("vread", self.backend.name(), self.vread_inner(rtype, id, version)).await
+    }
+
+    async fn vread_inner(
+        &self,
+        rtype: &ResourceType,
+        id: &ResourceId,
+        version: VersionId,
+    ) -> Result<Record, StoreError> {
         let row = self.backend.get(rtype, id, version).await?.ok_or(StoreError::NotFound)?;
         self.open_row(row).await
     }
@@ -308,6 +382,10 @@ impl Store {
 
     /// Every version, newest first, decrypted.
     pub async fn history(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Vec<Record>, StoreError> {
+        observed("history", self.backend.name(), self.history_inner(rtype, id)).await
+    }
+
+    async fn history_inner(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Vec<Record>, StoreError> {
         let rows = self.backend.history(rtype, id).await?;
         if rows.is_empty() {
             return Err(StoreError::NotFound);
@@ -321,6 +399,10 @@ impl Store {
 
     /// Ids of live records whose identifier `name` equals the normalised `value`.
     pub async fn find(&self, rtype: &ResourceType, name: &str, value: &str) -> Result<Vec<ResourceId>, StoreError> {
+        observed("find", self.backend.name(), self.find_inner(rtype, name, value)).await
+    }
+
+    async fn find_inner(&self, rtype: &ResourceType, name: &str, value: &str) -> Result<Vec<ResourceId>, StoreError> {
         self.backend.find(rtype, name, &self.blind_value(rtype, name, value)).await
     }
 
@@ -357,7 +439,10 @@ impl Store {
                     let KeyRow { rtype, id, version, wrapped_key } = row;
                     let aad = record_aad(rtype, id, *version);
                     let rewrapped = match WrappedKey::from_bytes(wrapped_key.clone()) {
-                        Ok(w) => self.envelope.rewrap(&aad, &w).await,
+                        Ok(w) => key_op("rewrap", self.envelope.rewrap(&aad, &w)).await.map_err(|e| match e {
+                            StoreError::Crypto(c) => c,
+                            other => haven_crypto::CryptoError::Provider(other.to_string()),
+                        }),
                         Err(e) => Err(e),
                     };
                     match rewrapped {

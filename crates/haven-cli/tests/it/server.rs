@@ -203,11 +203,14 @@ async fn oversized_bodies_are_refused() {
 async fn metrics_are_served_on_the_loopback_listener() {
     let c = Ctx::new().await;
     c.http.get(format!("{}/healthz", c.base)).send().await.unwrap();
+    c.admin_token().await; // a store read and a key unwrap
     let maddr = c.server.metrics_addr.unwrap();
     assert!(maddr.ip().is_loopback());
     let text = c.http.get(format!("https://{maddr}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("haven_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/healthz\""));
+    assert!(text.contains("haven_store_operations_total"), "store operations are counted");
+    assert!(text.contains("haven_key_operations_total"), "key operations are counted");
     // Metrics are not on the public listener.
     let r = c.http.get(format!("{}/metrics", c.base)).send().await.unwrap();
     assert_eq!(r.status(), 404);
