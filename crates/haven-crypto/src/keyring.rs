@@ -379,7 +379,8 @@ fn load(path: &Path) -> Result<Loaded, CryptoError> {
             (_, None) => return Err(keyring_err(path, format!("KEK version {} has no key material", e.version))),
         }
     }
-    if actives != 1 || !keks.contains_key(&file.active) {
+    let active_entry = file.keks.iter().find(|e| e.state == KekState::Active).map(|e| e.version);
+    if actives != 1 || active_entry != Some(file.active) {
         return Err(keyring_err(path, "must have exactly one active KEK, named by `active`"));
     }
     let index_key = decode_key(&file.blind_index_key, "blind_index_key").map_err(|r| keyring_err(path, r))?;

@@ -17,7 +17,7 @@ pub use aead::{DataKey, open, seal};
 pub use blind::{BlindIndexKey, BlindIndexValue};
 pub use envelope::{Envelope, SealedRecord};
 pub use error::CryptoError;
-pub use keyring::{EnvKeyProvider, Kek, KekState, KekVersion, LocalKeyring};
+pub use keyring::{EnvKeyProvider, Kek, KekInfo, KekState, KekVersion, LocalKeyring};
 pub use password::{PasswordParams, hash_password, verify_password};
 pub use provider::{KeyProvider, WrappedKey};
 

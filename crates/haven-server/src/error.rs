@@ -30,9 +30,6 @@ pub enum ApiError {
     /// An If-Match precondition failed.
     #[error("{0}")]
     PreconditionFailed(String),
-    /// The body is larger than the server accepts.
-    #[error("request body too large")]
-    PayloadTooLarge,
     /// A dependency (database, key service) is unavailable.
     #[error("service unavailable")]
     Unavailable,
@@ -52,7 +49,6 @@ impl ApiError {
             ApiError::Gone => (StatusCode::GONE, "deleted"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "duplicate"),
             ApiError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "conflict"),
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
         }
@@ -106,4 +102,34 @@ impl From<StoreError> for ApiError {
 
 fn is_unavailable(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
+}
+
+/// Turns error responses made outside the handlers (body limit, method not
+/// allowed, timeout) into OperationOutcomes, so every error has one shape.
+pub async fn outcome_for_plain_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if is_json {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too-costly",
+        StatusCode::METHOD_NOT_ALLOWED => "not-supported",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        s if s.is_server_error() => "exception",
+        _ => "invalid",
+    };
+    let (mut parts, _) = resp.into_parts();
+    let text = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
+    let body = serde_json::to_vec(&operation_outcome("error", code, &text)).unwrap_or_default();
+    parts.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/fhir+json"));
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

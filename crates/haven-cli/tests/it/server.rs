@@ -197,6 +197,11 @@ async fn oversized_bodies_are_refused() {
     let huge = format!("{{\"resourceType\":\"Patient\",\"x\":\"{}\"}}", "a".repeat(9 * 1024 * 1024));
     let r = c.http.post(format!("{}/fhir/Patient", c.base)).bearer_auth(&t).body(huge).send().await.unwrap();
     assert_eq!(r.status(), 413);
+    assert_eq!(r.json::<Value>().await.unwrap()["issue"][0]["code"], "too-costly");
+    // Other errors made outside the handlers have the same shape.
+    let r = c.http.patch(format!("{}/healthz", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.json::<Value>().await.unwrap()["resourceType"], "OperationOutcome");
 }
 
 #[tokio::test]

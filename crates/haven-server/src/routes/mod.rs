@@ -1,6 +1,6 @@
 //! The router: every route, its middleware, and the OpenAPI document
 //! generated from the same declarations (so a route cannot be missing from
-//! it). FHIR routes are described by `/fhir/metadata` instead.
+//! it). FHIR routes are not in it: FHIR has its own description format.
 
 mod auth;
 mod fhir;
@@ -33,7 +33,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Haven API", description = "Haven's non-FHIR endpoints. FHIR R4 is under /fhir (see /fhir/metadata)."),
+    info(title = "Haven API", description = "Haven's non-FHIR endpoints. FHIR R4 is under /fhir."),
     components(schemas(crate::routes::auth::LoginRequest, crate::routes::auth::TokenResponse)),
     modifiers(&BearerAuth)
 )]
@@ -105,5 +105,6 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn(crate::metrics_layer::track))
         .layer(middleware)
+        .layer(axum::middleware::map_response(crate::error::outcome_for_plain_errors))
         .with_state(state)
 }
