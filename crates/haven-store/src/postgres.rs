@@ -104,6 +104,14 @@ fn row_from(r: sqlx::postgres::PgRow) -> Result<VersionRow, StoreError> {
     })
 }
 
+fn head_from(r: &sqlx::postgres::PgRow) -> Result<Head, StoreError> {
+    Ok(Head {
+        version: version_from_db(r.try_get("version")?)?,
+        deleted: r.try_get("deleted")?,
+        last_updated: r.try_get("last_updated")?,
+    })
+}
+
 const SELECT_ROW: &str =
     "SELECT rtype, id, version, deleted, last_updated, kek_version, wrapped_key, payload FROM resource_versions";
 
@@ -123,14 +131,7 @@ impl Backend for PgBackend {
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        r.map(|r| {
-            Ok(Head {
-                version: version_from_db(r.try_get("version")?)?,
-                deleted: r.try_get("deleted")?,
-                last_updated: r.try_get("last_updated")?,
-            })
-        })
-        .transpose()
+        r.as_ref().map(head_from).transpose()
     }
 
     async fn write(
@@ -244,12 +245,7 @@ impl Backend for PgBackend {
         rows.into_iter()
             .map(|r| {
                 let (t, i) = parse_key(r.try_get("rtype")?, r.try_get("id")?)?;
-                let head = Head {
-                    version: version_from_db(r.try_get("version")?)?,
-                    deleted: r.try_get("deleted")?,
-                    last_updated: r.try_get("last_updated")?,
-                };
-                Ok((t, i, head))
+                Ok((t, i, head_from(&r)?))
             })
             .collect()
     }
