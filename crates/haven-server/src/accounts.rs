@@ -170,10 +170,10 @@ pub async fn login(
         Ok(u) => find_account(store, &u).await?,
         Err(_) => None,
     };
-    let pw = password.expose().clone();
+    let pw = password.clone(); // a Secret: wiped when the blocking task ends
     let hash = found.as_ref().map(|(_, h)| h.clone()).unwrap_or_else(|| dummy_hash(params).to_string());
     // Argon2 is deliberately slow: keep it off the async workers.
-    let valid = tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await.unwrap_or(false);
+    let valid = tokio::task::spawn_blocking(move || verify_password(pw.expose(), &hash)).await.unwrap_or(false);
     match found {
         Some((account, _)) if valid && !account.disabled => {
             let token = issue_token(store, &account, ttl_secs).await?;

@@ -87,7 +87,6 @@ impl RunningServer {
                 Err(e) => tracing::error!(error = %e, "listener task failed"),
             }
         }
-        self.state.store().backend().ping().await.ok();
     }
 }
 

@@ -93,10 +93,15 @@ fn with_meta(record: &Record) -> Result<Value, ApiError> {
     Ok(v)
 }
 
+/// The weak ETag of a version, as FHIR uses it: `W/"3"`.
+fn etag(version: VersionId) -> String {
+    format!("W/\"{version}\"")
+}
+
 fn headers_for(meta: &RecordMeta) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
-    if let Ok(v) = HeaderValue::from_str(&format!("W/\"{}\"", meta.version)) {
+    if let Ok(v) = HeaderValue::from_str(&etag(meta.version)) {
         h.insert(header::ETAG, v);
     }
     if let Ok(v) = HeaderValue::from_str(&http_date(meta.last_updated)) {
@@ -194,7 +199,7 @@ async fn delete(
     let (rtype, id) = (parse_type(&rtype)?, parse_id(&id)?);
     let meta = state.store().delete(&rtype, &id, if_match(&headers)?).await?;
     let mut h = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("W/\"{}\"", meta.version)) {
+    if let Ok(v) = HeaderValue::from_str(&etag(meta.version)) {
         h.insert(header::ETAG, v);
     }
     Ok((StatusCode::NO_CONTENT, h).into_response())
@@ -211,10 +216,10 @@ async fn history(
     for r in &records {
         let url = format!("{}/{}/_history/{}", rtype, id, r.meta.version);
         if r.meta.deleted {
-            entries.push(serde_json::json!({"fullUrl": url, "request": {"method": "DELETE", "url": format!("{rtype}/{id}")}, "response": {"status": "204", "etag": format!("W/\"{}\"", r.meta.version)}}));
+            entries.push(serde_json::json!({"fullUrl": url, "request": {"method": "DELETE", "url": format!("{rtype}/{id}")}, "response": {"status": "204", "etag": etag(r.meta.version)}}));
         } else {
             let method = if r.meta.version == VersionId::FIRST { "POST" } else { "PUT" };
-            entries.push(serde_json::json!({"fullUrl": url, "resource": with_meta(r)?, "request": {"method": method, "url": format!("{rtype}/{id}")}, "response": {"status": "200", "etag": format!("W/\"{}\"", r.meta.version)}}));
+            entries.push(serde_json::json!({"fullUrl": url, "resource": with_meta(r)?, "request": {"method": method, "url": format!("{rtype}/{id}")}, "response": {"status": "200", "etag": etag(r.meta.version)}}));
         }
     }
     let bundle =
