@@ -4,11 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use haven_core::{ResourceId, ResourceType, Role, Secret};
+use haven_core::{ResourceId, Role, Secret};
 use haven_server::config::Config;
-
-/// The synthetic resources every demo starts with (written for Haven; no real person).
-const RESOURCES: &str = include_str!("../demo/resources.json");
+use haven_store::{BatchItem, Precondition};
 
 /// Demo sign-ins: username, role, password. For demonstrations only.
 pub const DEMO_LOGINS: [(&str, Role, &str); 3] = [
@@ -39,19 +37,26 @@ pub async fn prepare(dir: Option<PathBuf>) -> Result<PathBuf> {
 async fn load(dir: &Path) -> Result<usize> {
     let config = Config::load(dir)?;
     let store = haven_server::state::open_store(dir, &config).await?;
-    let resources: Vec<serde_json::Value> = serde_json::from_str(RESOURCES).context("demo data")?;
-    for r in &resources {
-        let t = r.get("resourceType").and_then(|v| v.as_str()).unwrap_or_default();
-        let i = r.get("id").and_then(|v| v.as_str()).unwrap_or_default();
-        let (t, i) = (ResourceType::parse(t)?, ResourceId::parse(i)?);
+    let today = time::OffsetDateTime::now_utc().date();
+    let resources = crate::demo_data::demo_resources(today);
+    let mut items = Vec::with_capacity(resources.len());
+    for r in resources {
+        // The demo data goes through the same checks as anything a client sends.
+        let (rtype, obj) = haven_server::fhir::check_resource(r, None, false)
+            .map_err(|e| anyhow::anyhow!("demo data is invalid: {}", e.outcome()))?;
+        let id = obj.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+        let id = ResourceId::parse(id).context("demo resource id")?;
+        let terms = haven_server::fhir::index_terms(&rtype, &obj);
+        let payload = haven_server::fhir::stored_bytes(obj, &id).map_err(|e| anyhow::anyhow!("{e}"))?;
         // Re-running the demo rewrites the same ids: no duplicates.
-        store.update(&t, &i, None, r.to_string().as_bytes(), &[]).await?;
+        items.push(BatchItem { rtype, id, precondition: Precondition::None, payload: Some(payload), terms });
     }
+    store.write_batch(&items).await.context("loading demo data")?;
     for (user, role, pw) in DEMO_LOGINS {
         if haven_server::accounts::account_by_username(&store, user).await?.is_none() {
             let pw = Secret::new(pw.to_string());
             haven_server::accounts::create_account(&store, user, role, &pw, config.security.password).await?;
         }
     }
-    Ok(resources.len())
+    Ok(items.len())
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod demo_data;
 mod init;
 mod keys;
 
@@ -70,6 +71,16 @@ enum Command {
         /// Load the demo data and exit without serving.
         #[arg(long)]
         no_serve: bool,
+    },
+    /// Import FHIR data: bulk-export NDJSON (`Type.000.ndjson`), transaction
+    /// Bundles (e.g. Synthea) and single resources; files or directories.
+    /// Re-running skips files already imported.
+    Import {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Files or directories to import.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
     },
     /// Key management.
     Keys {
@@ -158,6 +169,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             serve_dir(&dir, listen).await
         }
+        Command::Import { dir, paths } => import(&dir.data_dir, &paths).await,
         Command::Keys { command } => keys::run(command).await,
         Command::Config { command } => match command {
             ConfigCommand::Check { dir } => config_check(&dir.data_dir).await,
@@ -195,6 +207,48 @@ async fn serve_dir(dir: &Path, listen: Listen) -> Result<()> {
     serve::shutdown_signal().await;
     server.shutdown();
     server.wait().await;
+    Ok(())
+}
+
+async fn import(dir: &Path, paths: &[PathBuf]) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    let config = load_config(dir)?;
+    let store = haven_server::state::open_store(dir, &config).await?;
+    let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let progress = move |n: u64, file: &str| {
+        let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        if tty {
+            eprint!("\r\x1b[2K{n} resources ({rate:.0}/s) {file}");
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("{n} resources ({rate:.0}/s) {file}");
+        }
+    };
+    let report = haven_server::import::import_paths(&store, paths, &progress).await?;
+    let secs = started.elapsed().as_secs_f64();
+    if tty {
+        eprintln!();
+    }
+    println!(
+        "Imported {} resources in {secs:.2} s ({:.0}/s) from {} files; {} files were already imported.",
+        report.total(),
+        report.total() as f64 / secs.max(1e-9),
+        report.files_imported,
+        report.files_already_done
+    );
+    for (t, n) in &report.per_type {
+        println!("  {t:<24} {n}");
+    }
+    if report.unresolved_references > 0 {
+        println!("Conditional references that matched nothing (kept as written): {}", report.unresolved_references);
+    }
+    if !report.skipped.is_empty() {
+        println!("Skipped {}:", report.skipped.len());
+        for (src, why) in &report.skipped {
+            println!("  {src}: {why}");
+        }
+    }
     Ok(())
 }
 

@@ -6,12 +6,32 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use haven_store::StoreError;
 
+/// One issue of an OperationOutcome (no PHI: paths and rules, never values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    /// FHIR issue type, e.g. `required`, `value`, `not-found`.
+    pub code: &'static str,
+    /// Where, as a FHIRPath-like expression.
+    pub expression: Option<String>,
+    /// What is wrong.
+    pub diagnostics: String,
+}
+
 /// An error a handler returns.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The request is malformed; the message says how.
     #[error("{0}")]
     BadRequest(String),
+    /// The resource fails validation; every issue is reported.
+    #[error("the resource is not valid ({} issues)", .0.len())]
+    Invalid(Vec<Issue>),
+    /// Too large or too many elements.
+    #[error("{0}")]
+    TooLarge(String),
+    /// An operation or parameter Haven does not support.
+    #[error("{0}")]
+    NotSupported(String),
     /// No valid credentials.
     #[error("authentication required")]
     Unauthorized,
@@ -43,6 +63,9 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "structure"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
+            ApiError::NotSupported(_) => (StatusCode::BAD_REQUEST, "not-supported"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "login"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
@@ -63,10 +86,30 @@ pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> serde
     })
 }
 
+impl ApiError {
+    /// The OperationOutcome this error is reported as.
+    pub fn outcome(&self) -> serde_json::Value {
+        let (_, code) = self.status_and_code();
+        match self {
+            ApiError::Invalid(issues) => serde_json::json!({
+                "resourceType": "OperationOutcome",
+                "issue": issues.iter().map(|i| {
+                    let mut v = serde_json::json!({"severity": "error", "code": i.code, "diagnostics": i.diagnostics});
+                    if let Some(e) = &i.expression {
+                        v["expression"] = serde_json::json!([e]);
+                    }
+                    v
+                }).collect::<Vec<_>>()
+            }),
+            _ => operation_outcome("error", code, &self.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let body = operation_outcome("error", code, &self.to_string());
+        let (status, _) = self.status_and_code();
+        let body = self.outcome();
         let mut resp = (status, axum::Json(body)).into_response();
         if let Ok(v) = http::HeaderValue::from_str("application/fhir+json") {
             resp.headers_mut().insert(http::header::CONTENT_TYPE, v);

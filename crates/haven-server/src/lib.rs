@@ -6,12 +6,14 @@
 pub mod accounts;
 pub mod config;
 mod error;
+pub mod fhir;
+pub mod import;
 mod metrics_layer;
 mod routes;
 pub mod serve;
 pub mod state;
 pub mod tls;
 
-pub use error::ApiError;
+pub use error::{ApiError, Issue};
 pub use routes::{api_doc, app};
 pub use state::AppState;

@@ -121,7 +121,10 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
     let listen = opts.listen.unwrap_or(config.server.listen);
     let metrics_listen = opts.metrics_listen.or(config.server.metrics_listen);
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone());
+    let mut state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone());
+    if opts.insecure_http {
+        state = state.plain_http();
+    }
 
     let handle = Handle::new();
     let (addr, api_task) = spawn_listener(listen, app(state.clone()), tls.clone(), handle.clone()).await?;

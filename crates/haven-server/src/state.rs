@@ -82,6 +82,7 @@ struct Inner {
     config: Config,
     data_dir: PathBuf,
     metrics: Option<PrometheusHandle>,
+    scheme: &'static str,
 }
 
 /// Shared, cheaply cloned application state.
@@ -91,7 +92,20 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     /// Builds the state from an opened store.
     pub fn new(store: Store, config: Config, data_dir: PathBuf, metrics: Option<PrometheusHandle>) -> Self {
-        AppState(Arc::new(Inner { store, config, data_dir, metrics }))
+        AppState(Arc::new(Inner { store, config, data_dir, metrics, scheme: "https" }))
+    }
+
+    /// The same state, for a listener serving plain HTTP (links use `http`).
+    pub fn plain_http(self) -> Self {
+        match Arc::try_unwrap(self.0) {
+            Ok(inner) => AppState(Arc::new(Inner { scheme: "http", ..inner })),
+            Err(shared) => AppState(shared),
+        }
+    }
+
+    /// `https`, or `http` behind `--insecure-http`: the scheme of links the server builds.
+    pub fn scheme(&self) -> &'static str {
+        self.0.scheme
     }
 
     /// The record store.

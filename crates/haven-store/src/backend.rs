@@ -49,6 +49,31 @@ pub struct IndexEntry {
     pub value: [u8; 32],
 }
 
+/// One write of an atomic batch: append `row` as the new head if the head
+/// is `expected` (`None`: the record must not exist), and replace the
+/// record's blind index entries with `index`.
+#[derive(Clone, Debug)]
+pub struct WriteOp {
+    /// The new version.
+    pub row: VersionRow,
+    /// The head it replaces.
+    pub expected: Option<VersionId>,
+    /// The record's index entries after the write.
+    pub index: Vec<IndexEntry>,
+}
+
+/// One clause of an index search: index `name` has any of `values`.
+#[derive(Clone, Debug)]
+pub struct IndexClause {
+    /// Index name.
+    pub name: String,
+    /// HMAC values, any of which matches.
+    pub values: Vec<[u8; 32]>,
+}
+
+/// Rows per multi-row statement: far below SQLite's and PostgreSQL's bind limits.
+pub(crate) const CHUNK: usize = 500;
+
 /// A wrapped data key and the row it belongs to (for key rotation).
 #[derive(Clone, Debug)]
 pub struct KeyRow {
@@ -80,7 +105,23 @@ pub trait Backend: Send + Sync + 'static {
         row: &VersionRow,
         expected: Option<VersionId>,
         index: &[IndexEntry],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.write_batch(&[WriteOp { row: row.clone(), expected, index: index.to_vec() }]).await
+    }
+
+    /// Applies every write or none (one database transaction). Fails with
+    /// [`StoreError::Race`] when any head moved. A record appears at most
+    /// once per batch. Durable when it returns.
+    async fn write_batch(&self, ops: &[WriteOp]) -> Result<(), StoreError>;
+
+    /// The newest version of each of `ids` that exists (deletion markers included).
+    async fn current(&self, rtype: &ResourceType, ids: &[ResourceId]) -> Result<Vec<VersionRow>, StoreError>;
+
+    /// The heads of those of `ids` that exist.
+    async fn heads(&self, rtype: &ResourceType, ids: &[ResourceId]) -> Result<Vec<(ResourceId, Head)>, StoreError>;
+
+    /// Ids of live records of `rtype` matching every clause, in id order.
+    async fn search(&self, rtype: &ResourceType, clauses: &[IndexClause]) -> Result<Vec<ResourceId>, StoreError>;
 
     /// One version of a record.
     async fn get(

@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use haven_core::{ResourceId, ResourceType, VersionId};
 use haven_crypto::{CryptoError, LocalKeyring};
 
-use crate::{IndexTerm, Store, StoreError, VersionRow};
+use crate::{BatchItem, IndexTerm, Precondition, Store, StoreError, VersionRow};
 
 fn ok<T, E: Debug>(r: Result<T, E>, what: &str) -> T {
     match r {
@@ -33,7 +33,80 @@ pub async fn run_all(store: &Store, keyring: &LocalKeyring) {
     concurrent_writers(store).await;
     tampering_is_detected(store).await;
     listing_pages(store).await;
+    atomic_batches(store).await;
+    index_search(store).await;
     key_rotation(store, keyring).await;
+}
+
+fn item(rtype: &str, id: &str, pre: Precondition, payload: Option<&[u8]>, terms: &[(&str, &str)]) -> BatchItem {
+    BatchItem {
+        rtype: t(rtype),
+        id: ok(ResourceId::parse(id), "id"),
+        precondition: pre,
+        payload: payload.map(<[u8]>::to_vec),
+        terms: terms.iter().map(|(n, v)| IndexTerm::new(*n, *v)).collect(),
+    }
+}
+
+/// A batch is all or nothing, checks every precondition, and many-record
+/// reads return what the batch wrote.
+pub async fn atomic_batches(store: &Store) {
+    let items: Vec<BatchItem> = (0..1200)
+        .map(|i| {
+            item("Encounter", &format!("batch-{i}"), Precondition::MustNotExist, Some(b"{}"), &[("status", "done")])
+        })
+        .collect();
+    let out = ok(store.write_batch(&items).await, "batch create");
+    assert_eq!(out.len(), 1200);
+    assert!(out.iter().all(|o| o.created && o.meta.version == VersionId::FIRST));
+    // One failing precondition: nothing of the batch is written.
+    let mixed = vec![
+        item("Encounter", "batch-new", Precondition::None, Some(b"{\"new\":1}"), &[]),
+        item("Encounter", "batch-1", Precondition::Version(v(7)), Some(b"{}"), &[]),
+    ];
+    assert!(matches!(store.write_batch(&mixed).await, Err(StoreError::VersionConflict { .. })));
+    let new_id = ok(ResourceId::parse("batch-new"), "id");
+    assert!(matches!(store.read(&t("Encounter"), &new_id).await, Err(StoreError::NotFound)));
+    let twice = vec![item("Encounter", "batch-2", Precondition::None, Some(b"{}"), &[]); 2];
+    assert!(matches!(store.write_batch(&twice).await, Err(StoreError::Invalid(_))));
+    // Update, delete and create together.
+    let mixed = vec![
+        item("Encounter", "batch-new", Precondition::None, Some(b"{\"new\":1}"), &[]),
+        item("Encounter", "batch-1", Precondition::Version(v(1)), Some(b"{\"v\":2}"), &[]),
+        item("Encounter", "batch-3", Precondition::None, None, &[]),
+    ];
+    let out = ok(store.write_batch(&mixed).await, "mixed batch");
+    assert!(out[0].created && !out[1].created && out[2].meta.deleted);
+    let ids: Vec<ResourceId> =
+        ["batch-1", "batch-3", "batch-new", "nope"].iter().map(|i| ok(ResourceId::parse(i), "id")).collect();
+    let read = ok(store.read_many(&t("Encounter"), &ids).await, "read_many");
+    let got: Vec<(&str, u64)> = read.iter().map(|r| (r.meta.id.as_str(), r.meta.version.get())).collect();
+    assert_eq!(got, vec![("batch-1", 2), ("batch-new", 1)], "deleted and missing records are left out");
+    assert_eq!(read[0].payload, b"{\"v\":2}");
+}
+
+/// Index searches intersect clauses, match any value of a clause, and
+/// forget deleted records and replaced values.
+pub async fn index_search(store: &Store) {
+    let obs = t("Observation");
+    let ids: Vec<ResourceId> = ["s1", "s2", "s3"].iter().map(|i| ok(ResourceId::parse(i), "id")).collect();
+    for (id, code, status) in [(&ids[0], "a", "final"), (&ids[1], "b", "final"), (&ids[2], "a", "draft")] {
+        let terms = [IndexTerm::new("code", code), IndexTerm::new("status", status)];
+        ok(store.create(&obs, Some(id.clone()), b"{}", &terms).await, "create");
+    }
+    let q = |c: &[(&str, &[&str])]| -> Vec<(String, Vec<String>)> {
+        c.iter().map(|(n, vs)| ((*n).to_owned(), vs.iter().map(|v| (*v).to_owned()).collect())).collect()
+    };
+    let found = ok(store.search(&obs, &q(&[("code", &["a"]), ("status", &["final"])])).await, "search");
+    assert_eq!(found, vec![ids[0].clone()]);
+    let found = ok(store.search(&obs, &q(&[("code", &["a", "b"])])).await, "search");
+    assert_eq!(found, ids);
+    assert!(ok(store.search(&obs, &q(&[("code", &["zzz"])])).await, "search").is_empty());
+    assert!(ok(store.search(&t("Patient"), &q(&[("code", &["a"])])).await, "search").is_empty());
+    ok(store.delete(&obs, &ids[0], None).await, "delete");
+    ok(store.update(&obs, &ids[2], None, b"{}", &[IndexTerm::new("code", "c")]).await, "update");
+    let found = ok(store.search(&obs, &q(&[("code", &["a", "b"])])).await, "search");
+    assert_eq!(found, vec![ids[1].clone()]);
 }
 
 /// Create, read, update, vread and history.

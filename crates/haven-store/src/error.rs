@@ -48,6 +48,9 @@ pub enum StoreError {
         /// What was asked.
         what: &'static str,
     },
+    /// The request itself is not valid (e.g. one record twice in a batch).
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// A local file could not be written or read.
     #[error("{0}")]
     Io(String),

@@ -17,8 +17,8 @@ mod postgres;
 mod sqlite;
 mod store;
 
-pub use backend::{Backend, Head, IndexEntry, KeyRow, VersionRow};
+pub use backend::{Backend, Head, IndexClause, IndexEntry, KeyRow, VersionRow, WriteOp};
 pub use error::StoreError;
 pub use postgres::PgBackend;
 pub use sqlite::SqliteBackend;
-pub use store::{IndexTerm, Record, RecordMeta, RewrapReport, Store, Timestamp};
+pub use store::{BatchItem, BatchOutcome, IndexTerm, Precondition, Record, RecordMeta, RewrapReport, Store, Timestamp};

@@ -10,10 +10,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use haven_core::{ResourceId, ResourceType, VersionId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::backend::{RawRow, parse_key, version_from_db, version_to_db};
-use crate::{Backend, Head, IndexEntry, KeyRow, StoreError, VersionRow};
+use crate::backend::{CHUNK, RawRow, parse_key, version_from_db, version_to_db};
+use crate::{Backend, Head, IndexClause, IndexEntry, KeyRow, StoreError, VersionRow, WriteOp};
 
 /// SQLite storage in one database file.
 #[derive(Clone, Debug)]
@@ -56,29 +56,6 @@ fn restrict_permissions(path: &Path) {
     }
 }
 
-async fn replace_index(
-    conn: &mut SqliteConnection,
-    rtype: &ResourceType,
-    id: &ResourceId,
-    index: &[IndexEntry],
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM blind_index WHERE rtype = ? AND id = ?")
-        .bind(rtype.as_str())
-        .bind(id.as_str())
-        .execute(&mut *conn)
-        .await?;
-    for e in index {
-        sqlx::query("INSERT OR IGNORE INTO blind_index (rtype, name, value, id) VALUES (?, ?, ?, ?)")
-            .bind(rtype.as_str())
-            .bind(&e.name)
-            .bind(&e.value[..])
-            .bind(id.as_str())
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
 fn row_from(r: sqlx::sqlite::SqliteRow) -> Result<VersionRow, StoreError> {
     VersionRow::try_from(RawRow {
         rtype: r.try_get("rtype")?,
@@ -118,62 +95,155 @@ impl Backend for SqliteBackend {
         r.as_ref().map(head_from).transpose()
     }
 
-    async fn write(
-        &self,
-        row: &VersionRow,
-        expected: Option<VersionId>,
-        index: &[IndexEntry],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let moved = match expected {
-            None => {
-                sqlx::query(
-                    "INSERT INTO resource_heads (rtype, id, version, deleted, last_updated) VALUES (?, ?, ?, ?, ?) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(row.rtype.as_str())
-                .bind(row.id.as_str())
-                .bind(version_to_db(row.version))
-                .bind(row.deleted)
-                .bind(row.last_updated)
-                .execute(&mut *tx)
-                .await?
-            }
-            Some(prev) => {
-                sqlx::query(
-                    "UPDATE resource_heads SET version = ?, deleted = ?, last_updated = ? \
-                     WHERE rtype = ? AND id = ? AND version = ?",
-                )
-                .bind(version_to_db(row.version))
-                .bind(row.deleted)
-                .bind(row.last_updated)
-                .bind(row.rtype.as_str())
-                .bind(row.id.as_str())
-                .bind(version_to_db(prev))
-                .execute(&mut *tx)
-                .await?
-            }
-        };
-        if moved.rows_affected() != 1 {
-            return Err(StoreError::Race);
+    async fn write_batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO resource_versions (rtype, id, version, deleted, last_updated, kek_version, wrapped_key, payload) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(row.rtype.as_str())
-        .bind(row.id.as_str())
-        .bind(version_to_db(row.version))
-        .bind(row.deleted)
-        .bind(row.last_updated)
-        .bind(i64::from(row.kek_version))
-        .bind(&row.wrapped_key)
-        .bind(&row.payload)
-        .execute(&mut *tx)
-        .await?;
-        replace_index(&mut tx, &row.rtype, &row.id, index).await?;
+        let mut tx = self.writer.begin().await?;
+        // New records: one multi-row insert; a conflict means another writer won.
+        let fresh: Vec<&WriteOp> = ops.iter().filter(|o| o.expected.is_none()).collect();
+        for chunk in fresh.chunks(CHUNK) {
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("INSERT INTO resource_heads (rtype, id, version, deleted, last_updated) ");
+            qb.push_values(chunk, |mut b, o| {
+                b.push_bind(o.row.rtype.as_str())
+                    .push_bind(o.row.id.as_str())
+                    .push_bind(version_to_db(o.row.version))
+                    .push_bind(o.row.deleted)
+                    .push_bind(o.row.last_updated);
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
+            if qb.build().execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
+                return Err(StoreError::Race);
+            }
+        }
+        for o in ops {
+            let Some(prev) = o.expected else { continue };
+            let moved = sqlx::query(
+                "UPDATE resource_heads SET version = ?, deleted = ?, last_updated = ? \
+                 WHERE rtype = ? AND id = ? AND version = ?",
+            )
+            .bind(version_to_db(o.row.version))
+            .bind(o.row.deleted)
+            .bind(o.row.last_updated)
+            .bind(o.row.rtype.as_str())
+            .bind(o.row.id.as_str())
+            .bind(version_to_db(prev))
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(StoreError::Race);
+            }
+        }
+        for chunk in ops.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO resource_versions (rtype, id, version, deleted, last_updated, kek_version, wrapped_key, payload) ",
+            );
+            qb.push_values(chunk, |mut b, o| {
+                b.push_bind(o.row.rtype.as_str())
+                    .push_bind(o.row.id.as_str())
+                    .push_bind(version_to_db(o.row.version))
+                    .push_bind(o.row.deleted)
+                    .push_bind(o.row.last_updated)
+                    .push_bind(i64::from(o.row.kek_version))
+                    .push_bind(&o.row.wrapped_key[..])
+                    .push_bind(&o.row.payload[..]);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        for chunk in ops.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM blind_index WHERE (rtype, id) IN (");
+            let mut sep = qb.separated(", ");
+            for o in chunk {
+                sep.push("(").push_bind_unseparated(o.row.rtype.as_str()).push_unseparated(", ");
+                sep.push_bind_unseparated(o.row.id.as_str()).push_unseparated(")");
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        let entries: Vec<(&WriteOp, &IndexEntry)> =
+            ops.iter().flat_map(|o| o.index.iter().map(move |e| (o, e))).collect();
+        for chunk in entries.chunks(CHUNK * 4) {
+            let mut qb = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO blind_index (rtype, name, value, id) ");
+            qb.push_values(chunk, |mut b, (o, e)| {
+                b.push_bind(o.row.rtype.as_str())
+                    .push_bind(e.name.as_str())
+                    .push_bind(&e.value[..])
+                    .push_bind(o.row.id.as_str());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn current(&self, rtype: &ResourceType, ids: &[ResourceId]) -> Result<Vec<VersionRow>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT v.rtype, v.id, v.version, v.deleted, v.last_updated, v.kek_version, v.wrapped_key, v.payload \
+                 FROM resource_heads h JOIN resource_versions v \
+                 ON v.rtype = h.rtype AND v.id = h.id AND v.version = h.version WHERE h.rtype = ",
+            );
+            qb.push_bind(rtype.as_str()).push(" AND h.id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.as_str());
+            }
+            qb.push(")");
+            for r in qb.build().fetch_all(&self.readers).await? {
+                out.push(row_from(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn heads(&self, rtype: &ResourceType, ids: &[ResourceId]) -> Result<Vec<(ResourceId, Head)>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT rtype, id, version, deleted, last_updated FROM resource_heads WHERE rtype = ",
+            );
+            qb.push_bind(rtype.as_str()).push(" AND id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.as_str());
+            }
+            qb.push(")");
+            for r in qb.build().fetch_all(&self.readers).await? {
+                let (_, id) = parse_key(r.try_get("rtype")?, r.try_get("id")?)?;
+                out.push((id, head_from(&r)?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn search(&self, rtype: &ResourceType, clauses: &[IndexClause]) -> Result<Vec<ResourceId>, StoreError> {
+        if clauses.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement: the database intersects the clauses.
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        for (i, c) in clauses.iter().enumerate() {
+            if i > 0 {
+                qb.push(" INTERSECT ");
+            }
+            qb.push("SELECT id FROM blind_index WHERE rtype = ").push_bind(rtype.as_str());
+            qb.push(" AND name = ").push_bind(c.name.as_str()).push(" AND value IN (");
+            let mut sep = qb.separated(", ");
+            for v in &c.values {
+                sep.push_bind(&v[..]);
+            }
+            if c.values.is_empty() {
+                sep.push("NULL");
+            }
+            qb.push(")");
+        }
+        qb.push(" ORDER BY id");
+        let rows = qb.build().fetch_all(&self.readers).await?;
+        rows.into_iter()
+            .map(|r| ResourceId::parse(&r.try_get::<String, _>("id")?).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
     }
 
     async fn get(

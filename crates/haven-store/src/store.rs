@@ -8,7 +8,7 @@ use std::sync::Arc;
 use haven_core::{ResourceId, ResourceType, VersionId};
 use haven_crypto::{BlindIndexKey, Envelope, KeyProvider, SealedRecord, WrappedKey};
 
-use crate::{Backend, Head, IndexEntry, KeyRow, StoreError, VersionRow};
+use crate::{Backend, Head, IndexClause, IndexEntry, KeyRow, StoreError, VersionRow, WriteOp};
 
 /// Unix time in microseconds.
 pub type Timestamp = i64;
@@ -81,6 +81,47 @@ impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Record({:?}, {} bytes [REDACTED])", self.meta, self.payload.len())
     }
+}
+
+/// What must hold before a batch item is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Nothing: create or update.
+    None,
+    /// The record must not exist (a create with a chosen id).
+    MustNotExist,
+    /// The record's current version must be this (If-Match).
+    Version(VersionId),
+}
+
+/// One write in [`Store::write_batch`].
+#[derive(Clone)]
+pub struct BatchItem {
+    /// Type.
+    pub rtype: ResourceType,
+    /// Id.
+    pub id: ResourceId,
+    /// What must hold first.
+    pub precondition: Precondition,
+    /// The new payload, or `None` to delete.
+    pub payload: Option<Vec<u8>>,
+    /// Index terms of the new payload.
+    pub terms: Vec<IndexTerm>,
+}
+
+impl std::fmt::Debug for BatchItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BatchItem({}/{}, {:?}, [REDACTED])", self.rtype.as_str(), self.id.as_str(), self.precondition)
+    }
+}
+
+/// What a batch did to one item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// The version written (or the existing deletion for a repeated delete).
+    pub meta: RecordMeta,
+    /// Whether the record did not exist before.
+    pub created: bool,
 }
 
 /// What [`Store::rewrap_all`] did.
@@ -353,11 +394,137 @@ impl Store {
     }
 
     async fn read_inner(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Record, StoreError> {
-        let head = self.backend.head(rtype, id).await?.ok_or(StoreError::NotFound)?;
-        if head.deleted {
-            return Err(StoreError::Gone { version: head.version });
+        // One query: the head joined with its version.
+        let row = self.backend.current(rtype, std::slice::from_ref(id)).await?.pop().ok_or(StoreError::NotFound)?;
+        if row.deleted {
+            return Err(StoreError::Gone { version: row.version });
         }
-        self.vread_inner(rtype, id, head.version).await
+        self.open_row(row).await
+    }
+
+    /// The current versions of those of `ids` that exist and are not
+    /// deleted, decrypted, in the order of `ids`.
+    pub async fn read_many(&self, rtype: &ResourceType, ids: &[ResourceId]) -> Result<Vec<Record>, StoreError> {
+        observed("read_many", self.backend.name(), self.read_many_inner(rtype, ids)).await
+    }
+
+    async fn read_many_inner(&self, rtype: &ResourceType, ids: &[ResourceId]) -> Result<Vec<Record>, StoreError> {
+        let mut rows: std::collections::HashMap<ResourceId, VersionRow> = self
+            .backend
+            .current(rtype, ids)
+            .await?
+            .into_iter()
+            .filter(|r| !r.deleted)
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for id in ids {
+            if let Some(row) = rows.remove(id) {
+                out.push(self.open_row(row).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids of live records matching every clause: `(index name, normalised
+    /// values)`, any value matching; in id order.
+    pub async fn search(
+        &self,
+        rtype: &ResourceType,
+        clauses: &[(String, Vec<String>)],
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        let clauses: Vec<IndexClause> = clauses
+            .iter()
+            .map(|(name, values)| IndexClause {
+                name: name.clone(),
+                values: values.iter().map(|v| self.blind_value(rtype, name, v)).collect(),
+            })
+            .collect();
+        observed("search", self.backend.name(), self.backend.search(rtype, &clauses)).await
+    }
+
+    /// Writes every item or none, atomically. Preconditions are checked
+    /// first: the batch fails with the first item's error. Deleting a
+    /// deleted record is a no-op that returns its deletion.
+    pub async fn write_batch(&self, items: &[BatchItem]) -> Result<Vec<BatchOutcome>, StoreError> {
+        observed("write_batch", self.backend.name(), self.write_batch_inner(items)).await
+    }
+
+    async fn write_batch_inner(&self, items: &[BatchItem]) -> Result<Vec<BatchOutcome>, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        for it in items {
+            if !seen.insert((&it.rtype, &it.id)) {
+                return Err(StoreError::Invalid(format!(
+                    "{}/{} appears twice in one batch",
+                    it.rtype.as_str(),
+                    it.id.as_str()
+                )));
+            }
+        }
+        let indexes: Vec<Vec<IndexEntry>> = items.iter().map(|it| self.index_entries(&it.rtype, &it.terms)).collect();
+        for attempt in 0..MAX_RACE_RETRIES {
+            let mut heads: std::collections::HashMap<(ResourceType, ResourceId), Head> =
+                std::collections::HashMap::new();
+            let mut by_type: BTreeMap<&ResourceType, Vec<ResourceId>> = BTreeMap::new();
+            for it in items {
+                by_type.entry(&it.rtype).or_default().push(it.id.clone());
+            }
+            for (rtype, ids) in by_type {
+                for (id, h) in self.backend.heads(rtype, &ids).await? {
+                    heads.insert((rtype.clone(), id), h);
+                }
+            }
+            let mut ops = Vec::with_capacity(items.len());
+            let mut outcomes = Vec::with_capacity(items.len());
+            for (it, index) in items.iter().zip(&indexes) {
+                let head = heads.get(&(it.rtype.clone(), it.id.clone())).copied();
+                match (it.precondition, head) {
+                    (Precondition::MustNotExist, Some(_)) => return Err(StoreError::AlreadyExists),
+                    (Precondition::Version(_), None) => return Err(StoreError::NotFound),
+                    (Precondition::Version(expected), Some(h)) if h.version != expected => {
+                        return Err(StoreError::VersionConflict { expected, current: h.version });
+                    }
+                    _ => {}
+                }
+                let version = head.map(|h| h.version.next()).unwrap_or(VersionId::FIRST);
+                let row = match &it.payload {
+                    Some(payload) => self.seal_row(&it.rtype, &it.id, version, payload).await?,
+                    None => {
+                        let Some(h) = head else { return Err(StoreError::NotFound) };
+                        if h.deleted {
+                            let meta = RecordMeta {
+                                rtype: it.rtype.clone(),
+                                id: it.id.clone(),
+                                version: h.version,
+                                last_updated: h.last_updated,
+                                deleted: true,
+                            };
+                            outcomes.push(BatchOutcome { meta, created: false });
+                            continue;
+                        }
+                        VersionRow {
+                            rtype: it.rtype.clone(),
+                            id: it.id.clone(),
+                            version,
+                            deleted: true,
+                            last_updated: now_micros(),
+                            kek_version: 0,
+                            wrapped_key: Vec::new(),
+                            payload: Vec::new(),
+                        }
+                    }
+                };
+                outcomes.push(BatchOutcome { meta: Self::meta(&row), created: head.is_none() });
+                let index = if it.payload.is_some() { index.clone() } else { Vec::new() };
+                ops.push(WriteOp { row, expected: head.map(|h| h.version), index });
+            }
+            match self.backend.write_batch(&ops).await {
+                Ok(()) => return Ok(outcomes),
+                Err(StoreError::Race) => race_backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Race)
     }
 
     /// One version of a record (a deletion version comes back with an empty payload).
@@ -378,6 +545,11 @@ impl Store {
     /// The newest version's metadata.
     pub async fn head(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Option<Head>, StoreError> {
         self.backend.head(rtype, id).await
+    }
+
+    /// The heads of those of `ids` that exist.
+    pub async fn heads(&self, rtype: &ResourceType, ids: &[ResourceId]) -> Result<Vec<(ResourceId, Head)>, StoreError> {
+        self.backend.heads(rtype, ids).await
     }
 
     /// Every version, newest first, decrypted.
