@@ -9,4 +9,6 @@ cd "$(dirname "$0")/.."
 if [ -z "${HAVEN_TEST_POSTGRES_URL:-}" ]; then
   echo "note: HAVEN_TEST_POSTGRES_URL is not set; PostgreSQL backend tests will be skipped" >&2
 fi
+# Test-only tools a fresh machine lacks (the independent FHIR client).
+scripts/test-deps.sh
 exec cargo test --workspace --all-targets --locked "$@"

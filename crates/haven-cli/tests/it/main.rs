@@ -5,5 +5,6 @@
 
 mod architecture;
 mod common;
+mod fhir;
 mod lifecycle;
 mod server;

@@ -102,6 +102,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .nest("/fhir", fhir::router())
+        // Transactions go to the base URL; clients differ on the trailing slash.
+        .route("/fhir/", axum::routing::post(fhir::bundle))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn(crate::metrics_layer::track))
         .layer(middleware)

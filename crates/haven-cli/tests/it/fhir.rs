@@ -1,0 +1,481 @@
+//! The FHIR API end to end: capabilities, search, transactions and
+//! batches, bad input, import, and an independent FHIR client library.
+
+use std::path::{Path, PathBuf};
+
+use haven_server::config::Config;
+use haven_server::serve::{self, RunningServer, ServeOptions};
+use serde_json::{Value, json};
+
+use crate::common::{DataDir, client, login};
+
+struct Ctx {
+    dir: DataDir,
+    server: RunningServer,
+    http: reqwest::Client,
+    fhir: String,
+    token: String,
+}
+
+impl Ctx {
+    async fn new() -> Ctx {
+        let dir = DataDir::new();
+        let config = Config::load(&dir.path).unwrap();
+        let opts = ServeOptions {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+            insecure_http: false,
+        };
+        let server = serve::start(&dir.path, config, opts).await.unwrap();
+        let http = client(&dir.path);
+        let token = login(&http, &server.url(), "admin", &dir.admin_password()).await;
+        let fhir = format!("{}/fhir", server.url());
+        Ctx { dir, server, http, fhir, token }
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}/{path}", self.fhir) };
+        let r = self.http.get(url).bearer_auth(&self.token).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .request(method, format!("{}/{path}", self.fhir))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/fhir+json")
+            .body(serde_json::to_vec(body).unwrap())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+}
+
+fn outcome_text(v: &Value) -> String {
+    assert_eq!(v["resourceType"], "OperationOutcome", "{v}");
+    v["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| format!("{} {}", i["expression"], i["diagnostics"].as_str().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn patient(family: &str, mrn: &str) -> Value {
+    json!({"resourceType": "Patient", "name": [{"family": family, "given": ["Ann"]}], "gender": "female",
+        "birthDate": "1961-03-04", "identifier": [{"system": "https://test.invalid/mrn", "value": mrn}],
+        "telecom": [{"system": "phone", "value": "(555) 010-7788"}, {"system": "email", "value": "Ann@Example.org"}]})
+}
+
+fn observation(patient_id: &str, when: &str) -> Value {
+    json!({"resourceType": "Observation", "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": format!("Patient/{patient_id}")}, "effectiveDateTime": when,
+        "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}})
+}
+
+fn ids(bundle: &Value, mode: &str) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|x| x["search"]["mode"] == mode)
+                .map(|x| {
+                    format!(
+                        "{}/{}",
+                        x["resource"]["resourceType"].as_str().unwrap(),
+                        x["resource"]["id"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn capability_statement_is_public_and_every_listed_parameter_is_accepted() {
+    let c = Ctx::new().await;
+    let r = c.http.get(format!("{}/metadata", c.fhir)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "metadata needs no token");
+    let cs: Value = r.json().await.unwrap();
+    assert_eq!(cs["fhirVersion"], "4.0.1");
+    let resources = cs["rest"][0]["resource"].as_array().unwrap();
+    assert!(resources.len() >= 19);
+    let mut checked = 0;
+    for res in resources {
+        let t = res["type"].as_str().unwrap();
+        for p in res["searchParam"].as_array().unwrap() {
+            let name = p["name"].as_str().unwrap();
+            let value = match p["type"].as_str().unwrap() {
+                "date" => "ge2020-01-01",
+                _ => "123",
+            };
+            let (status, body) = c.get(&format!("{t}?{name}={value}&_count=1")).await;
+            assert_eq!(status, 200, "{t}?{name} is listed but refused: {body}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    c.server.shutdown();
+}
+
+#[tokio::test]
+async fn search_paging_parameters_and_includes() {
+    let c = Ctx::new().await;
+    let (s, p) = c.post("Patient", &patient("Zanzibar", "MRN-1")).await;
+    assert_eq!(s, 201, "{p}");
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let (_, other) = c.post("Patient", &patient("Other", "MRN-2")).await;
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    for day in 1..=25 {
+        let (s, b) = c.post("Observation", &observation(&pid, &format!("2024-03-{day:02}T10:00:00Z"))).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    c.post("Observation", &observation(&other_id, "2024-03-05T10:00:00Z")).await;
+
+    // Paging: total, next links (absolute), all 25 exactly once.
+    let (s, page) = c.get(&format!("Observation?patient={pid}&_count=10")).await;
+    assert_eq!(s, 200);
+    assert_eq!(page["type"], "searchset");
+    assert_eq!(page["total"], 25);
+    let mut seen = ids(&page, "match");
+    let mut next = page["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .map(|l| l["url"].as_str().unwrap().to_owned());
+    while let Some(url) = next {
+        assert!(url.starts_with("https://"), "{url}");
+        let (_, p) = c.get(&url).await;
+        seen.extend(ids(&p, "match"));
+        next = p["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned());
+    }
+    let unique: std::collections::BTreeSet<_> = seen.iter().collect();
+    assert_eq!((seen.len(), unique.len()), (25, 25));
+
+    // Dates with prefixes, codes, categories.
+    for (q, want) in [
+        ("date=ge2024-03-20", 6),
+        ("date=lt2024-03-03", 2),
+        ("date=2024-03-05", 1),
+        ("date=gt2024-03-10&date=le2024-03-12", 2),
+        ("code=http://loinc.org|8867-4", 25),
+        ("code=http://snomed.info/sct|8867-4", 0),
+        ("category=vital-signs&status=final", 25),
+        ("subject=Patient/{pid}", 25),
+    ] {
+        let q = q.replace("{pid}", &pid);
+        let (s, b) = c.get(&format!("Observation?patient={pid}&{q}&_summary=count")).await;
+        assert_eq!((s, b["total"].as_u64()), (200, Some(want)), "{q}");
+    }
+
+    // Patient demographics through the blind index.
+    for (q, want) in [
+        ("identifier=https://test.invalid/mrn|MRN-1", 1),
+        ("identifier=MRN-2", 1),
+        ("family=zanz", 1),
+        ("name=ANN", 2),
+        ("given=ann&family=Other", 1),
+        ("family:exact=zanzibar", 0),
+        ("birthdate=1961-03-04", 2),
+        ("birthdate=ge1962", 0),
+        ("gender=female", 2),
+        ("phone=5550107788", 2),
+        ("email=ann@example.org", 2),
+        (&format!("_id={pid}"), 1),
+        ("_lastUpdated=ge2000-01-01", 2),
+    ] {
+        let (s, b) = c.get(&format!("Patient?{q}")).await;
+        assert_eq!((s, b["total"].as_u64()), (200, Some(want)), "{q}: {b}");
+    }
+
+    // Includes.
+    let (_, b) = c.get(&format!("Observation?patient={pid}&_count=2&_include=Observation:patient")).await;
+    assert_eq!(ids(&b, "include"), vec![format!("Patient/{pid}")]);
+    let (_, b) = c.get(&format!("Patient?_id={pid}&_revinclude=Observation:patient")).await;
+    assert_eq!(ids(&b, "include").len(), 25);
+
+    // Unknown parameters: strict by default, lenient on request.
+    let (s, b) = c.get("Patient?colour=red").await;
+    assert_eq!(s, 400);
+    assert!(outcome_text(&b).contains("colour"));
+    let r = c
+        .http
+        .get(format!("{}/Patient?colour=red&family=zanz", c.fhir))
+        .bearer_auth(&c.token)
+        .header("prefer", "handling=lenient")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["total"], 1);
+    assert!(b["entry"].as_array().unwrap().iter().any(|e| e["search"]["mode"] == "outcome"));
+    let (s, b) = c.get("Patient?birthdate=1961-13-01").await;
+    assert_eq!(s, 400);
+    assert!(!outcome_text(&b).contains("1961"), "errors do not echo searched values");
+
+    // $everything: the patient and their compartment.
+    let (s, b) = c.get(&format!("Patient/{pid}/$everything")).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["total"], 26);
+    c.server.shutdown();
+}
+
+#[tokio::test]
+async fn transactions_are_atomic_and_rewrite_references() {
+    let c = Ctx::new().await;
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:0d1f7b1e-0000-4000-8000-000000000001", "resource": patient("Txn", "MRN-T1"), "request": {"method": "POST", "url": "Patient"}},
+        {"fullUrl": "urn:uuid:0d1f7b1e-0000-4000-8000-000000000002", "resource": {"resourceType": "Condition",
+            "subject": {"reference": "urn:uuid:0d1f7b1e-0000-4000-8000-000000000001"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]}}, "request": {"method": "POST", "url": "Condition"}},
+        {"resource": {"resourceType": "Practitioner", "id": "dr-x", "name": [{"family": "X"}]}, "request": {"method": "PUT", "url": "Practitioner/dr-x"}},
+    ]});
+    let (s, b) = c.post("", &tx).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["type"], "transaction-response");
+    let entries = b["entry"].as_array().unwrap();
+    assert!(entries[0]["response"]["status"].as_str().unwrap().starts_with("201"));
+    let cond_loc = entries[1]["response"]["location"].as_str().unwrap();
+    let pat_loc = entries[0]["response"]["location"].as_str().unwrap();
+    let (_, cond) = c.get(cond_loc.split("/_history").next().unwrap()).await;
+    assert_eq!(cond["subject"]["reference"].as_str().unwrap(), pat_loc.split("/_history").next().unwrap());
+
+    // A dangling reference fails the whole transaction: nothing is written.
+    let bad = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient("Never", "MRN-NEVER"), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": observation("does-not-exist", "2024-01-01T00:00:00Z"), "request": {"method": "POST", "url": "Observation"}},
+    ]});
+    let (s, b) = c.post("", &bad).await;
+    assert_eq!(s, 400, "{b}");
+    assert!(outcome_text(&b).contains("does not resolve"));
+    let (_, found) = c.get("Patient?identifier=MRN-NEVER").await;
+    assert_eq!(found["total"], 0, "a failed transaction leaves nothing behind");
+
+    // A batch reports each entry on its own.
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": patient("Batch", "MRN-B1"), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Patient", "birthDate": "1961-02-30"}, "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "GET", "url": "Practitioner/dr-x"}},
+    ]});
+    let (s, b) = c.post("", &batch).await;
+    assert_eq!(s, 200, "{b}");
+    let st: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
+    assert!(st[0].starts_with("201") && st[1].starts_with("400") && st[2].starts_with("200"), "{st:?}");
+
+    // Versions: If-Match conflict, then delete and 410.
+    let (_, p) = c.post("Patient", &patient("Ver", "MRN-V")).await;
+    let id = p["id"].as_str().unwrap();
+    let mut p2 = p.clone();
+    p2["gender"] = json!("other");
+    let r = c
+        .http
+        .put(format!("{}/Patient/{id}", c.fhir))
+        .bearer_auth(&c.token)
+        .header("if-match", "W/\"9\"")
+        .json(&p2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    let r = c.http.delete(format!("{}/Patient/{id}", c.fhir)).bearer_auth(&c.token).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let (s, _) = c.get(&format!("Patient/{id}")).await;
+    assert_eq!(s, 410);
+    let (_, found) = c.get("Patient?identifier=MRN-V").await;
+    assert_eq!(found["total"], 0, "deleted resources leave the index");
+    c.server.shutdown();
+}
+
+#[tokio::test]
+async fn bad_input_becomes_an_operation_outcome() {
+    let c = Ctx::new().await;
+    let raw = |body: Vec<u8>| {
+        c.http
+            .post(format!("{}/Patient", c.fhir))
+            .bearer_auth(&c.token)
+            .header("content-type", "application/fhir+json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"{not json".to_vec(), 400, "malformed JSON"),
+        (br#"{"resourceType":"Observation","status":"final","code":{"text":"x"}}"#.to_vec(), 400, "does not match"),
+        (br#"{"name":[{"family":"x"}]}"#.to_vec(), 400, "resourceType"),
+        (br#"{"resourceType":"Patient","birthDate":"1961-02-30"}"#.to_vec(), 400, "birthDate"),
+        (
+            br#"{"resourceType":"Patient","managingOrganization":{"reference":"not a reference"}}"#.to_vec(),
+            400,
+            "reference",
+        ),
+        (format!("{}1{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(), 400, "deep"),
+        (format!("{{\"resourceType\":\"Patient\",\"x\":[{}0]}}", "0,".repeat(200_000)).into_bytes(), 413, ""),
+    ];
+    for (body, status, needle) in cases {
+        let r = raw(body).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{needle}");
+        let v: Value = r.json().await.unwrap();
+        let text = outcome_text(&v);
+        assert!(text.to_lowercase().contains(&needle.to_lowercase()), "{needle}: {text}");
+        assert!(!text.contains("1961"), "no value echoed: {text}");
+    }
+    let (s, b) = c.get("Patient/not_an_id!").await;
+    assert_eq!(s, 400, "{b}");
+    let (s, _) = c.get("HavenAccount/x").await;
+    assert_eq!(s, 404, "internal records are invisible");
+    c.server.shutdown();
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn import_is_resumable_and_reports_what_it_skips() {
+    let dir = DataDir::new();
+    let src = dir.path.with_extension("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let org = json!({"resourceType": "Organization", "id": "org-1", "identifier": [{"system": "https://test.invalid/org", "value": "o1"}], "name": "Clinic"});
+    let pat = json!({"resourceType": "Patient", "id": "pat-1", "managingOrganization": {"reference": "Organization?identifier=https://test.invalid/org|o1"}});
+    write(&src.join("Organization.000.ndjson"), &format!("{org}\n"));
+    write(
+        &src.join("Patient.000.ndjson"),
+        &format!("{pat}\n{{\"resourceType\":\"Patient\",\"birthDate\":\"bad\"}}\nnot json\n"),
+    );
+    write(&src.join("log.ndjson"), "{\"eventId\":\"x\"}\n");
+    write(&src.join("empty.json"), "");
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:7d3a1c52-0000-4000-8000-000000000001", "resource": {"resourceType": "Patient", "name": [{"family": "Bundled"}]}, "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}, "subject": {"reference": "urn:uuid:7d3a1c52-0000-4000-8000-000000000001"}}, "request": {"method": "POST", "url": "Encounter"}},
+    ]});
+    write(&src.join("bundle.json"), &bundle.to_string());
+    let out = tokio::task::spawn_blocking({
+        let (d, s) = (dir.arg().to_owned(), src.clone());
+        move || crate::common::haven_ok(&["import", "--data-dir", &d, s.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("Imported 4 resources"), "{out}");
+    assert!(out.contains("Skipped 4"), "{out}");
+    assert!(
+        out.contains("birthDate")
+            && out.contains("malformed JSON")
+            && out.contains("empty file")
+            && out.contains("log.ndjson"),
+        "{out}"
+    );
+    assert!(!out.contains("bad\""), "{out}");
+    let again = tokio::task::spawn_blocking({
+        let (d, s) = (dir.arg().to_owned(), src.clone());
+        move || crate::common::haven_ok(&["import", "--data-dir", &d, s.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert!(again.contains("Imported 0 resources") && again.contains("3 files were already imported"), "{again}");
+
+    // The conditional reference was resolved across files.
+    let config = Config::load(&dir.path).unwrap();
+    let opts =
+        ServeOptions { listen: Some("127.0.0.1:0".parse().unwrap()), metrics_listen: None, insecure_http: false };
+    let server = serve::start(&dir.path, config, opts).await.unwrap();
+    let http = client(&dir.path);
+    let token = login(&http, &server.url(), "admin", &dir.admin_password()).await;
+    let p: Value = http
+        .get(format!("{}/fhir/Patient/pat-1", server.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["managingOrganization"]["reference"], "Organization/org-1");
+    let b: Value = http
+        .get(format!("{}/fhir/Patient?family=bundled", server.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["total"], 1, "exactly once after two runs");
+    server.shutdown();
+}
+
+fn shared_fhir() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fhir");
+    p.exists().then_some(p)
+}
+
+#[tokio::test]
+async fn imports_all_shared_fhir_data() {
+    let Some(data) = shared_fhir() else {
+        println!("SKIPPED: ../shared/data/fhir not found (a fresh clone has no shared data)");
+        return;
+    };
+    let dir = DataDir::new();
+    let out = tokio::task::spawn_blocking({
+        let d = dir.arg().to_owned();
+        move || crate::common::haven_ok(&["import", "--data-dir", &d, data.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    // Synthea NDJSON and the twelve non-empty Synthea Bundles load completely.
+    for (t, at_least) in
+        [("Patient", 13 + 12), ("Encounter", 1215 + 70), ("Observation", 495), ("DocumentReference", 1215)]
+    {
+        let n: u64 = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(t).filter(|r| r.starts_with(' ')).and_then(|r| r.trim().parse().ok()))
+            .unwrap_or(0);
+        assert!(n >= at_least, "{t}: {n} < {at_least}\n{out}");
+    }
+    for line in out.lines().filter(|l| l.contains("synthea")) {
+        assert!(line.contains("empty file") || line.contains("log.ndjson"), "a Synthea file was rejected: {line}");
+    }
+}
+
+#[tokio::test]
+async fn an_independent_fhir_client_works_unmodified() {
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    if !interop.join("node_modules/fhir-kit-client").exists() {
+        // scripts/test.sh installs it (scripts/test-deps.sh); CI always does.
+        assert!(std::env::var_os("CI").is_none(), "fhir-kit-client is not installed: run scripts/test-deps.sh");
+        println!("SKIPPED: fhir-kit-client not installed (run scripts/test-deps.sh)");
+        return;
+    }
+    let c = Ctx::new().await;
+    let out = tokio::process::Command::new("node")
+        .arg("client.mjs")
+        .current_dir(&interop)
+        .env("HAVEN_URL", &c.fhir)
+        .env("HAVEN_TOKEN", &c.token)
+        .env("NODE_EXTRA_CA_CERTS", c.dir.path.join("tls/cert.pem"))
+        .env_remove("NODE_TLS_REJECT_UNAUTHORIZED")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "fhir-kit-client run failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("\"ok\":true"), "{stdout}");
+    c.server.shutdown();
+}
