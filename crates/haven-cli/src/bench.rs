@@ -2,14 +2,20 @@
 //! a target is measured as a ratio against a baseline in the same run, so a
 //! noisy machine moves both sides alike.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use haven_core::{ResourceId, ResourceType, VersionId};
 use haven_crypto::{DataKey, LocalKeyring};
+use haven_server::config::Config;
+use haven_server::serve::{self, ServeOptions};
 use haven_store::{Backend, SqliteBackend, Store, VersionRow};
+use serde_json::{Value, json};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -28,11 +34,33 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Import throughput, then reads and identifier searches over HTTPS
+    /// against an in-process server, with `/healthz` as the baseline.
+    Fhir {
+        /// FHIR data to import (bulk-export NDJSON, Bundles; file or directory).
+        #[arg(long, value_name = "PATH", default_value = DEFAULT_FHIR_DATA)]
+        data: PathBuf,
+        /// Seconds each load phase is measured (after a 1 s warm-up).
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        duration: u64,
+        /// Concurrent client tasks.
+        #[arg(long, value_name = "N", default_value_t = 32)]
+        concurrency: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
+
+/// Where `haven bench fhir` looks for data when `--data` is not given.
+const DEFAULT_FHIR_DATA: &str = "../shared/data/fhir/synthea-10";
 
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Store { records, rounds, size, json } => store(records.max(1), rounds.max(1), size, json).await,
+        BenchCommand::Fhir { data, duration, concurrency, json } => {
+            fhir(&data, Duration::from_secs(duration.max(1)), concurrency.max(1), json).await
+        }
     }
 }
 
@@ -174,4 +202,302 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
         std::env::temp_dir().join(format!("haven-bench-{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Load before this is not recorded: connections and TLS sessions are set
+/// up and SQLite's page cache is warm by then.
+const WARMUP: Duration = Duration::from_secs(1);
+
+/// Builds the `i`-th request of a load phase.
+type MakeRequest = Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// The figures of one load phase.
+struct Load {
+    requests: usize,
+    errors: u64,
+    secs: f64,
+    /// Latencies in microseconds, sorted.
+    latencies: Vec<u32>,
+}
+
+impl Load {
+    fn per_sec(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
+
+    /// Nearest-rank percentile in milliseconds.
+    fn percentile_ms(&self, p: f64) -> f64 {
+        let n = self.latencies.len();
+        let rank = ((p * n as f64).ceil() as usize).clamp(1, n.max(1));
+        self.latencies.get(rank - 1).map_or(0.0, |&us| f64::from(us) / 1000.0)
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.latencies.last().map_or(0.0, |&us| f64::from(us) / 1000.0)
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "requests": self.requests, "per_sec": self.per_sec(), "errors": self.errors,
+            "p50_ms": self.percentile_ms(0.50), "p90_ms": self.percentile_ms(0.90),
+            "p99_ms": self.percentile_ms(0.99), "max_ms": self.max_ms(),
+        })
+    }
+
+    fn row(&self, label: &str) -> String {
+        format!(
+            "{label:<30}{:>10}{:>10.0}{:>9.2}{:>9.2}{:>9.2}{:>9.2}{:>8}",
+            self.requests,
+            self.per_sec(),
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.90),
+            self.percentile_ms(0.99),
+            self.max_ms(),
+            self.errors
+        )
+    }
+}
+
+/// Runs `concurrency` tasks that send requests back to back (round-robin
+/// over `make`'s index) for the warm-up and then `duration`; records the
+/// latency of every request started after the warm-up, body included.
+async fn load(client: &reqwest::Client, concurrency: usize, duration: Duration, make: MakeRequest) -> Result<Load> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let measure_from = Instant::now() + WARMUP;
+    let end = measure_from + duration;
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (client, make, next) = (client.clone(), make.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            // Sized for a fast loopback server so pushes rarely reallocate mid-run.
+            let mut latencies = Vec::with_capacity(duration.as_secs() as usize * 2048);
+            let mut errors = 0u64;
+            loop {
+                let start = Instant::now();
+                if start >= end {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let ok = match make(&client, i).send().await {
+                    // Read the whole body, errors too: that is part of the
+                    // latency, and the connection cannot be reused before it.
+                    Ok(r) => {
+                        let status = r.status();
+                        r.bytes().await.is_ok() && status == reqwest::StatusCode::OK
+                    }
+                    Err(_) => false,
+                };
+                if start >= measure_from {
+                    latencies.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    errors += u64::from(!ok);
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.context("a load task failed")?;
+        all.extend(l);
+        errors += e;
+    }
+    all.sort_unstable();
+    Ok(Load { requests: all.len(), errors, secs: duration.as_secs_f64(), latencies: all })
+}
+
+/// Removes the benchmark's data directory however the run ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// GETs a JSON document with the bearer token.
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> Result<Value> {
+    let r = client.get(url).bearer_auth(token).send().await.with_context(|| format!("GET {url}"))?;
+    let status = r.status();
+    if status != reqwest::StatusCode::OK {
+        bail!("GET {url}: HTTP {status}");
+    }
+    r.json().await.with_context(|| format!("GET {url}: invalid JSON"))
+}
+
+/// The resources of a search Bundle.
+fn bundle_resources(bundle: &Value) -> impl Iterator<Item = &Value> {
+    bundle["entry"].as_array().into_iter().flatten().map(|e| &e["resource"])
+}
+
+/// `haven bench fhir`: import, then the three load phases, then the figures.
+async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: bool) -> Result<()> {
+    if !data.exists() {
+        bail!(
+            "no FHIR data at {}: pass --data PATH (a FHIR bulk export as `Type.000.ndjson` files, or Bundles). \
+             The default is the Synthea 10-patient bulk export of smart-on-fhir/sample-bulk-fhir-datasets \
+             (branch 10-patients), kept in the shared data folder as {DEFAULT_FHIR_DATA} relative to the \
+             working directory",
+            data.display()
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("haven-bench-{}", std::process::id()));
+    // A directory left by an earlier, killed run that had the same pid.
+    let _ = std::fs::remove_dir_all(&dir);
+    // Declared before the server so it is dropped (and the directory removed) last.
+    let _cleanup = RemoveOnDrop(dir.clone());
+    let credential = crate::init::init(&dir, "admin").await.context("initialising the benchmark data directory")?;
+    let password = std::fs::read_to_string(&credential)?
+        .lines()
+        .find_map(|l| l.strip_prefix("password = ").map(str::to_owned))
+        .context("the credential file has no password line")?;
+    let mut config = Config::load(&dir).context("loading the benchmark configuration")?;
+
+    // 1. Import into the encrypted store, before the server holds it.
+    let store = haven_server::state::open_store(&dir, &config).await?;
+    let started = Instant::now();
+    let report = haven_server::import::import_paths(&store, &[data.to_path_buf()], &|_, _| {})
+        .await
+        .with_context(|| format!("importing {}", data.display()))?;
+    let import_secs = started.elapsed().as_secs_f64();
+    drop(store);
+    let imported = report.total();
+
+    // 2. The server, in this process. Metrics are off: the benchmark must
+    // not take (or collide on) the default metrics port.
+    config.server.metrics_listen = None;
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        metrics_listen: None,
+        insecure_http: false,
+    };
+    let server = serve::start(&dir, config, opts).await.context("starting the server")?;
+    let base = server.url();
+    let pem = std::fs::read(dir.join("tls/cert.pem")).context("reading the server's certificate")?;
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+        .http1_only()
+        .pool_max_idle_per_host(concurrency)
+        // The server is on loopback: a proxy from the environment must not intercept it.
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let login = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .context("signing in")?;
+    if login.status() != reqwest::StatusCode::OK {
+        bail!("signing in: HTTP {}", login.status());
+    }
+    let login: Value = login.json().await.context("signing in: invalid JSON")?;
+    let token: Arc<str> = login["access_token"].as_str().context("no access_token in the sign-in response")?.into();
+
+    let patients = get_json(&client, &format!("{base}/fhir/Patient?_count=100"), &token).await?;
+    let identifiers: Vec<(String, String)> = bundle_resources(&patients)
+        .filter_map(|p| {
+            let id = p["id"].as_str()?;
+            let first = &p["identifier"][0];
+            let value = first["value"].as_str()?;
+            let token = match first["system"].as_str() {
+                Some(system) => format!("{system}|{value}"),
+                None => value.to_owned(),
+            };
+            Some((id.to_owned(), token))
+        })
+        .collect();
+    let encounters = get_json(&client, &format!("{base}/fhir/Encounter?_count=1000"), &token).await?;
+    let encounter_urls: Vec<String> = bundle_resources(&encounters)
+        .filter_map(|e| e["id"].as_str())
+        .map(|id| format!("{base}/fhir/Encounter/{id}"))
+        .collect();
+    // The load phases index these round-robin, so neither may be empty.
+    let Some((patient, identifier)) = identifiers.first() else {
+        bail!("{} has no Patient with an identifier to search for", data.display());
+    };
+    if encounter_urls.is_empty() {
+        bail!("{} has no Encounter to read", data.display());
+    }
+    // An identifier search that matches nothing still answers 200: check it
+    // finds its patient, or the search figures would measure empty results.
+    let found = client
+        .get(format!("{base}/fhir/Patient"))
+        .query(&[("identifier", identifier)])
+        .bearer_auth(&*token)
+        .send()
+        .await?
+        .json::<Value>()
+        .await?;
+    if !bundle_resources(&found).any(|p| p["id"].as_str() == Some(patient)) {
+        bail!("searching Patient?identifier={identifier} did not find Patient/{patient}");
+    }
+
+    // 3-5. Load phases, one after another on the same client.
+    let read = {
+        let (urls, token) = (Arc::new(encounter_urls), token.clone());
+        let make: MakeRequest = Arc::new(move |c, i| c.get(&urls[i % urls.len()]).bearer_auth(&*token));
+        load(&client, concurrency, duration, make).await?
+    };
+    let search = {
+        let (url, token) = (format!("{base}/fhir/Patient"), token.clone());
+        let identifiers = Arc::new(identifiers);
+        let make: MakeRequest = Arc::new(move |c, i| {
+            let (_, identifier) = &identifiers[i % identifiers.len()];
+            c.get(&url).query(&[("identifier", identifier)]).bearer_auth(&*token)
+        });
+        load(&client, concurrency, duration, make).await?
+    };
+    let healthz = {
+        let url = format!("{base}/healthz");
+        let make: MakeRequest = Arc::new(move |c, _| c.get(&url));
+        load(&client, concurrency, duration, make).await?
+    };
+
+    // Idle keep-alive connections would hold graceful shutdown open.
+    drop(client);
+    server.shutdown();
+    server.wait().await;
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let import_per_sec = imported as f64 / import_secs.max(1e-9);
+    let read_ratio = read.per_sec() / healthz.per_sec().max(1e-9);
+    let search_ratio = search.per_sec() / healthz.per_sec().max(1e-9);
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "data": data.display().to_string(), "concurrency": concurrency,
+                "duration_secs": duration.as_secs(), "warmup_secs": WARMUP.as_secs(), "cores": cores,
+                "import": {
+                    "resources": imported, "seconds": import_secs, "per_sec": import_per_sec,
+                    "files": report.files_imported, "skipped": report.skipped.len(),
+                },
+                "read": read.to_json(), "search": search.to_json(), "healthz": healthz.to_json(),
+                "read_vs_healthz": read_ratio, "search_vs_healthz": search_ratio,
+            })
+        );
+    } else {
+        println!("FHIR API on SQLite with encryption, over HTTPS (HTTP/1.1 keep-alive), data: {}", data.display());
+        println!(
+            "import: {imported} resources in {import_secs:.2} s ({import_per_sec:.0}/s) from {} files, {} skipped",
+            report.files_imported,
+            report.skipped.len()
+        );
+        println!(
+            "load: {concurrency} concurrent clients, {} s per phase after a {} s warm-up",
+            duration.as_secs(),
+            WARMUP.as_secs()
+        );
+        println!(
+            "{:<30}{:>10}{:>10}{:>9}{:>9}{:>9}{:>9}{:>8}",
+            "", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
+        );
+        println!("{}", read.row("GET Encounter/{id}"));
+        println!("{}", search.row("GET Patient?identifier="));
+        println!("{}", healthz.row("GET /healthz (baseline)"));
+        println!("read vs. healthz: {read_ratio:.2}x   search vs. healthz: {search_ratio:.2}x");
+        println!("Client and server run in one process and share this machine's {cores} cores.");
+    }
+    Ok(())
 }

@@ -197,6 +197,10 @@ pub async fn issue_token(store: &Store, account: &Account, ttl_secs: u64) -> Res
 
 /// Resolves a bearer token to its principal.
 pub async fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthError> {
+    authenticate_inner(store, token).await.map(|(p, _)| p)
+}
+
+async fn authenticate_inner(store: &Store, token: &str) -> Result<(Principal, i64), AuthError> {
     if !token.starts_with("hvn_") || token.len() > 128 {
         return Err(AuthError::InvalidToken);
     }
@@ -210,7 +214,65 @@ pub async fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthE
     if doc.revoked || doc.expires <= now() {
         return Err(AuthError::InvalidToken);
     }
-    Ok(Principal { account: doc.account, role: doc.role, session })
+    Ok((Principal { account: doc.account, role: doc.role, session }, doc.expires))
+}
+
+/// How long a verified session is trusted without reading the store again.
+/// A session revoked by another process stops working within this time; a
+/// logout through this server evicts it at once.
+pub const SESSION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// At most this many sessions are cached (the cache is cleared when full).
+const SESSION_CACHE_MAX: usize = 50_000;
+
+/// Recently verified sessions, keyed by session id (the token's hash), so a
+/// request usually costs no store read for its token.
+#[derive(Default)]
+pub struct SessionCache {
+    entries: std::sync::Mutex<std::collections::HashMap<ResourceId, (Principal, i64, std::time::Instant)>>,
+}
+
+impl std::fmt::Debug for SessionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionCache")
+    }
+}
+
+impl SessionCache {
+    fn get(&self, id: &ResourceId) -> Option<Principal> {
+        let entries = self.entries.lock().ok()?;
+        let (p, expires, at) = entries.get(id)?;
+        (at.elapsed() < SESSION_CACHE_TTL && *expires > now()).then(|| p.clone())
+    }
+
+    fn put(&self, p: &Principal, expires: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= SESSION_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(p.session.clone(), (p.clone(), expires, std::time::Instant::now()));
+        }
+    }
+
+    /// Forgets a session (on logout or revocation).
+    pub fn evict(&self, id: &ResourceId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(id);
+        }
+    }
+}
+
+/// [`authenticate`] through a cache of recently verified sessions.
+pub async fn authenticate_cached(store: &Store, cache: &SessionCache, token: &str) -> Result<Principal, AuthError> {
+    if !token.starts_with("hvn_") || token.len() > 128 {
+        return Err(AuthError::InvalidToken);
+    }
+    if let Some(p) = cache.get(&session_id(token)) {
+        return Ok(p);
+    }
+    let (p, expires) = authenticate_inner(store, token).await?;
+    cache.put(&p, expires);
+    Ok(p)
 }
 
 /// Revokes a session (logout).

@@ -176,6 +176,8 @@ pub async fn search(store: &Store, rtype: &ResourceType, q: &SearchQuery) -> Res
         }
         let total = kept.len();
         (total, kept.into_iter().skip(q.offset).take(q.count).collect())
+    } else if q.summary_count {
+        (ids.len(), Vec::new())
     } else {
         let page: Vec<ResourceId> = ids.iter().skip(q.offset).take(q.count).cloned().collect();
         (ids.len(), store.read_many(rtype, &page).await?)
@@ -194,6 +196,9 @@ async fn includes(
     matches: &[Record],
 ) -> Result<Vec<Record>, ApiError> {
     let mut out = Vec::new();
+    if q.includes.is_empty() && q.revincludes.is_empty() {
+        return Ok(out);
+    }
     let mut seen: HashSet<(ResourceType, ResourceId)> =
         matches.iter().map(|r| (r.meta.rtype.clone(), r.meta.id.clone())).collect();
     let objs: Vec<Map<String, Value>> = matches.iter().filter_map(parsed).collect();

@@ -83,6 +83,7 @@ struct Inner {
     data_dir: PathBuf,
     metrics: Option<PrometheusHandle>,
     scheme: &'static str,
+    sessions: crate::accounts::SessionCache,
 }
 
 /// Shared, cheaply cloned application state.
@@ -92,7 +93,7 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     /// Builds the state from an opened store.
     pub fn new(store: Store, config: Config, data_dir: PathBuf, metrics: Option<PrometheusHandle>) -> Self {
-        AppState(Arc::new(Inner { store, config, data_dir, metrics, scheme: "https" }))
+        AppState(Arc::new(Inner { store, config, data_dir, metrics, scheme: "https", sessions: Default::default() }))
     }
 
     /// The same state, for a listener serving plain HTTP (links use `http`).
@@ -101,6 +102,11 @@ impl AppState {
             Ok(inner) => AppState(Arc::new(Inner { scheme: "http", ..inner })),
             Err(shared) => AppState(shared),
         }
+    }
+
+    /// Recently verified sessions.
+    pub fn sessions(&self) -> &crate::accounts::SessionCache {
+        &self.0.sessions
     }
 
     /// `https`, or `http` behind `--insecure-http`: the scheme of links the server builds.

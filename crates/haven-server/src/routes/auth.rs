@@ -27,7 +27,7 @@ impl FromRequestParts<AppState> for Authenticated {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or(ApiError::Unauthorized)?
             .trim();
-        match accounts::authenticate(state.store(), token).await {
+        match accounts::authenticate_cached(state.store(), state.sessions(), token).await {
             Ok(p) => Ok(Authenticated(p)),
             Err(AuthError::InvalidToken) => Err(ApiError::Unauthorized),
             Err(AuthError::Store(e)) => Err(e.into()),
@@ -102,9 +102,12 @@ pub async fn login(
     (status = 401, description = "no valid token")
 ))]
 pub async fn logout(State(state): State<AppState>, Authenticated(p): Authenticated) -> Result<StatusCode, ApiError> {
+    state.sessions().evict(&p.session);
     accounts::revoke(state.store(), &p.session).await.map_err(|e| match e {
         AuthError::Store(e) => ApiError::from(e),
         _ => ApiError::Internal,
     })?;
+    // Again after the write: a request racing the logout may have re-cached it.
+    state.sessions().evict(&p.session);
     Ok(StatusCode::NO_CONTENT)
 }
