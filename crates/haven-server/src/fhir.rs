@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use haven_core::{ResourceId, ResourceType, VersionId};
 use haven_fhir::search::{self, Handling, SearchQuery};
-use haven_fhir::{limits, validate};
+use haven_fhir::{limits, model, validate};
 use haven_store::{BatchItem, IndexTerm, Precondition, Record, Store};
 use serde_json::{Map, Value, json};
 
@@ -56,6 +56,19 @@ pub fn check_resource(
             .collect();
     if !issues.is_empty() {
         return Err(ApiError::Invalid(issues));
+    }
+    // Resources Haven's own code reads must also parse into their typed view
+    // (scheduling, consent and care-team decisions rely on it).
+    let typed = match rtype.as_str() {
+        "Patient" => model::PatientDemographics::from_json(&obj).err(),
+        "Appointment" => model::AppointmentInfo::from_json(&obj).err(),
+        "Slot" => model::SlotInfo::from_json(&obj).err(),
+        "Consent" => model::ConsentInfo::from_json(&obj).err(),
+        "CareTeam" => model::CareTeamInfo::from_json(&obj).err(),
+        _ => None,
+    };
+    if let Some(e) = typed {
+        return Err(ApiError::Invalid(vec![Issue { code: "structure", expression: None, diagnostics: e.to_string() }]));
     }
     Ok((rtype, obj))
 }
@@ -626,6 +639,15 @@ pub async fn transaction(
                 (None, Vec::new())
             }
         };
+        if let Some(v) = e.if_match
+            && store.head(&e.rtype, &id).await?.is_none()
+        {
+            return Err(ApiError::PreconditionFailed(format!(
+                "Bundle.entry[{i}]: If-Match names version {v} of {}/{}, which does not exist",
+                e.rtype.as_str(),
+                id.as_str()
+            )));
+        }
         let precondition = match (e.method, e.if_match) {
             (_, Some(v)) => Precondition::Version(v),
             (Method::Post, None) => Precondition::MustNotExist,

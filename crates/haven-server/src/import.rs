@@ -183,8 +183,8 @@ impl Importer<'_> {
             self.report.files_already_done += 1;
             return Ok(());
         }
-        (self.progress)(self.report.total(), name);
         let done = if ndjson { self.ndjson(name, bytes).await? } else { self.json(name, bytes).await? };
+        (self.progress)(self.report.total(), name);
         if done {
             if ndjson {
                 self.store.write_batch(&[ledger_item(&digest)?]).await?;

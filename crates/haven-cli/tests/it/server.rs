@@ -88,6 +88,12 @@ async fn protected_routes_refuse_missing_and_forged_tokens() {
         (reqwest::Method::DELETE, "/fhir/Patient/x"),
         (reqwest::Method::GET, "/fhir/Patient/x/_history"),
         (reqwest::Method::GET, "/fhir/Patient/x/_history/1"),
+        (reqwest::Method::GET, "/fhir/Patient"),
+        (reqwest::Method::POST, "/fhir/Patient/_search"),
+        (reqwest::Method::GET, "/fhir/Patient/x/$everything"),
+        (reqwest::Method::POST, "/fhir"),
+        (reqwest::Method::POST, "/fhir/"),
+        (reqwest::Method::POST, "/fhir/$import"),
         (reqwest::Method::POST, "/auth/logout"),
         (reqwest::Method::GET, "/v1/admin/keys"),
     ];
