@@ -346,11 +346,7 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     let _ = std::fs::remove_dir_all(&dir);
     // Declared before the server so it is dropped (and the directory removed) last.
     let _cleanup = RemoveOnDrop(dir.clone());
-    let credential = crate::init::init(&dir, "admin").await.context("initialising the benchmark data directory")?;
-    let password = std::fs::read_to_string(&credential)?
-        .lines()
-        .find_map(|l| l.strip_prefix("password = ").map(str::to_owned))
-        .context("the credential file has no password line")?;
+    crate::init::init(&dir, "admin").await.context("initialising the benchmark data directory")?;
     let mut config = Config::load(&dir).context("loading the benchmark configuration")?;
 
     // 1. Import into the encrypted store, before the server holds it.
@@ -360,6 +356,12 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
         .await
         .with_context(|| format!("importing {}", data.display()))?;
     let import_secs = started.elapsed().as_secs_f64();
+    // The load runs as an EMR integration: a service client with system
+    // scopes, through full authentication and Cedar authorization.
+    haven_server::accounts::create_client(&store, "bench-emr", "system/*.cruds").await?;
+    let (_, issued) =
+        haven_server::accounts::operator_token(&store, "bench-emr", 3600, Some("system/*.cruds".into())).await?;
+    let token: Arc<str> = issued.token.expose().as_str().into();
     drop(store);
     let imported = report.total();
 
@@ -382,17 +384,6 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let login = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"username": "admin", "password": password}))
-        .send()
-        .await
-        .context("signing in")?;
-    if login.status() != reqwest::StatusCode::OK {
-        bail!("signing in: HTTP {}", login.status());
-    }
-    let login: Value = login.json().await.context("signing in: invalid JSON")?;
-    let token: Arc<str> = login["access_token"].as_str().context("no access_token in the sign-in response")?.into();
 
     let patients = get_json(&client, &format!("{base}/fhir/Patient?_count=100"), &token).await?;
     let identifiers: Vec<(String, String)> = bundle_resources(&patients)

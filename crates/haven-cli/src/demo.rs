@@ -27,7 +27,7 @@ pub async fn prepare(dir: Option<PathBuf>) -> Result<PathBuf> {
     let loaded = load(&dir).await?;
     println!("Demo data directory: {}", dir.display());
     println!("Loaded {loaded} demo resources.");
-    println!("Demo sign-ins (POST /auth/login):");
+    println!("Demo sign-ins (POST /auth/login; staff enrol a TOTP second factor at first sign-in):");
     for (user, role, pw) in DEMO_LOGINS {
         println!("  {user:<12} {role:<10} password: {pw}");
     }
@@ -55,7 +55,14 @@ async fn load(dir: &Path) -> Result<usize> {
     for (user, role, pw) in DEMO_LOGINS {
         if haven_server::accounts::account_by_username(&store, user).await?.is_none() {
             let pw = Secret::new(pw.to_string());
-            haven_server::accounts::create_account(&store, user, role, &pw, config.security.password).await?;
+            // Accounts link to their FHIR records: authorization follows the links.
+            let (patient, practitioner) = match role {
+                Role::Patient => (Some(ResourceId::parse("demo-patient-maria")?), None),
+                Role::Clinician => (None, Some(ResourceId::parse("demo-dr-rivera")?)),
+                _ => (None, None),
+            };
+            let new = haven_server::accounts::NewAccount { username: user, role, password: &pw, patient, practitioner };
+            haven_server::accounts::create_linked(&store, new, config.security.password).await?;
         }
     }
     Ok(items.len())

@@ -6,6 +6,7 @@ mod demo;
 mod demo_data;
 mod init;
 mod keys;
+mod users;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -81,6 +82,21 @@ enum Command {
         /// Files or directories to import.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+    },
+    /// Accounts: add, list, disable, reset MFA.
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
+    /// Service clients (OAuth 2.0 client credentials).
+    Client {
+        #[command(subcommand)]
+        command: users::ClientCommand,
+    },
+    /// Operator-issued access tokens.
+    Token {
+        #[command(subcommand)]
+        command: users::TokenCommand,
     },
     /// Key management.
     Keys {
@@ -170,6 +186,9 @@ async fn run(cli: Cli) -> Result<()> {
             serve_dir(&dir, listen).await
         }
         Command::Import { dir, paths } => import(&dir.data_dir, &paths).await,
+        Command::User { command } => users::user(command).await,
+        Command::Client { command } => users::client(command).await,
+        Command::Token { command } => users::token(command).await,
         Command::Keys { command } => keys::run(command).await,
         Command::Config { command } => match command {
             ConfigCommand::Check { dir } => config_check(&dir.data_dir).await,

@@ -78,6 +78,19 @@ impl FromStr for Role {
     }
 }
 
+/// How far a session has got through sign-in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStage {
+    /// Signed in: the session may do what its role allows.
+    #[default]
+    Full,
+    /// Password accepted; a one-time code is still due.
+    MfaPending,
+    /// A staff account without MFA: it may only enrol a second factor.
+    Enrolment,
+}
+
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -87,6 +100,17 @@ pub struct Principal {
     pub role: Role,
     /// The token's session id (to revoke it).
     pub session: ResourceId,
+    /// How far sign-in has got.
+    pub stage: SessionStage,
+    /// Whether this session passed a second factor (or was issued by an
+    /// operator with local access to the data directory).
+    pub mfa: bool,
+    /// The Patient the account belongs to (patients).
+    pub patient: Option<ResourceId>,
+    /// The Practitioner the account belongs to (clinical staff).
+    pub practitioner: Option<ResourceId>,
+    /// SMART scopes bounding the session (service clients and scoped tokens).
+    pub scopes: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,17 +1,20 @@
 //! Haven's cryptography: AES-256-GCM envelope encryption with data keys
 //! wrapped by versioned key-encryption keys (KEKs) from a [`KeyProvider`],
-//! keyed blind indexes for exact-match search, and password hashing.
+//! keyed blind indexes for exact-match search, password hashing, TOTP second factors and
+//! recovery codes, and a check against a shipped list of common passwords.
 //!
 //! Nothing here logs, and no key material is ever printed: every key type
 //! redacts its `Debug` and is zeroized on drop.
 
 mod aead;
 mod blind;
+pub mod common_passwords;
 mod envelope;
 mod error;
 mod keyring;
 mod password;
 mod provider;
+pub mod totp;
 
 pub use aead::{DataKey, open, seal};
 pub use blind::{BlindIndexKey, BlindIndexValue};
@@ -20,6 +23,7 @@ pub use error::CryptoError;
 pub use keyring::{EnvKeyProvider, Kek, KekInfo, KekState, KekVersion, LocalKeyring};
 pub use password::{PasswordParams, hash_password, verify_password};
 pub use provider::{KeyProvider, WrappedKey};
+pub use totp::{TotpError, TotpSecret};
 
 /// Fills `buf` from the operating system's secure random source.
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {

@@ -1,21 +1,38 @@
-//! Accounts and bearer tokens, kept as encrypted internal records
+//! Accounts, sessions and bearer tokens, kept as encrypted internal records
 //! (`HavenAccount`, `HavenSession`) in the same store as everything else.
 //!
 //! A token is 32 random bytes; only its SHA-256 is stored (it is the session
 //! record's id), so a database copy yields no usable token. Usernames are
 //! found through the blind index, never stored in the clear.
+//!
+//! Sign-in: a password opens a full session only for accounts that need no
+//! second factor. Accounts with TOTP get a short `MfaPending` session that
+//! can only submit a code; staff without TOTP get an `Enrolment` session that
+//! can only enrol one. Full sign-in yields a short-lived access token and a
+//! refresh token that rotates on use, with idle and absolute limits.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, OnceLock};
 
-use haven_core::{Principal, ResourceId, ResourceType, Role, Secret};
+use haven_core::{Principal, ResourceId, ResourceType, Role, Secret, SessionStage};
+use haven_crypto::totp::{self, TotpSecret};
 use haven_crypto::{PasswordParams, hash_password, random_token, sha256, verify_password};
 use haven_store::{IndexTerm, Store, StoreError};
 use serde::{Deserialize, Serialize};
+
+use crate::config::SecurityConfig;
 
 /// Record type of accounts.
 pub const ACCOUNT_TYPE: &str = "HavenAccount";
 /// Record type of sessions.
 pub const SESSION_TYPE: &str = "HavenSession";
+/// Shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Lifetime of an `MfaPending` or `Enrolment` session.
+const PARTIAL_SESSION_SECS: u64 = 10 * 60;
+/// Issuer shown in authenticator apps.
+const TOTP_ISSUER: &str = "Haven";
 
 fn rtype(name: &str) -> ResourceType {
     // Both names are valid constants.
@@ -25,21 +42,33 @@ fn rtype(name: &str) -> ResourceType {
 /// Why an account operation failed. Messages never say whether a username exists.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Unknown user, wrong password, or disabled account.
+    /// Unknown user, wrong password, disabled or locked account.
     #[error("invalid username or password")]
     InvalidCredentials,
     /// Missing, malformed, expired or revoked token.
     #[error("invalid or expired token")]
     InvalidToken,
+    /// A wrong, reused or malformed one-time code.
+    #[error("invalid or already used code")]
+    InvalidCode,
     /// The username is taken.
     #[error("username is already taken")]
     UsernameTaken,
     /// The username is not acceptable.
     #[error("username must be 3-64 characters of a-z, 0-9, '.', '_', '-' and '@'")]
     BadUsername,
-    /// The password is not acceptable.
+    /// The password is too short.
     #[error("password must be at least 12 characters")]
     WeakPassword,
+    /// The password is on the list of common or breached passwords.
+    #[error("this password is on the list of common or breached passwords; choose another")]
+    CommonPassword,
+    /// The request does not fit the account (e.g. a link for the wrong role).
+    #[error("{0}")]
+    Invalid(String),
+    /// No such account.
+    #[error("no such account")]
+    NoSuchAccount,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -51,13 +80,43 @@ pub enum AuthError {
     Corrupt(&'static str),
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct MfaDoc {
+    /// Base32 TOTP secret (the record is encrypted at rest).
+    secret: String,
+    active: bool,
+    last_step: Option<i64>,
+    /// SHA-256 of the unused recovery codes.
+    recovery: Vec<String>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct ClientDoc {
+    /// SHA-256 of the client secret (256 random bits: a fast hash suffices).
+    secret_hash: String,
+    /// SMART scopes the client may be granted.
+    scopes: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
 struct AccountDoc {
     username: String,
     role: Role,
     password_hash: String,
     disabled: bool,
     created: i64,
+    #[serde(default)]
+    patient: Option<ResourceId>,
+    #[serde(default)]
+    practitioner: Option<ResourceId>,
+    #[serde(default)]
+    mfa: Option<MfaDoc>,
+    #[serde(default)]
+    failures: u32,
+    #[serde(default)]
+    locked_until: i64,
+    #[serde(default)]
+    client: Option<ClientDoc>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,6 +126,20 @@ struct SessionDoc {
     issued: i64,
     expires: i64,
     revoked: bool,
+    #[serde(default)]
+    stage: SessionStage,
+    #[serde(default)]
+    mfa: bool,
+    #[serde(default)]
+    refresh: bool,
+    #[serde(default)]
+    absolute: i64,
+    #[serde(default)]
+    patient: Option<ResourceId>,
+    #[serde(default)]
+    practitioner: Option<ResourceId>,
+    #[serde(default)]
+    scopes: Option<String>,
 }
 
 /// An account, without its secrets.
@@ -80,6 +153,29 @@ pub struct Account {
     pub role: Role,
     /// Whether sign-in is refused.
     pub disabled: bool,
+    /// Linked Patient.
+    pub patient: Option<ResourceId>,
+    /// Linked Practitioner.
+    pub practitioner: Option<ResourceId>,
+    /// Whether TOTP is active.
+    pub mfa_active: bool,
+    /// Whether this is a service client (OAuth client credentials).
+    pub is_client: bool,
+}
+
+impl Account {
+    fn from_doc(id: ResourceId, d: &AccountDoc) -> Self {
+        Account {
+            id,
+            username: d.username.clone(),
+            role: d.role,
+            disabled: d.disabled,
+            patient: d.patient.clone(),
+            practitioner: d.practitioner.clone(),
+            mfa_active: d.mfa.as_ref().is_some_and(|m| m.active),
+            is_client: d.client.is_some(),
+        }
+    }
 }
 
 /// A freshly issued bearer token.
@@ -93,8 +189,32 @@ pub struct IssuedToken {
     pub expires_at: i64,
 }
 
+/// An access token and the refresh token that renews it.
+#[derive(Debug)]
+pub struct TokenPair {
+    /// Short-lived access token.
+    pub access: IssuedToken,
+    /// Refresh token (rotates on use).
+    pub refresh: IssuedToken,
+}
+
+/// What a correct password leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Signed in.
+    Tokens(TokenPair),
+    /// A one-time code is due: submit it with this token.
+    MfaRequired(IssuedToken),
+    /// Staff without a second factor: enrol one with this token.
+    EnrolmentRequired(IssuedToken),
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn secs(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Normalises and checks a username.
@@ -105,12 +225,37 @@ pub fn normalize_username(raw: &str) -> Result<String, AuthError> {
     if ok { Ok(u) } else { Err(AuthError::BadUsername) }
 }
 
+/// Checks a new password: length and the shipped list of common passwords.
+pub fn check_new_password(password: &Secret<String>) -> Result<(), AuthError> {
+    if password.expose().chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AuthError::WeakPassword);
+    }
+    if haven_crypto::common_passwords::is_common(password.expose()) {
+        return Err(AuthError::CommonPassword);
+    }
+    Ok(())
+}
+
 fn session_id(token: &str) -> ResourceId {
     // 64 hex characters: a valid id by construction.
     ResourceId::parse(&hex::encode(sha256(token.as_bytes()))).unwrap_or_else(|_| unreachable!("hex id"))
 }
 
-/// Creates an account.
+/// What a new account is.
+pub struct NewAccount<'a> {
+    /// Username.
+    pub username: &'a str,
+    /// Role.
+    pub role: Role,
+    /// Password.
+    pub password: &'a Secret<String>,
+    /// Linked Patient (role patient).
+    pub patient: Option<ResourceId>,
+    /// Linked Practitioner (clinical staff).
+    pub practitioner: Option<ResourceId>,
+}
+
+/// Creates an account with no links.
 pub async fn create_account(
     store: &Store,
     username: &str,
@@ -118,37 +263,170 @@ pub async fn create_account(
     password: &Secret<String>,
     params: PasswordParams,
 ) -> Result<Account, AuthError> {
-    let username = normalize_username(username)?;
-    if password.expose().chars().count() < 12 {
-        return Err(AuthError::WeakPassword);
+    create(store, NewAccount { username, role, password, patient: None, practitioner: None }, params, None).await
+}
+
+/// Creates an account linked to its Patient or Practitioner.
+pub async fn create_linked(store: &Store, new: NewAccount<'_>, params: PasswordParams) -> Result<Account, AuthError> {
+    create(store, new, params, None).await
+}
+
+async fn create(
+    store: &Store,
+    new: NewAccount<'_>,
+    params: PasswordParams,
+    client: Option<ClientDoc>,
+) -> Result<Account, AuthError> {
+    let username = normalize_username(new.username)?;
+    if client.is_none() {
+        check_new_password(new.password)?;
+    }
+    if new.patient.is_some() && new.role != Role::Patient {
+        return Err(AuthError::Invalid("only patient accounts link to a Patient".into()));
+    }
+    if new.practitioner.is_some() && !matches!(new.role, Role::Clinician | Role::Nurse | Role::Scheduler) {
+        return Err(AuthError::Invalid("only clinician, nurse and scheduler accounts link to a Practitioner".into()));
     }
     if find_account(store, &username).await?.is_some() {
         return Err(AuthError::UsernameTaken);
     }
+    let pw = new.password.clone();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(pw.expose(), params))
+        .await
+        .map_err(|_| AuthError::Corrupt("password hash task"))??;
     let doc = AccountDoc {
         username: username.clone(),
-        role,
-        password_hash: hash_password(password.expose(), params)?,
+        role: new.role,
+        password_hash,
         disabled: false,
         created: now(),
+        patient: new.patient,
+        practitioner: new.practitioner,
+        mfa: None,
+        failures: 0,
+        locked_until: 0,
+        client,
     };
     let body = serde_json::to_vec(&doc).map_err(|_| AuthError::Corrupt("account"))?;
     let meta = store.create(&rtype(ACCOUNT_TYPE), None, &body, &[IndexTerm::new("username", &username)]).await?;
-    Ok(Account { id: meta.id, username, role, disabled: false })
+    Ok(Account::from_doc(meta.id, &doc))
 }
 
-async fn find_account(store: &Store, username: &str) -> Result<Option<(Account, String)>, AuthError> {
+/// Creates a service client; returns it with its secret (shown once).
+pub async fn create_client(store: &Store, name: &str, scopes: &str) -> Result<(Account, Secret<String>), AuthError> {
+    let secret = Secret::new(format!("hvs_{}", random_token(32)?));
+    let client = ClientDoc { secret_hash: hex::encode(sha256(secret.expose().as_bytes())), scopes: scopes.to_owned() };
+    // Clients never sign in with a password; store an unusable one.
+    let unusable = Secret::new(random_token(32)?);
+    let new = NewAccount { username: name, role: Role::Agent, password: &unusable, patient: None, practitioner: None };
+    let account = create(store, new, PasswordParams::default(), Some(client)).await?;
+    Ok((account, secret))
+}
+
+async fn find_account(
+    store: &Store,
+    username: &str,
+) -> Result<Option<(ResourceId, AccountDoc, haven_core::VersionId)>, AuthError> {
     let t = rtype(ACCOUNT_TYPE);
     let Some(id) = store.find(&t, "username", username).await?.into_iter().next() else { return Ok(None) };
-    let rec = store.read(&t, &id).await?;
+    read_account(store, &id).await.map(Some)
+}
+
+async fn read_account(
+    store: &Store,
+    id: &ResourceId,
+) -> Result<(ResourceId, AccountDoc, haven_core::VersionId), AuthError> {
+    let rec = match store.read(&rtype(ACCOUNT_TYPE), id).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound | StoreError::Gone { .. }) => return Err(AuthError::NoSuchAccount),
+        Err(e) => return Err(e.into()),
+    };
     let doc: AccountDoc = serde_json::from_slice(&rec.payload).map_err(|_| AuthError::Corrupt("account"))?;
-    Ok(Some((Account { id, username: doc.username, role: doc.role, disabled: doc.disabled }, doc.password_hash)))
+    Ok((id.clone(), doc, rec.meta.version))
+}
+
+/// Read-modify-write of an account, retried when another writer got there first.
+async fn modify_account<T>(
+    store: &Store,
+    id: &ResourceId,
+    mut f: impl FnMut(&mut AccountDoc) -> Result<T, AuthError>,
+) -> Result<T, AuthError> {
+    for _ in 0..5 {
+        let (_, mut doc, version) = read_account(store, id).await?;
+        let out = f(&mut doc)?;
+        let body = serde_json::to_vec(&doc).map_err(|_| AuthError::Corrupt("account"))?;
+        let terms = [IndexTerm::new("username", &doc.username)];
+        match store.update(&rtype(ACCOUNT_TYPE), id, Some(version), &body, &terms).await {
+            Ok(_) => return Ok(out),
+            Err(StoreError::VersionConflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AuthError::Store(StoreError::Race))
 }
 
 /// Looks up an account by username.
 pub async fn account_by_username(store: &Store, username: &str) -> Result<Option<Account>, AuthError> {
     let u = normalize_username(username)?;
-    Ok(find_account(store, &u).await?.map(|(a, _)| a))
+    Ok(find_account(store, &u).await?.map(|(id, d, _)| Account::from_doc(id, &d)))
+}
+
+/// Looks up an account by id.
+pub async fn account_by_id(store: &Store, id: &ResourceId) -> Result<Account, AuthError> {
+    read_account(store, id).await.map(|(id, d, _)| Account::from_doc(id, &d))
+}
+
+/// Every account, in id order.
+pub async fn list_accounts(store: &Store) -> Result<Vec<Account>, AuthError> {
+    let t = rtype(ACCOUNT_TYPE);
+    let mut out = Vec::new();
+    let mut after: Option<ResourceId> = None;
+    loop {
+        let page = store.list(Some(&t), after.as_ref().map(|a| (&t, a)), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.1.clone());
+        let ids: Vec<ResourceId> = page.into_iter().map(|(_, id, _)| id).collect();
+        for rec in store.read_many(&t, &ids).await? {
+            let doc: AccountDoc = serde_json::from_slice(&rec.payload).map_err(|_| AuthError::Corrupt("account"))?;
+            out.push(Account::from_doc(rec.meta.id, &doc));
+        }
+    }
+    Ok(out)
+}
+
+/// Disables (or re-enables) an account; disabling also revokes its sessions.
+pub async fn set_disabled(store: &Store, id: &ResourceId, disabled: bool) -> Result<u64, AuthError> {
+    modify_account(store, id, |d| {
+        d.disabled = disabled;
+        Ok(())
+    })
+    .await?;
+    if disabled { revoke_all_sessions(store, id).await } else { Ok(0) }
+}
+
+/// Removes an account's second factor (it must enrol again) and revokes its sessions.
+pub async fn reset_mfa(store: &Store, id: &ResourceId) -> Result<u64, AuthError> {
+    modify_account(store, id, |d| {
+        d.mfa = None;
+        Ok(())
+    })
+    .await?;
+    revoke_all_sessions(store, id).await
+}
+
+/// Revokes every session of an account; returns how many.
+pub async fn revoke_all_sessions(store: &Store, account: &ResourceId) -> Result<u64, AuthError> {
+    let t = rtype(SESSION_TYPE);
+    let ids = store.find(&t, "account", account.as_str()).await?;
+    let mut n = 0;
+    for id in ids {
+        match store.delete(&t, &id, None).await {
+            Ok(_) => n += 1,
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
 }
 
 /// A hash to verify against when the user does not exist, so the response
@@ -158,41 +436,379 @@ fn dummy_hash(params: PasswordParams) -> &'static str {
     DUMMY.get_or_init(|| hash_password("haven-dummy-password", params).unwrap_or_default())
 }
 
-/// Checks a username and password and issues a token.
+/// Failed sign-ins per source address, with exponential back-off. Kept in
+/// memory: it protects this process; per-account counts are in the store.
+#[derive(Default)]
+pub struct Limiter {
+    by_ip: Mutex<HashMap<IpAddr, (u32, i64)>>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Limiter")
+    }
+}
+
+/// Seconds of back-off after `failures` failures.
+fn backoff(failures: u32, sec: &SecurityConfig) -> i64 {
+    if failures < sec.lockout_threshold {
+        return 0;
+    }
+    let exp = (failures - sec.lockout_threshold).min(30);
+    (1i64 << exp).min(secs(sec.lockout_max_secs))
+}
+
+impl Limiter {
+    fn blocked(&self, ip: Option<IpAddr>) -> bool {
+        let Some(ip) = ip else { return false };
+        self.by_ip.lock().map(|m| m.get(&ip).is_some_and(|(_, until)| *until > now())).unwrap_or(false)
+    }
+
+    fn failed(&self, ip: Option<IpAddr>, sec: &SecurityConfig) {
+        let Some(ip) = ip else { return };
+        if let Ok(mut m) = self.by_ip.lock() {
+            if m.len() > 100_000 {
+                m.retain(|_, (_, until)| *until > now());
+            }
+            let e = m.entry(ip).or_insert((0, 0));
+            e.0 = e.0.saturating_add(1);
+            e.1 = now() + backoff(e.0, sec);
+        }
+    }
+
+    fn succeeded(&self, ip: Option<IpAddr>) {
+        if let (Some(ip), Ok(mut m)) = (ip, self.by_ip.lock()) {
+            m.remove(&ip);
+        }
+    }
+}
+
+/// Checks a username and password. Unknown users, wrong passwords, disabled
+/// and locked accounts all fail the same way, after the same work.
 pub async fn login(
     store: &Store,
+    limiter: &Limiter,
+    ip: Option<IpAddr>,
     username: &str,
     password: &Secret<String>,
-    params: PasswordParams,
-    ttl_secs: u64,
-) -> Result<(Account, IssuedToken), AuthError> {
+    sec: &SecurityConfig,
+) -> Result<(Account, LoginOutcome), AuthError> {
     let found = match normalize_username(username) {
         Ok(u) => find_account(store, &u).await?,
         Err(_) => None,
     };
     let pw = password.clone(); // a Secret: wiped when the blocking task ends
-    let hash = found.as_ref().map(|(_, h)| h.clone()).unwrap_or_else(|| dummy_hash(params).to_string());
+    let hash =
+        found.as_ref().map(|(_, d, _)| d.password_hash.clone()).unwrap_or_else(|| dummy_hash(sec.password).to_string());
     // Argon2 is deliberately slow: keep it off the async workers.
     let valid = tokio::task::spawn_blocking(move || verify_password(pw.expose(), &hash)).await.unwrap_or(false);
-    match found {
-        Some((account, _)) if valid && !account.disabled => {
-            let token = issue_token(store, &account, ttl_secs).await?;
-            Ok((account, token))
+    let ip_blocked = limiter.blocked(ip);
+    let Some((id, doc, _)) = found else {
+        limiter.failed(ip, sec);
+        tracing::info!(outcome = "unknown-user", "sign-in failed");
+        return Err(AuthError::InvalidCredentials);
+    };
+    let locked = doc.locked_until > now();
+    if !valid || doc.disabled || locked || ip_blocked || doc.client.is_some() {
+        limiter.failed(ip, sec);
+        if !valid && !locked {
+            let sec2 = sec.clone();
+            modify_account(store, &id, move |d| {
+                d.failures = d.failures.saturating_add(1);
+                d.locked_until = now() + backoff(d.failures, &sec2);
+                Ok(())
+            })
+            .await?;
         }
-        _ => Err(AuthError::InvalidCredentials),
+        let why = if locked || ip_blocked {
+            "locked"
+        } else if doc.disabled {
+            "disabled"
+        } else {
+            "bad-password"
+        };
+        tracing::info!(account = %id, outcome = why, "sign-in failed");
+        return Err(AuthError::InvalidCredentials);
+    }
+    limiter.succeeded(ip);
+    if doc.failures > 0 {
+        modify_account(store, &id, |d| {
+            d.failures = 0;
+            d.locked_until = 0;
+            Ok(())
+        })
+        .await?;
+    }
+    let account = Account::from_doc(id, &doc);
+    let needs_mfa = account.role.is_staff() || sec.mfa_required_for_patients;
+    let outcome = if account.mfa_active {
+        LoginOutcome::MfaRequired(issue(store, &account, Issue::partial(SessionStage::MfaPending)).await?)
+    } else if needs_mfa {
+        LoginOutcome::EnrolmentRequired(issue(store, &account, Issue::partial(SessionStage::Enrolment)).await?)
+    } else {
+        LoginOutcome::Tokens(issue_pair(store, &account, false, None, sec, None).await?)
+    };
+    Ok((account, outcome))
+}
+
+/// How to issue one session.
+struct Issue {
+    stage: SessionStage,
+    mfa: bool,
+    refresh: bool,
+    ttl: u64,
+    absolute: Option<i64>,
+    scopes: Option<String>,
+}
+
+impl Issue {
+    fn partial(stage: SessionStage) -> Self {
+        Issue { stage, mfa: false, refresh: false, ttl: PARTIAL_SESSION_SECS, absolute: None, scopes: None }
     }
 }
 
-/// Issues a bearer token for an account.
-pub async fn issue_token(store: &Store, account: &Account, ttl_secs: u64) -> Result<IssuedToken, AuthError> {
-    let token = format!("hvn_{}", random_token(32)?);
+async fn issue(store: &Store, account: &Account, how: Issue) -> Result<IssuedToken, AuthError> {
+    let prefix = if how.refresh { "hvr_" } else { "hvn_" };
+    let token = format!("{prefix}{}", random_token(32)?);
     let session = session_id(&token);
     let issued = now();
-    let expires = issued.saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
-    let doc = SessionDoc { account: account.id.clone(), role: account.role, issued, expires, revoked: false };
+    let absolute = how.absolute.unwrap_or(i64::MAX);
+    let expires = issued.saturating_add(secs(how.ttl)).min(absolute);
+    let doc = SessionDoc {
+        account: account.id.clone(),
+        role: account.role,
+        issued,
+        expires,
+        revoked: false,
+        stage: how.stage,
+        mfa: how.mfa,
+        refresh: how.refresh,
+        absolute,
+        patient: account.patient.clone(),
+        practitioner: account.practitioner.clone(),
+        scopes: how.scopes,
+    };
     let body = serde_json::to_vec(&doc).map_err(|_| AuthError::Corrupt("session"))?;
-    store.create(&rtype(SESSION_TYPE), Some(session.clone()), &body, &[]).await?;
+    let terms = [IndexTerm::new("account", account.id.as_str())];
+    store.create(&rtype(SESSION_TYPE), Some(session.clone()), &body, &terms).await?;
     Ok(IssuedToken { token: Secret::new(token), session, expires_at: expires })
+}
+
+async fn issue_pair(
+    store: &Store,
+    account: &Account,
+    mfa: bool,
+    absolute: Option<i64>,
+    sec: &SecurityConfig,
+    scopes: Option<String>,
+) -> Result<TokenPair, AuthError> {
+    let absolute = absolute.unwrap_or_else(|| now().saturating_add(secs(sec.session_absolute_secs)));
+    let stage = SessionStage::Full;
+    let access =
+        Issue { stage, mfa, refresh: false, ttl: sec.token_ttl_secs, absolute: Some(absolute), scopes: scopes.clone() };
+    let refresh = Issue { stage, mfa, refresh: true, ttl: sec.refresh_idle_secs, absolute: Some(absolute), scopes };
+    Ok(TokenPair { access: issue(store, account, access).await?, refresh: issue(store, account, refresh).await? })
+}
+
+/// Issues an access token for an account by an operator with local access
+/// to the data directory (`haven token issue`). Such access is a stronger
+/// factor than a password, so the session counts as multi-factor.
+pub async fn operator_token(
+    store: &Store,
+    username: &str,
+    ttl_secs: u64,
+    scopes: Option<String>,
+) -> Result<(Account, IssuedToken), AuthError> {
+    let account = account_by_username(store, username).await?.ok_or(AuthError::NoSuchAccount)?;
+    if account.disabled {
+        return Err(AuthError::Invalid("the account is disabled".into()));
+    }
+    let how = Issue { stage: SessionStage::Full, mfa: true, refresh: false, ttl: ttl_secs, absolute: None, scopes };
+    let token = issue(store, &account, how).await?;
+    Ok((account, token))
+}
+
+/// Issues a plain access token (used by older callers and tests).
+pub async fn issue_token(store: &Store, account: &Account, ttl_secs: u64) -> Result<IssuedToken, AuthError> {
+    let how =
+        Issue { stage: SessionStage::Full, mfa: false, refresh: false, ttl: ttl_secs, absolute: None, scopes: None };
+    issue(store, account, how).await
+}
+
+/// Completes an `MfaPending` sign-in with a TOTP or recovery code.
+pub async fn verify_mfa(
+    store: &Store,
+    p: &Principal,
+    code: &str,
+    sec: &SecurityConfig,
+) -> Result<TokenPair, AuthError> {
+    if p.stage != SessionStage::MfaPending {
+        return Err(AuthError::InvalidToken);
+    }
+    let code = code.to_owned();
+    let at = now();
+    modify_account(store, &p.account, move |d| {
+        let mfa = d.mfa.as_mut().filter(|m| m.active).ok_or(AuthError::InvalidCode)?;
+        let secret = TotpSecret::from_base32(&mfa.secret).map_err(|_| AuthError::Corrupt("mfa"))?;
+        match totp::verify(&secret, &code, at, mfa.last_step) {
+            Ok(step) => {
+                mfa.last_step = Some(step);
+                Ok(())
+            }
+            Err(_) => {
+                // Not a TOTP code: perhaps one of the single-use recovery codes.
+                let h = totp::hash_recovery_code(&code);
+                let before = mfa.recovery.len();
+                mfa.recovery.retain(|x| x != &h);
+                if mfa.recovery.len() < before { Ok(()) } else { Err(AuthError::InvalidCode) }
+            }
+        }
+    })
+    .await?;
+    revoke(store, &p.session).await?;
+    let account = account_by_id(store, &p.account).await?;
+    issue_pair(store, &account, true, None, sec, None).await
+}
+
+/// What enrolment returns: the `otpauth://` URI and a QR code of it.
+#[derive(Debug)]
+pub struct Enrolment {
+    /// For authenticator apps (contains the secret: show once).
+    pub uri: Secret<String>,
+    /// The same as an SVG QR code.
+    pub qr_svg: Secret<String>,
+}
+
+/// Starts TOTP enrolment: a new (inactive) secret replaces any pending one.
+/// An account with an active factor cannot enrol again (an admin resets it).
+pub async fn enrol_mfa(store: &Store, p: &Principal) -> Result<Enrolment, AuthError> {
+    if !matches!(p.stage, SessionStage::Enrolment | SessionStage::Full) {
+        return Err(AuthError::InvalidToken);
+    }
+    let secret = TotpSecret::generate()?;
+    let b32 = secret.to_base32();
+    let stored = b32.expose().clone();
+    let username = modify_account(store, &p.account, move |d| {
+        if d.mfa.as_ref().is_some_and(|m| m.active) {
+            return Err(AuthError::Invalid("a second factor is already active; an administrator can reset it".into()));
+        }
+        d.mfa = Some(MfaDoc { secret: stored.clone(), active: false, last_step: None, recovery: Vec::new() });
+        Ok(d.username.clone())
+    })
+    .await?;
+    let uri = totp::otpauth_uri(&secret, TOTP_ISSUER, &username);
+    let qr = totp::qr_svg(uri.expose()).map_err(|_| AuthError::Corrupt("qr"))?;
+    Ok(Enrolment { uri, qr_svg: Secret::new(qr) })
+}
+
+/// Activates the enrolled secret with one valid code; returns full tokens
+/// and the ten recovery codes (shown once, stored hashed).
+pub async fn activate_mfa(
+    store: &Store,
+    p: &Principal,
+    code: &str,
+    sec: &SecurityConfig,
+) -> Result<(TokenPair, Vec<Secret<String>>), AuthError> {
+    let codes = totp::generate_recovery_codes(10)?;
+    let hashes: Vec<String> = codes.iter().map(|c| totp::hash_recovery_code(c.expose())).collect();
+    let code = code.to_owned();
+    let at = now();
+    modify_account(store, &p.account, move |d| {
+        let mfa = d.mfa.as_mut().filter(|m| !m.active).ok_or(AuthError::InvalidCode)?;
+        let secret = TotpSecret::from_base32(&mfa.secret).map_err(|_| AuthError::Corrupt("mfa"))?;
+        let step = totp::verify(&secret, &code, at, None).map_err(|_| AuthError::InvalidCode)?;
+        mfa.active = true;
+        mfa.last_step = Some(step);
+        mfa.recovery = hashes.clone();
+        Ok(())
+    })
+    .await?;
+    revoke(store, &p.session).await?;
+    let account = account_by_id(store, &p.account).await?;
+    Ok((issue_pair(store, &account, true, None, sec, None).await?, codes))
+}
+
+/// Exchanges a refresh token for a new pair; the old refresh token is revoked
+/// (rotation), and the absolute limit of the first sign-in carries over.
+pub async fn refresh(store: &Store, token: &str, sec: &SecurityConfig) -> Result<TokenPair, AuthError> {
+    if !token.starts_with("hvr_") || token.len() > 128 {
+        return Err(AuthError::InvalidToken);
+    }
+    let session = session_id(token);
+    let doc = read_session(store, &session).await?;
+    if !doc.refresh || doc.revoked || doc.expires <= now() || doc.stage != SessionStage::Full {
+        return Err(AuthError::InvalidToken);
+    }
+    let account = account_by_id(store, &doc.account).await.map_err(|_| AuthError::InvalidToken)?;
+    if account.disabled {
+        return Err(AuthError::InvalidToken);
+    }
+    // Only one refresh wins: deleting version 1 is the compare-and-set.
+    match store.delete(&rtype(SESSION_TYPE), &session, Some(haven_core::VersionId::FIRST)).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound | StoreError::VersionConflict { .. }) => return Err(AuthError::InvalidToken),
+        Err(e) => return Err(e.into()),
+    }
+    issue_pair(store, &account, doc.mfa, Some(doc.absolute), sec, doc.scopes).await
+}
+
+/// OAuth 2.0 client credentials: a service client's id and secret for an
+/// access token bounded by the scopes it was granted (and those it asks for).
+pub async fn client_credentials(
+    store: &Store,
+    limiter: &Limiter,
+    ip: Option<IpAddr>,
+    client_id: &str,
+    secret: &Secret<String>,
+    requested: Option<&str>,
+    sec: &SecurityConfig,
+) -> Result<(Account, IssuedToken), AuthError> {
+    let found = match normalize_username(client_id) {
+        Ok(u) => find_account(store, &u).await?,
+        Err(_) => None,
+    };
+    let given = hex::encode(sha256(secret.expose().as_bytes()));
+    let ok = |d: &AccountDoc| {
+        d.client.as_ref().is_some_and(|c| ring_eq(c.secret_hash.as_bytes(), given.as_bytes())) && !d.disabled
+    };
+    let Some((id, doc, _)) = found.filter(|(_, d, _)| ok(d) && !limiter.blocked(ip)) else {
+        limiter.failed(ip, sec);
+        tracing::info!("client authentication failed");
+        return Err(AuthError::InvalidCredentials);
+    };
+    limiter.succeeded(ip);
+    let granted = doc.client.as_ref().map(|c| c.scopes.clone()).unwrap_or_default();
+    let scopes = match requested {
+        // A request can narrow the grant, never widen it.
+        Some(r) => {
+            r.split_whitespace().filter(|s| granted.split_whitespace().any(|g| g == *s)).collect::<Vec<_>>().join(" ")
+        }
+        None => granted,
+    };
+    let account = Account::from_doc(id, &doc);
+    let how = Issue {
+        stage: SessionStage::Full,
+        mfa: false,
+        refresh: false,
+        ttl: sec.token_ttl_secs,
+        absolute: None,
+        scopes: Some(scopes),
+    };
+    let token = issue(store, &account, how).await?;
+    Ok((account, token))
+}
+
+fn ring_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn read_session(store: &Store, session: &ResourceId) -> Result<SessionDoc, AuthError> {
+    let rec = match store.read(&rtype(SESSION_TYPE), session).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound | StoreError::Gone { .. }) => return Err(AuthError::InvalidToken),
+        Err(e) => return Err(e.into()),
+    };
+    serde_json::from_slice(&rec.payload).map_err(|_| AuthError::Corrupt("session"))
 }
 
 /// Resolves a bearer token to its principal.
@@ -205,16 +821,21 @@ async fn authenticate_inner(store: &Store, token: &str) -> Result<(Principal, i6
         return Err(AuthError::InvalidToken);
     }
     let session = session_id(token);
-    let rec = match store.read(&rtype(SESSION_TYPE), &session).await {
-        Ok(r) => r,
-        Err(StoreError::NotFound | StoreError::Gone { .. }) => return Err(AuthError::InvalidToken),
-        Err(e) => return Err(e.into()),
-    };
-    let doc: SessionDoc = serde_json::from_slice(&rec.payload).map_err(|_| AuthError::Corrupt("session"))?;
-    if doc.revoked || doc.expires <= now() {
+    let doc = read_session(store, &session).await?;
+    if doc.revoked || doc.refresh || doc.expires <= now() {
         return Err(AuthError::InvalidToken);
     }
-    Ok((Principal { account: doc.account, role: doc.role, session }, doc.expires))
+    let p = Principal {
+        account: doc.account,
+        role: doc.role,
+        session,
+        stage: doc.stage,
+        mfa: doc.mfa,
+        patient: doc.patient,
+        practitioner: doc.practitioner,
+        scopes: doc.scopes,
+    };
+    Ok((p, doc.expires))
 }
 
 /// How long a verified session is trusted without reading the store again.
@@ -229,7 +850,7 @@ const SESSION_CACHE_MAX: usize = 50_000;
 /// request usually costs no store read for its token.
 #[derive(Default)]
 pub struct SessionCache {
-    entries: std::sync::Mutex<std::collections::HashMap<ResourceId, (Principal, i64, std::time::Instant)>>,
+    entries: Mutex<HashMap<ResourceId, (Principal, i64, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for SessionCache {
@@ -260,6 +881,13 @@ impl SessionCache {
             entries.remove(id);
         }
     }
+
+    /// Forgets every session (after an administrative revocation).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
 }
 
 /// [`authenticate`] through a cache of recently verified sessions.
@@ -280,5 +908,24 @@ pub async fn revoke(store: &Store, session: &ResourceId) -> Result<(), AuthError
     match store.delete(&rtype(SESSION_TYPE), session, None).await {
         Ok(_) | Err(StoreError::NotFound) => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_limit() {
+        let sec = SecurityConfig { lockout_threshold: 3, lockout_max_secs: 60, ..SecurityConfig::default() };
+        let b: Vec<i64> = (0..12).map(|n| backoff(n, &sec)).collect();
+        assert_eq!(b, vec![0, 0, 0, 1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(backoff(u32::MAX, &sec), 60);
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(ring_eq(b"abc", b"abc"));
+        assert!(!ring_eq(b"abc", b"abd") && !ring_eq(b"abc", b"ab"));
     }
 }

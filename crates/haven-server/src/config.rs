@@ -181,11 +181,36 @@ pub struct SecurityConfig {
     pub password: PasswordParams,
     /// Lifetime of an access token in seconds.
     pub token_ttl_secs: u64,
+    /// A refresh token expires after this many seconds without use.
+    pub refresh_idle_secs: u64,
+    /// No session outlives this many seconds after sign-in, refreshed or not.
+    pub session_absolute_secs: u64,
+    /// Require a second factor from patients too (always required of staff).
+    pub mfa_required_for_patients: bool,
+    /// Failed sign-ins (per account and per source address) before back-off starts.
+    pub lockout_threshold: u32,
+    /// The longest back-off after repeated failures, in seconds.
+    pub lockout_max_secs: u64,
+    /// How long a break-the-glass grant lasts, in minutes.
+    pub break_glass_minutes: u64,
+    /// An operator's Cedar policy file, added to the default policies
+    /// (relative to the data directory); invalid policies stop start-up.
+    pub policy_file: Option<PathBuf>,
 }
 
 impl Default for SecurityConfig {
     fn default() -> Self {
-        SecurityConfig { password: PasswordParams::default(), token_ttl_secs: 15 * 60 }
+        SecurityConfig {
+            password: PasswordParams::default(),
+            token_ttl_secs: 15 * 60,
+            refresh_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 3600,
+            mfa_required_for_patients: false,
+            lockout_threshold: 5,
+            lockout_max_secs: 15 * 60,
+            break_glass_minutes: 60,
+            policy_file: None,
+        }
     }
 }
 

@@ -121,6 +121,27 @@ fn parsed(record: &Record) -> Option<Map<String, Value>> {
     }
 }
 
+/// Decides, record by record, what a caller may see (search results,
+/// includes, `$everything`). Implemented by the route layer over the policy.
+#[async_trait::async_trait]
+pub trait Visibility: Send + Sync {
+    /// Whether the caller may see this record.
+    async fn visible(&self, r: &Record) -> Result<bool, ApiError>;
+}
+
+/// Decides whether the caller may write (or read) one entry of a
+/// transaction or batch; each entry is checked on its own.
+#[async_trait::async_trait]
+pub trait EntryCheck: Send + Sync {
+    /// `Ok` when allowed. `patient` is the compartment of the resource.
+    async fn check(
+        &self,
+        action: haven_policy::Action,
+        rtype: &ResourceType,
+        patient: Option<String>,
+    ) -> Result<(), ApiError>;
+}
+
 /// One page of search results.
 #[derive(Debug, Default)]
 pub struct SearchPage {
@@ -149,7 +170,12 @@ async fn all_ids(store: &Store, rtype: &ResourceType) -> Result<Vec<ResourceId>,
 }
 
 /// Runs a parsed search.
-pub async fn search(store: &Store, rtype: &ResourceType, q: &SearchQuery) -> Result<SearchPage, ApiError> {
+pub async fn search(
+    store: &Store,
+    rtype: &ResourceType,
+    q: &SearchQuery,
+    vis: Option<&dyn Visibility>,
+) -> Result<SearchPage, ApiError> {
     let mut index_clauses = Vec::new();
     let mut needs_filter = !q.last_updated.is_empty();
     for c in &q.clauses {
@@ -174,6 +200,8 @@ pub async fn search(store: &Store, rtype: &ResourceType, q: &SearchQuery) -> Res
         ids.retain(|i| wanted.contains(i.as_str()));
         needs_filter = true; // ids may name deleted or missing records
     }
+    // Hidden records must not be counted either: filter before totals.
+    needs_filter |= vis.is_some();
     let (total, matches) = if needs_filter {
         let mut kept = Vec::new();
         for chunk in ids.chunks(FILTER_CHUNK) {
@@ -182,7 +210,11 @@ pub async fn search(store: &Store, rtype: &ResourceType, q: &SearchQuery) -> Res
                 let secs = r.meta.last_updated.div_euclid(1_000_000);
                 let ok = q.last_updated.iter().all(|c| c.matches(Some(secs), Some(secs + 1)))
                     && q.clauses.iter().all(|c| c.matches(&obj));
-                if ok {
+                let shown = match vis {
+                    Some(v) if ok => v.visible(&r).await?,
+                    _ => ok,
+                };
+                if shown {
                     kept.push(r);
                 }
             }
@@ -198,7 +230,15 @@ pub async fn search(store: &Store, rtype: &ResourceType, q: &SearchQuery) -> Res
     if q.summary_count {
         return Ok(SearchPage { total, matches: Vec::new(), included: Vec::new() });
     }
-    let included = includes(store, rtype, q, &matches).await?;
+    let mut included = Vec::new();
+    for r in includes(store, rtype, q, &matches).await? {
+        if let Some(v) = vis
+            && !v.visible(&r).await?
+        {
+            continue;
+        }
+        included.push(r);
+    }
     Ok(SearchPage { total, matches, included })
 }
 
@@ -255,7 +295,7 @@ async fn includes(
 
 /// Everything in a patient's compartment: the Patient and every resource of
 /// a type with a `patient` search parameter that refers to it.
-pub async fn everything(store: &Store, id: &ResourceId) -> Result<Vec<Record>, ApiError> {
+pub async fn everything(store: &Store, id: &ResourceId, vis: Option<&dyn Visibility>) -> Result<Vec<Record>, ApiError> {
     let patient_type = ResourceType::parse("Patient").map_err(|_| ApiError::Internal)?;
     let mut out = vec![store.read(&patient_type, id).await?];
     for t in search::RESOURCE_TYPES {
@@ -264,7 +304,14 @@ pub async fn everything(store: &Store, id: &ResourceId) -> Result<Vec<Record>, A
         }
         let rtype = ResourceType::parse(t).map_err(|_| ApiError::Internal)?;
         let ids = store.search(&rtype, &[("patient".to_owned(), vec![format!("r:Patient/{}", id.as_str())])]).await?;
-        out.extend(store.read_many(&rtype, &ids).await?);
+        for r in store.read_many(&rtype, &ids).await? {
+            if let Some(v) = vis
+                && !v.visible(&r).await?
+            {
+                continue;
+            }
+            out.push(r);
+        }
     }
     Ok(out)
 }
@@ -390,7 +437,7 @@ async fn resolve_conditional(store: &Store, rtype: &ResourceType, query: &str) -
     let q = search::parse_query(rtype.as_str(), &query_pairs(query), Handling::Strict)
         .map_err(|e| ApiError::BadRequest(format!("conditional reference: {e}")))?;
     let q = SearchQuery { count: 2, ..q };
-    let page = search(store, rtype, &q).await?;
+    let page = search(store, rtype, &q, None).await?;
     Ok(page.matches.into_iter().map(|r| r.meta.id).collect())
 }
 
@@ -455,7 +502,7 @@ pub struct EntryResult {
 }
 
 /// Options for a transaction: the importer keeps ids and marks its ledger.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct TransactionOptions {
     /// Extra items written in the same atomic batch (the import ledger).
     pub extra: Vec<BatchItem>,
@@ -464,6 +511,10 @@ pub struct TransactionOptions {
     pub allow_dangling: bool,
     /// Leave GET entries out (an import loads data; it does not query).
     pub skip_reads: bool,
+    /// Checks each entry against the caller's rights (`None`: trusted import).
+    pub authorize: Option<std::sync::Arc<dyn EntryCheck>>,
+    /// What a GET entry's results are filtered by.
+    pub visibility: Option<std::sync::Arc<dyn Visibility>>,
 }
 
 /// Processes a `transaction` Bundle atomically: ids are assigned,
@@ -615,6 +666,30 @@ pub async fn transaction(
             }]));
         }
     }
+    // Each write is authorized on its own, on the resource as it will be
+    // stored (references rewritten) and, for updates and deletes, as it is.
+    if let Some(auth) = &opts.authorize {
+        for (i, e) in entries.iter().enumerate() {
+            if skip[i] || e.method == Method::Get {
+                continue;
+            }
+            let Some(id) = &e.id else { continue };
+            let action = match e.method {
+                Method::Post => haven_policy::Action::Create,
+                Method::Put => haven_policy::Action::Update,
+                _ => haven_policy::Action::Delete,
+            };
+            if let Some(obj) = &e.resource {
+                let patient = crate::authz::patient_of(e.rtype.as_str(), Some(id.as_str()), obj);
+                auth.check(action, &e.rtype, patient).await?;
+            }
+            if matches!(e.method, Method::Put | Method::Delete)
+                && let Ok(old) = store.read(&e.rtype, id).await
+            {
+                auth.check(action, &e.rtype, crate::authz::record_patient(&old)).await?;
+            }
+        }
+    }
     // Writes, in FHIR's order: DELETE, POST, PUT; then GETs see the result.
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| entries[i].method);
@@ -665,7 +740,15 @@ pub async fn transaction(
         let r = match (e.method, item_of.get(&i).and_then(|&k| (k < n).then(|| &outcomes[k]))) {
             (Method::Get, _) => {
                 let resource = match (&e.id, &e.query) {
-                    (Some(id), _) => Some(with_meta(&store.read(&e.rtype, id).await?)?),
+                    (Some(id), _) => {
+                        let r = store.read(&e.rtype, id).await?;
+                        if let Some(auth) = &opts.authorize {
+                            auth.check(haven_policy::Action::Read, &e.rtype, crate::authz::record_patient(&r))
+                                .await
+                                .map_err(|_| ApiError::NotFound)?;
+                        }
+                        Some(with_meta(&r)?)
+                    }
                     (None, q) => {
                         let q = search::parse_query(
                             e.rtype.as_str(),
@@ -673,7 +756,7 @@ pub async fn transaction(
                             Handling::Strict,
                         )
                         .map_err(|err| entry_error(i, err))?;
-                        let page = search(store, &e.rtype, &q).await?;
+                        let page = search(store, &e.rtype, &q, opts.visibility.as_deref()).await?;
                         let entries: Vec<Value> = page
                             .matches
                             .iter()
@@ -755,7 +838,7 @@ pub fn response_bundle(kind: &str, results: &[Result<EntryResult, ApiError>]) ->
 pub async fn batch(
     store: &Store,
     bundle: &Map<String, Value>,
-    allow_dangling: bool,
+    base: TransactionOptions,
 ) -> Vec<Result<EntryResult, ApiError>> {
     let raw = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     let mut out = Vec::with_capacity(raw.len());
@@ -769,7 +852,7 @@ pub async fn batch(
             }
             single.insert("entry".into(), Value::Array(vec![e]));
             let _ = entry;
-            let opts = TransactionOptions { allow_dangling, ..TransactionOptions::default() };
+            let opts = TransactionOptions { extra: Vec::new(), ..base.clone() };
             let mut r = transaction(store, &single, opts).await?;
             r.pop().ok_or(ApiError::Internal)
         };

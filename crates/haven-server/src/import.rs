@@ -212,6 +212,7 @@ impl Importer<'_> {
                                     self.store,
                                     &rtype,
                                     &haven_fhir::search::SearchQuery { count: 2, ..sq },
+                                    None,
                                 )
                                 .await?;
                                 match page.matches.as_slice() {
@@ -312,8 +313,12 @@ impl Importer<'_> {
         };
         let kind = obj.get("type").and_then(Value::as_str).unwrap_or_default();
         if rtype.as_str() == "Bundle" && kind == "transaction" {
-            let opts =
-                fhir::TransactionOptions { extra: vec![ledger_item(&digest)?], allow_dangling: true, skip_reads: true };
+            let opts = fhir::TransactionOptions {
+                extra: vec![ledger_item(&digest)?],
+                allow_dangling: true,
+                skip_reads: true,
+                ..Default::default()
+            };
             return match fhir::transaction(self.store, &obj, opts).await {
                 Ok(results) => {
                     for r in &results {
@@ -339,7 +344,12 @@ impl Importer<'_> {
                 entries
                     .retain(|e| e.get("request").and_then(|r| r.get("method")).and_then(Value::as_str) != Some("GET"));
             }
-            for (i, r) in fhir::batch(self.store, &obj, true).await.into_iter().enumerate() {
+            for (i, r) in
+                fhir::batch(self.store, &obj, fhir::TransactionOptions { allow_dangling: true, ..Default::default() })
+                    .await
+                    .into_iter()
+                    .enumerate()
+            {
                 match r {
                     Ok(r) => {
                         if let Some(t) = r.location.as_deref().and_then(|l| l.split('/').next())

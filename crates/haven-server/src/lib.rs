@@ -4,6 +4,7 @@
 //! in-process or on a real port.
 
 pub mod accounts;
+pub mod authz;
 pub mod config;
 mod error;
 pub mod fhir;
@@ -15,5 +16,5 @@ pub mod state;
 pub mod tls;
 
 pub use error::{ApiError, Issue};
-pub use routes::{api_doc, app};
+pub use routes::{FHIR_ROUTES, PUBLIC_ROUTES, api_doc, app};
 pub use state::AppState;

@@ -121,7 +121,8 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
     let listen = opts.listen.unwrap_or(config.server.listen);
     let metrics_listen = opts.metrics_listen.or(config.server.metrics_listen);
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let mut state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone());
+    let authz = crate::state::open_authz(data_dir, &config)?;
+    let mut state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone(), authz);
     if opts.insecure_http {
         state = state.plain_http();
     }

@@ -19,6 +19,14 @@ pub enum OpenError {
     /// The store cannot be opened or migrated.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The operator's policy file is unreadable or invalid.
+    #[error("policy file {path}: {reason}")]
+    Policy {
+        /// The file.
+        path: String,
+        /// The Cedar error.
+        reason: String,
+    },
     /// The data directory is not usable.
     #[error("data directory {path}: {reason}")]
     DataDir {
@@ -27,6 +35,26 @@ pub enum OpenError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// The authorization engine: default policies plus the operator's file, if
+/// configured. An invalid file stops start-up with the Cedar error.
+pub fn open_authz(data_dir: &Path, config: &Config) -> Result<crate::authz::Authz, OpenError> {
+    let extra = match &config.security.policy_file {
+        Some(f) => {
+            let path = data_dir.join(f);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| OpenError::Policy { path: path.display().to_string(), reason: e.to_string() })?;
+            Some((path, text))
+        }
+        None => None,
+    };
+    crate::authz::Authz::new(extra.as_ref().map(|(_, t)| t.as_str()), config.security.break_glass_minutes).map_err(
+        |e| OpenError::Policy {
+            path: extra.as_ref().map(|(p, _)| p.display().to_string()).unwrap_or_else(|| "(default policies)".into()),
+            reason: e.to_string(),
+        },
+    )
 }
 
 /// Checks the data directory exists and is private to its owner.
@@ -84,6 +112,8 @@ struct Inner {
     metrics: Option<PrometheusHandle>,
     scheme: &'static str,
     sessions: crate::accounts::SessionCache,
+    limiter: crate::accounts::Limiter,
+    authz: crate::authz::Authz,
 }
 
 /// Shared, cheaply cloned application state.
@@ -92,8 +122,23 @@ pub struct AppState(Arc<Inner>);
 
 impl AppState {
     /// Builds the state from an opened store.
-    pub fn new(store: Store, config: Config, data_dir: PathBuf, metrics: Option<PrometheusHandle>) -> Self {
-        AppState(Arc::new(Inner { store, config, data_dir, metrics, scheme: "https", sessions: Default::default() }))
+    pub fn new(
+        store: Store,
+        config: Config,
+        data_dir: PathBuf,
+        metrics: Option<PrometheusHandle>,
+        authz: crate::authz::Authz,
+    ) -> Self {
+        AppState(Arc::new(Inner {
+            store,
+            config,
+            data_dir,
+            metrics,
+            scheme: "https",
+            sessions: Default::default(),
+            limiter: Default::default(),
+            authz,
+        }))
     }
 
     /// The same state, for a listener serving plain HTTP (links use `http`).
@@ -107,6 +152,16 @@ impl AppState {
     /// Recently verified sessions.
     pub fn sessions(&self) -> &crate::accounts::SessionCache {
         &self.0.sessions
+    }
+
+    /// The authorization engine.
+    pub fn authz(&self) -> &crate::authz::Authz {
+        &self.0.authz
+    }
+
+    /// Failed sign-ins per source address.
+    pub fn limiter(&self) -> &crate::accounts::Limiter {
+        &self.0.limiter
     }
 
     /// `https`, or `http` behind `--insecure-http`: the scheme of links the server builds.

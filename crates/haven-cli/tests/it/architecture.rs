@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-const LAYERS: [&str; 6] = ["haven-core", "haven-crypto", "haven-fhir", "haven-store", "haven-server", "haven-cli"];
+const LAYERS: [&str; 7] =
+    ["haven-core", "haven-crypto", "haven-fhir", "haven-policy", "haven-store", "haven-server", "haven-cli"];
 
 /// The `haven-*` crates named in a manifest's `[dependencies]` section.
 fn haven_dependencies(manifest: &str) -> Vec<String> {

@@ -47,6 +47,26 @@ impl DataDir {
         self.path.to_str().unwrap()
     }
 
+    /// An access token of a service client with every SMART system scope
+    /// (an EMR integration), issued through the CLI. Blocking: call it
+    /// before an in-process server starts.
+    pub fn fhir_token(&self) -> String {
+        let out =
+            haven(&["client", "add", "--data-dir", self.arg(), "--name", "test-emr", "--scopes", "system/*.cruds"]);
+        let taken = String::from_utf8_lossy(&out.stderr).contains("taken");
+        assert!(out.status.success() || taken, "client add: {}", String::from_utf8_lossy(&out.stderr));
+        self.token_for("test-emr", Some("system/*.cruds"))
+    }
+
+    /// An operator-issued access token for an account (`haven token issue`).
+    pub fn token_for(&self, user: &str, scope: Option<&str>) -> String {
+        let mut args = vec!["token", "issue", "--data-dir", self.arg(), "--user", user, "--ttl", "1h"];
+        if let Some(s) = scope {
+            args.extend(["--scope", s]);
+        }
+        haven_ok(&args).trim().to_string()
+    }
+
     /// The one-time admin password written by `haven init`.
     pub fn admin_password(&self) -> String {
         let text = std::fs::read_to_string(self.path.join("admin-credential.txt")).unwrap();
@@ -62,19 +82,6 @@ pub fn client(dir: &Path) -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
-}
-
-/// Signs in and returns a bearer token.
-pub async fn login(client: &reqwest::Client, base: &str, user: &str, password: &str) -> String {
-    let r = client
-        .post(format!("{base}/auth/login"))
-        .json(&serde_json::json!({"username": user, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "login failed");
-    let v: serde_json::Value = r.json().await.unwrap();
-    v["access_token"].as_str().unwrap().to_string()
 }
 
 /// A free loopback port.

@@ -7,7 +7,7 @@ use haven_server::config::Config;
 use haven_server::serve::{self, RunningServer, ServeOptions};
 use serde_json::{Value, json};
 
-use crate::common::{DataDir, client, login};
+use crate::common::{DataDir, client};
 
 struct Ctx {
     dir: DataDir,
@@ -20,6 +20,7 @@ struct Ctx {
 impl Ctx {
     async fn new() -> Ctx {
         let dir = DataDir::new();
+        let token = dir.fhir_token();
         let config = Config::load(&dir.path).unwrap();
         let opts = ServeOptions {
             listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -28,7 +29,6 @@ impl Ctx {
         };
         let server = serve::start(&dir.path, config, opts).await.unwrap();
         let http = client(&dir.path);
-        let token = login(&http, &server.url(), "admin", &dir.admin_password()).await;
         let fhir = format!("{}/fhir", server.url());
         Ctx { dir, server, http, fhir, token }
     }
@@ -392,12 +392,15 @@ async fn import_is_resumable_and_reports_what_it_skips() {
     assert!(again.contains("Imported 0 resources") && again.contains("3 files were already imported"), "{again}");
 
     // The conditional reference was resolved across files.
+    let token = dir.fhir_token();
     let config = Config::load(&dir.path).unwrap();
-    let opts =
-        ServeOptions { listen: Some("127.0.0.1:0".parse().unwrap()), metrics_listen: None, insecure_http: false };
+    let opts = ServeOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        insecure_http: false,
+    };
     let server = serve::start(&dir.path, config, opts).await.unwrap();
     let http = client(&dir.path);
-    let token = login(&http, &server.url(), "admin", &dir.admin_password()).await;
     let p: Value = http
         .get(format!("{}/fhir/Patient/pat-1", server.url()))
         .bearer_auth(&token)

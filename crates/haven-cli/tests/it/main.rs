@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod architecture;
+mod authz;
 mod common;
 mod fhir;
+mod identity;
 mod lifecycle;
 mod server;

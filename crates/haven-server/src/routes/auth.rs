@@ -1,41 +1,78 @@
-//! Sign-in, sign-out and the `Authenticated` extractor every protected
-//! route takes: no extractor, no access.
+//! Sign-in, second factor, token refresh and client credentials, sign-out,
+//! and the `Authenticated` extractor. Authentication itself runs for every
+//! non-public route in [`require_authentication`], before any handler.
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use haven_core::{Principal, Secret};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use haven_core::{Principal, Secret, SessionStage};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::accounts::{self, AuthError};
+use crate::accounts::{self, AuthError, LoginOutcome, TokenPair};
 use crate::{ApiError, AppState};
 
-/// The authenticated caller of a request.
+/// Routes anyone may call without a token.
+pub const PUBLIC_ROUTES: [&str; 6] =
+    ["/healthz", "/readyz", "/openapi.json", "/auth/login", "/auth/token", "/fhir/metadata"];
+
+/// Routes a partly signed-in session (`MfaPending`, `Enrolment`) may call.
+const PARTIAL_ROUTES: [&str; 4] = ["/auth/mfa/verify", "/auth/mfa/enroll", "/auth/mfa/activate", "/auth/logout"];
+
+/// The authenticated caller of a request (set by [`require_authentication`]).
 #[derive(Clone, Debug)]
 pub struct Authenticated(pub Principal);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
-        let value = header.to_str().map_err(|_| ApiError::Unauthorized)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(ApiError::Unauthorized)?
-            .trim();
-        match accounts::authenticate_cached(state.store(), state.sessions(), token).await {
-            Ok(p) => Ok(Authenticated(p)),
-            Err(AuthError::InvalidToken) => Err(ApiError::Unauthorized),
-            Err(AuthError::Store(e)) => Err(e.into()),
-            Err(e) => {
-                tracing::error!(error = %e, "authentication failure");
-                Err(ApiError::Internal)
-            }
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        parts.extensions.get::<Principal>().cloned().map(Authenticated).ok_or(ApiError::Unauthorized)
+    }
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    Some(value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim())
+}
+
+/// Authenticates every request to a non-public route: no valid token, no
+/// handler. Partly signed-in sessions reach only the second-factor routes.
+pub async fn require_authentication(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
+    if PUBLIC_ROUTES.contains(&route.as_str()) {
+        return next.run(req).await;
+    }
+    let Some(token) = bearer(&req) else { return ApiError::Unauthorized.into_response() };
+    let principal = match accounts::authenticate_cached(state.store(), state.sessions(), token).await {
+        Ok(p) => p,
+        Err(AuthError::InvalidToken) => return ApiError::Unauthorized.into_response(),
+        Err(AuthError::Store(e)) => return ApiError::from(e).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "authentication failure");
+            return ApiError::Internal.into_response();
         }
+    };
+    if principal.stage != SessionStage::Full && !PARTIAL_ROUTES.contains(&route.as_str()) {
+        return ApiError::Forbidden.into_response();
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// The peer address, when the listener recorded it (for per-address back-off).
+pub struct ClientIp(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
     }
 }
 
@@ -50,49 +87,253 @@ pub struct LoginRequest {
     pub password: Secret<String>,
 }
 
-/// An issued access token.
-#[derive(Serialize, ToSchema)]
+/// The result of a sign-in step: tokens, or what is still due.
+#[derive(Serialize, ToSchema, Default)]
 pub struct TokenResponse {
-    /// The bearer token.
-    pub access_token: String,
+    /// The bearer token (when signed in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: &'static str,
-    /// Seconds until it expires.
-    pub expires_in: u64,
+    /// Seconds until the returned token expires.
+    pub expires_in: i64,
+    /// Refresh token for `POST /auth/token` with `grant_type=refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// The account's role.
     pub role: String,
+    /// A one-time code is due: send it to `/auth/mfa/verify` with this token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// A second factor must be enrolled first (`/auth/mfa/enroll` with this token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolment_token: Option<String>,
+    /// Granted scopes (service clients).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+fn remaining(expires_at: i64) -> i64 {
+    (expires_at - time::OffsetDateTime::now_utc().unix_timestamp()).max(0)
+}
+
+fn pair_response(pair: TokenPair, role: String) -> TokenResponse {
+    TokenResponse {
+        expires_in: remaining(pair.access.expires_at),
+        access_token: Some(pair.access.token.expose().clone()),
+        refresh_token: Some(pair.refresh.token.expose().clone()),
+        token_type: "Bearer",
+        role,
+        ..TokenResponse::default()
+    }
+}
+
+fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::InvalidCredentials | AuthError::InvalidToken => ApiError::Unauthorized,
+        AuthError::InvalidCode => ApiError::BadRequest(e.to_string()),
+        AuthError::Invalid(m) => ApiError::BadRequest(m),
+        AuthError::Store(e) => e.into(),
+        other => {
+            tracing::error!(error = %other, "authentication failure");
+            ApiError::Internal
+        }
+    }
 }
 
 /// Signs in with a username and password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, description = "signed in", body = TokenResponse),
+    (status = 200, description = "signed in, or a second factor is due", body = TokenResponse),
     (status = 401, description = "invalid username or password")
 ))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     body: Result<Json<LoginRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let sec = &state.config().security;
-    match accounts::login(state.store(), &req.username, &req.password, sec.password, sec.token_ttl_secs).await {
-        Ok((account, token)) => {
-            tracing::info!(account = %account.id, role = %account.role, "sign-in");
-            Ok(Json(TokenResponse {
-                access_token: token.token.expose().clone(),
-                token_type: "Bearer",
-                expires_in: sec.token_ttl_secs,
-                role: account.role.to_string(),
-            }))
+    let (account, outcome) = accounts::login(state.store(), state.limiter(), ip, &req.username, &req.password, sec)
+        .await
+        .map_err(auth_error)?;
+    tracing::info!(account = %account.id, role = %account.role, "sign-in: password accepted");
+    let role = account.role.to_string();
+    Ok(Json(match outcome {
+        LoginOutcome::Tokens(pair) => pair_response(pair, role),
+        LoginOutcome::MfaRequired(t) => TokenResponse {
+            mfa_token: Some(t.token.expose().clone()),
+            expires_in: remaining(t.expires_at),
+            token_type: "Bearer",
+            role,
+            ..TokenResponse::default()
+        },
+        LoginOutcome::EnrolmentRequired(t) => TokenResponse {
+            enrolment_token: Some(t.token.expose().clone()),
+            expires_in: remaining(t.expires_at),
+            token_type: "Bearer",
+            role,
+            ..TokenResponse::default()
+        },
+    }))
+}
+
+/// A one-time code (TOTP, or a recovery code).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// The code.
+    #[schema(value_type = String)]
+    pub code: Secret<String>,
+}
+
+/// Completes sign-in with a one-time code (TOTP or recovery code).
+#[utoipa::path(post, path = "/auth/mfa/verify", tag = "auth", request_body = CodeRequest, security(("bearer" = [])), responses(
+    (status = 200, description = "signed in", body = TokenResponse),
+    (status = 400, description = "invalid or reused code")
+))]
+pub async fn mfa_verify(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    body: Result<Json<CodeRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let sec = &state.config().security;
+    let pair = accounts::verify_mfa(state.store(), &p, req.code.expose(), sec).await.map_err(|e| {
+        tracing::info!(account = %p.account, "second factor rejected");
+        auth_error(e)
+    })?;
+    state.sessions().evict(&p.session);
+    Ok(Json(pair_response(pair, p.role.to_string())))
+}
+
+/// A new TOTP secret to add to an authenticator app.
+#[derive(Serialize, ToSchema)]
+pub struct EnrolResponse {
+    /// `otpauth://totp/...` (contains the secret).
+    pub otpauth_uri: String,
+    /// The same URI as an SVG QR code.
+    pub qr_svg: String,
+}
+
+/// Starts TOTP enrolment; activate it with one code.
+#[utoipa::path(post, path = "/auth/mfa/enroll", tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, description = "a new secret", body = EnrolResponse)
+))]
+pub async fn mfa_enroll(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+) -> Result<Json<EnrolResponse>, ApiError> {
+    let e = accounts::enrol_mfa(state.store(), &p).await.map_err(auth_error)?;
+    Ok(Json(EnrolResponse { otpauth_uri: e.uri.expose().clone(), qr_svg: e.qr_svg.expose().clone() }))
+}
+
+/// Recovery codes, shown once, with the tokens of the completed sign-in.
+#[derive(Serialize, ToSchema)]
+pub struct ActivateResponse {
+    /// Tokens.
+    #[serde(flatten)]
+    pub tokens: TokenResponse,
+    /// Ten single-use recovery codes.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Activates the enrolled TOTP secret with one valid code.
+#[utoipa::path(post, path = "/auth/mfa/activate", tag = "auth", request_body = CodeRequest, security(("bearer" = [])), responses(
+    (status = 200, description = "activated; signed in", body = ActivateResponse),
+    (status = 400, description = "invalid code")
+))]
+pub async fn mfa_activate(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    body: Result<Json<CodeRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ActivateResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let sec = &state.config().security;
+    let (pair, codes) = accounts::activate_mfa(state.store(), &p, req.code.expose(), sec).await.map_err(auth_error)?;
+    state.sessions().evict(&p.session);
+    tracing::info!(account = %p.account, "second factor activated");
+    Ok(Json(ActivateResponse {
+        tokens: pair_response(pair, p.role.to_string()),
+        recovery_codes: codes.iter().map(|c| c.expose().clone()).collect(),
+    }))
+}
+
+/// OAuth 2.0 token request (form-encoded).
+#[derive(Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// `refresh_token` or `client_credentials`.
+    pub grant_type: String,
+    /// For `refresh_token`.
+    #[schema(value_type = Option<String>)]
+    pub refresh_token: Option<Secret<String>>,
+    /// For `client_credentials`.
+    pub client_id: Option<String>,
+    /// For `client_credentials`.
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<Secret<String>>,
+    /// Requested scopes (narrow the client's grant).
+    pub scope: Option<String>,
+}
+
+/// OAuth error body (RFC 6749 §5.2).
+fn oauth_error(status: StatusCode, code: &str) -> Response {
+    (status, Json(serde_json::json!({"error": code}))).into_response()
+}
+
+/// Issues tokens: refresh (rotating) or client credentials for service clients.
+#[utoipa::path(post, path = "/auth/token", tag = "auth", request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"), responses(
+    (status = 200, description = "tokens", body = TokenResponse),
+    (status = 400, description = "invalid request or grant"),
+    (status = 401, description = "invalid client")
+))]
+pub async fn token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Result<axum::Form<TokenRequest>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(req)) = body else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request") };
+    let sec = &state.config().security;
+    match req.grant_type.as_str() {
+        "refresh_token" => {
+            let Some(rt) = req.refresh_token else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request") };
+            match accounts::refresh(state.store(), rt.expose(), sec).await {
+                Ok(pair) => Json(pair_response(pair, String::new())).into_response(),
+                Err(AuthError::InvalidToken) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
+                Err(e) => auth_error(e).into_response(),
+            }
         }
-        Err(AuthError::InvalidCredentials) => {
-            tracing::info!("failed sign-in");
-            Err(ApiError::Unauthorized)
+        "client_credentials" => {
+            let (Some(id), Some(secret)) = (req.client_id, req.client_secret) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+            };
+            match accounts::client_credentials(
+                state.store(),
+                state.limiter(),
+                ip,
+                &id,
+                &secret,
+                req.scope.as_deref(),
+                sec,
+            )
+            .await
+            {
+                Ok((account, t)) => {
+                    tracing::info!(account = %account.id, "client credentials accepted");
+                    Json(TokenResponse {
+                        access_token: Some(t.token.expose().clone()),
+                        token_type: "Bearer",
+                        expires_in: remaining(t.expires_at),
+                        role: account.role.to_string(),
+                        scope: req.scope.or(Some(String::new())),
+                        ..TokenResponse::default()
+                    })
+                    .into_response()
+                }
+                Err(AuthError::InvalidCredentials) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"),
+                Err(e) => auth_error(e).into_response(),
+            }
         }
-        Err(AuthError::Store(e)) => Err(e.into()),
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in failure");
-            Err(ApiError::Internal)
-        }
+        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     }
 }
 
@@ -103,10 +344,7 @@ pub async fn login(
 ))]
 pub async fn logout(State(state): State<AppState>, Authenticated(p): Authenticated) -> Result<StatusCode, ApiError> {
     state.sessions().evict(&p.session);
-    accounts::revoke(state.store(), &p.session).await.map_err(|e| match e {
-        AuthError::Store(e) => ApiError::from(e),
-        _ => ApiError::Internal,
-    })?;
+    accounts::revoke(state.store(), &p.session).await.map_err(auth_error)?;
     // Again after the write: a request racing the logout may have re-cached it.
     state.sessions().evict(&p.session);
     Ok(StatusCode::NO_CONTENT)

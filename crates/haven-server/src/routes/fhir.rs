@@ -8,16 +8,90 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use haven_core::{ResourceId, ResourceType, Role, VersionId};
+use haven_core::{ResourceId, ResourceType, VersionId};
 use haven_fhir::search::{self, Handling};
 use haven_store::{Record, RecordMeta};
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
+use axum::Extension;
+use haven_core::Principal;
+use haven_policy::Action;
+
 use super::Authenticated;
+use crate::authz::{self, DecisionFlag};
 use crate::fhir::{self, rfc3339, with_meta};
 use crate::{ApiError, AppState};
 
+/// One request's caller, for the per-record and per-entry checks.
+#[derive(Clone)]
+struct Guard {
+    state: AppState,
+    p: Principal,
+    flag: DecisionFlag,
+}
+
+impl Guard {
+    async fn require(
+        &self,
+        action: Action,
+        rtype: &str,
+        patient: Option<&str>,
+    ) -> Result<haven_policy::Decision, ApiError> {
+        self.state.authz().require(self.state.store(), &self.flag, &self.p, action, rtype, patient).await
+    }
+
+    /// The resource as this caller may see it (field-level rules applied), or
+    /// `NotFound` when it is hidden.
+    async fn shown(&self, action: Action, record: &Record) -> Result<Value, ApiError> {
+        let patient = authz::record_patient(record);
+        let d = self.require(action, record.meta.rtype.as_str(), patient.as_deref()).await?;
+        let mut v = with_meta(record)?;
+        authz::redact(&mut v, &d);
+        Ok(v)
+    }
+}
+
+#[async_trait::async_trait]
+impl fhir::Visibility for Guard {
+    async fn visible(&self, r: &Record) -> Result<bool, ApiError> {
+        let patient = authz::record_patient(r);
+        let d = self
+            .state
+            .authz()
+            .decide(self.state.store(), &self.flag, &self.p, Action::Read, r.meta.rtype.as_str(), patient.as_deref())
+            .await?;
+        Ok(d.allow)
+    }
+}
+
+#[async_trait::async_trait]
+impl fhir::EntryCheck for Guard {
+    async fn check(&self, action: Action, rtype: &ResourceType, patient: Option<String>) -> Result<(), ApiError> {
+        self.require(action, rtype.as_str(), patient.as_deref()).await.map(|_| ())
+    }
+}
+
 const FHIR_JSON: &str = "application/fhir+json";
+
+/// Every `/fhir` route as (method, template), for the route-coverage tests.
+/// (Authentication does not depend on this list: it runs for every route.)
+pub const ROUTES: [(&str, &str); 13] = [
+    ("POST", "/fhir"),
+    ("POST", "/fhir/"),
+    ("GET", "/fhir/metadata"),
+    ("POST", "/fhir/$import"),
+    ("GET", "/fhir/Patient/{id}/$everything"),
+    ("POST", "/fhir/{rtype}"),
+    ("GET", "/fhir/{rtype}"),
+    ("POST", "/fhir/{rtype}/_search"),
+    ("GET", "/fhir/{rtype}/{id}"),
+    ("PUT", "/fhir/{rtype}/{id}"),
+    ("DELETE", "/fhir/{rtype}/{id}"),
+    ("GET", "/fhir/{rtype}/{id}/_history"),
+    ("GET", "/fhir/{rtype}/{id}/_history/{vid}"),
+];
 
 /// The `/fhir` routes.
 pub fn router() -> Router<AppState> {
@@ -77,8 +151,12 @@ fn json_response(status: StatusCode, body: &Value) -> Result<Response, ApiError>
 }
 
 fn resource_response(status: StatusCode, record: &Record) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(&with_meta(record)?).map_err(|_| ApiError::Internal)?;
-    Ok((status, headers_for(&record.meta), body).into_response())
+    value_response(status, &record.meta, &with_meta(record)?)
+}
+
+fn value_response(status: StatusCode, meta: &RecordMeta, v: &Value) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(v).map_err(|_| ApiError::Internal)?;
+    Ok((status, headers_for(meta), body).into_response())
 }
 
 fn if_match(headers: &HeaderMap) -> Result<Option<VersionId>, ApiError> {
@@ -125,7 +203,8 @@ async fn metadata(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 async fn create(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     Path(rtype): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -133,6 +212,9 @@ async fn create(
     let rtype = parse_type(&rtype)?;
     let (_, obj) = fhir::check_resource(fhir::parse_json(&body)?, Some(&rtype), false)?;
     let id = ResourceId::random();
+    let guard = Guard { state: state.clone(), p, flag };
+    let patient = authz::patient_of(rtype.as_str(), Some(id.as_str()), &obj);
+    guard.require(Action::Create, rtype.as_str(), patient.as_deref()).await?;
     let terms = fhir::index_terms(&rtype, &obj);
     let bytes = fhir::stored_bytes(obj, &id)?;
     let meta = state.store().create(&rtype, Some(id), &bytes, &terms).await?;
@@ -148,31 +230,49 @@ async fn create(
 
 async fn read(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     Path((rtype, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (rtype, id) = (parse_type(&rtype)?, parse_id(&id)?);
-    let record = state.store().read(&rtype, &id).await?;
-    resource_response(StatusCode::OK, &record)
+    let guard = Guard { state: state.clone(), p, flag };
+    let record = match state.store().read(&rtype, &id).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Decide anyway, so the flag is set and a 410 is not a free oracle.
+            guard.require(Action::Read, rtype.as_str(), None).await?;
+            return Err(e.into());
+        }
+    };
+    let v = guard.shown(Action::Read, &record).await?;
+    value_response(StatusCode::OK, &record.meta, &v)
 }
 
 async fn vread(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     Path((rtype, id, vid)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let (rtype, id) = (parse_type(&rtype)?, parse_id(&id)?);
     let vid = VersionId::parse(&vid).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let record = state.store().vread(&rtype, &id, vid).await?;
-    if record.meta.deleted {
-        return Err(ApiError::Gone);
-    }
-    resource_response(StatusCode::OK, &record)
+    let guard = Guard { state: state.clone(), p, flag };
+    let record = state.store().vread(&rtype, &id, vid).await;
+    let record = match record {
+        Ok(r) if !r.meta.deleted => r,
+        other => {
+            guard.require(Action::Read, rtype.as_str(), None).await?;
+            return Err(other.map(|_| ApiError::Gone).unwrap_or_else(ApiError::from));
+        }
+    };
+    let v = guard.shown(Action::Read, &record).await?;
+    value_response(StatusCode::OK, &record.meta, &v)
 }
 
 async fn update(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     Path((rtype, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -183,6 +283,16 @@ async fn update(
         Some(Value::String(body_id)) if body_id == id.as_str() => {}
         _ => return Err(ApiError::BadRequest("the resource's id must match the id in the URL".into())),
     }
+    // Both the resource as it will be and as it is must be the caller's to change.
+    let guard = Guard { state: state.clone(), p, flag };
+    let patient = authz::patient_of(rtype.as_str(), Some(id.as_str()), &obj);
+    guard.require(Action::Update, rtype.as_str(), patient.as_deref()).await?;
+    if let Ok(old) = state.store().read(&rtype, &id).await {
+        let before = authz::record_patient(&old);
+        if before != patient {
+            guard.require(Action::Update, rtype.as_str(), before.as_deref()).await?;
+        }
+    }
     let terms = fhir::index_terms(&rtype, &obj);
     let bytes = fhir::stored_bytes(obj, &id)?;
     let (meta, created) = state.store().update(&rtype, &id, if_match(&headers)?, &bytes, &terms).await?;
@@ -192,11 +302,15 @@ async fn update(
 
 async fn delete(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     Path((rtype, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (rtype, id) = (parse_type(&rtype)?, parse_id(&id)?);
+    let guard = Guard { state: state.clone(), p, flag };
+    let patient = state.store().read(&rtype, &id).await.ok().and_then(|r| authz::record_patient(&r));
+    guard.require(Action::Delete, rtype.as_str(), patient.as_deref()).await?;
     let meta = state.store().delete(&rtype, &id, if_match(&headers)?).await?;
     let mut h = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&etag(meta.version)) {
@@ -207,11 +321,27 @@ async fn delete(
 
 async fn history(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     Path((rtype, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (rtype, id) = (parse_type(&rtype)?, parse_id(&id)?);
-    let records = state.store().history(&rtype, &id).await?;
+    let guard = Guard { state: state.clone(), p, flag };
+    let records = match state.store().history(&rtype, &id).await {
+        Ok(r) => r,
+        Err(e) => {
+            guard.require(Action::History, rtype.as_str(), None).await?;
+            return Err(e.into());
+        }
+    };
+    // Every version must be visible: a record that moved between patients
+    // shows its history only to those who may see all of it.
+    for r in records.iter().filter(|r| !r.meta.deleted) {
+        guard.shown(Action::History, r).await?;
+    }
+    if records.iter().all(|r| r.meta.deleted) {
+        guard.require(Action::History, rtype.as_str(), None).await?;
+    }
     let mut entries = Vec::with_capacity(records.len());
     for r in &records {
         let url = format!("{}/{}/_history/{}", rtype, id, r.meta.version);
@@ -219,7 +349,7 @@ async fn history(
             entries.push(json!({"fullUrl": url, "request": {"method": "DELETE", "url": format!("{rtype}/{id}")}, "response": {"status": "204", "etag": etag(r.meta.version)}}));
         } else {
             let method = if r.meta.version == VersionId::FIRST { "POST" } else { "PUT" };
-            entries.push(json!({"fullUrl": url, "resource": with_meta(r)?, "request": {"method": method, "url": format!("{rtype}/{id}")}, "response": {"status": "200", "etag": etag(r.meta.version)}}));
+            entries.push(json!({"fullUrl": url, "resource": guard.shown(Action::History, r).await?, "request": {"method": method, "url": format!("{rtype}/{id}")}, "response": {"status": "200", "etag": etag(r.meta.version)}}));
         }
     }
     json_response(
@@ -237,14 +367,18 @@ fn encode_query(pairs: &[(String, String)]) -> String {
 }
 
 async fn run_search(
-    state: &AppState,
+    guard: &Guard,
     headers: &HeaderMap,
     rtype: &ResourceType,
     pairs: Vec<(String, String)>,
 ) -> Result<Response, ApiError> {
+    let state = &guard.state;
     let q = search::parse_query(rtype.as_str(), &pairs, handling(headers))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let page = fhir::search(state.store(), rtype, &q).await?;
+    // Each result is decided on its own; what the caller may not see is
+    // neither returned nor counted.
+    guard.flag.mark();
+    let page = fhir::search(state.store(), rtype, &q, Some(guard)).await?;
     let base = base_url(state, headers);
     let link = |offset: usize| {
         let mut p = q.applied.clone();
@@ -264,7 +398,7 @@ async fn run_search(
         for r in records {
             entries.push(json!({
                 "fullUrl": format!("{base}/{}/{}", r.meta.rtype, r.meta.id),
-                "resource": with_meta(r)?,
+                "resource": guard.shown(Action::Read, r).await?,
                 "search": {"mode": mode},
             }));
         }
@@ -283,18 +417,21 @@ async fn run_search(
 
 async fn search_get(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     Path(rtype): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let rtype = parse_type(&rtype)?;
-    run_search(&state, &headers, &rtype, query_pairs(raw.as_deref())).await
+    let guard = Guard { state, p, flag };
+    run_search(&guard, &headers, &rtype, query_pairs(raw.as_deref())).await
 }
 
 async fn search_post(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     Path(rtype): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -303,24 +440,27 @@ async fn search_post(
     let rtype = parse_type(&rtype)?;
     let mut pairs = query_pairs(raw.as_deref());
     pairs.extend(form_urlencoded::parse(&body).into_owned());
-    run_search(&state, &headers, &rtype, pairs).await
+    let guard = Guard { state, p, flag };
+    run_search(&guard, &headers, &rtype, pairs).await
 }
 
 async fn everything(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let records = fhir::everything(state.store(), &id).await?;
+    let guard = Guard { state: state.clone(), p, flag };
+    guard.require(Action::Everything, "Patient", Some(id.as_str())).await?;
+    let records = fhir::everything(state.store(), &id, Some(&guard)).await?;
     let base = base_url(&state, &headers);
-    let entries: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            with_meta(r).map(|res| json!({"fullUrl": format!("{base}/{}/{}", r.meta.rtype, r.meta.id), "resource": res, "search": {"mode": "match"}}))
-        })
-        .collect::<Result<_, _>>()?;
+    let mut entries: Vec<Value> = Vec::with_capacity(records.len());
+    for r in &records {
+        let res = guard.shown(Action::Read, r).await?;
+        entries.push(json!({"fullUrl": format!("{base}/{}/{}", r.meta.rtype, r.meta.id), "resource": res, "search": {"mode": "match"}}));
+    }
     json_response(
         StatusCode::OK,
         &json!({"resourceType": "Bundle", "type": "searchset", "total": entries.len(), "entry": entries}),
@@ -329,9 +469,18 @@ async fn everything(
 
 pub(super) async fn bundle(
     State(state): State<AppState>,
-    Authenticated(_p): Authenticated,
+    Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // Every entry is authorized on its own (EntryCheck, Visibility).
+    flag.mark();
+    let guard = Arc::new(Guard { state: state.clone(), p, flag });
+    let opts = fhir::TransactionOptions {
+        authorize: Some(guard.clone()),
+        visibility: Some(guard),
+        ..fhir::TransactionOptions::default()
+    };
     // Each entry's resource is validated on its own (a batch reports
     // entries separately), so only the Bundle's shell is checked here.
     let Value::Object(obj) = fhir::parse_json(&body)? else {
@@ -345,12 +494,12 @@ pub(super) async fn bundle(
     }
     match obj.get("type").and_then(Value::as_str) {
         Some("transaction") => {
-            let results = fhir::transaction(state.store(), &obj, fhir::TransactionOptions::default()).await?;
+            let results = fhir::transaction(state.store(), &obj, opts).await?;
             let results: Vec<Result<_, ApiError>> = results.into_iter().map(Ok).collect();
             json_response(StatusCode::OK, &fhir::response_bundle("transaction-response", &results))
         }
         Some("batch") => {
-            let results = fhir::batch(state.store(), &obj, false).await;
+            let results = fhir::batch(state.store(), &obj, opts).await;
             json_response(StatusCode::OK, &fhir::response_bundle("batch-response", &results))
         }
         _ => Err(ApiError::BadRequest("Bundle.type must be transaction or batch".into())),
@@ -360,12 +509,11 @@ pub(super) async fn bundle(
 async fn import(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if p.role != Role::Admin {
-        return Err(ApiError::Forbidden);
-    }
+    state.authz().require(state.store(), &flag, &p, Action::Import, "Bundle", None).await?;
     let ndjson = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("ndjson"));
     let report = crate::import::import_bytes(state.store(), "request body", &body, ndjson).await?;
     json_response(StatusCode::OK, &report.to_parameters())

@@ -3,10 +3,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use haven_core::Role;
 use serde_json::json;
 
+use axum::Extension;
+use haven_policy::Action;
+
 use super::Authenticated;
+use crate::authz::DecisionFlag;
 use crate::{ApiError, AppState};
 
 /// Active KEK version and per-version usage.
@@ -18,11 +21,10 @@ use crate::{ApiError, AppState};
 pub async fn key_status(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
+    Extension(flag): Extension<DecisionFlag>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if p.role != Role::Admin {
-        return Err(ApiError::Forbidden);
-    }
     let store = state.store();
+    state.authz().require(store, &flag, &p, Action::ManageKeys, "HavenKeys", None).await?;
     let active = store.key_provider().active_version().await.map_err(|e| {
         tracing::error!(error = %e, "key provider");
         ApiError::Unavailable

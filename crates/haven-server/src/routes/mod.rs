@@ -2,6 +2,7 @@
 //! generated from the same declarations (so a route cannot be missing from
 //! it). FHIR routes are not in it: FHIR has its own description format.
 
+mod access;
 mod auth;
 mod fhir;
 mod health;
@@ -27,6 +28,8 @@ use utoipa_axum::routes;
 use crate::{ApiError, AppState};
 
 pub(crate) use auth::Authenticated;
+pub use auth::PUBLIC_ROUTES;
+pub use fhir::ROUTES as FHIR_ROUTES;
 
 /// The request-id header, set on every request and response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -34,7 +37,16 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Haven API", description = "Haven's non-FHIR endpoints. FHIR R4 is under /fhir."),
-    components(schemas(crate::routes::auth::LoginRequest, crate::routes::auth::TokenResponse)),
+    components(schemas(
+        crate::routes::auth::LoginRequest,
+        crate::routes::auth::TokenResponse,
+        crate::routes::auth::CodeRequest,
+        crate::routes::auth::EnrolResponse,
+        crate::routes::auth::ActivateResponse,
+        crate::routes::auth::TokenRequest,
+        crate::routes::access::BreakGlassRequest,
+        crate::routes::access::BreakGlassGrant
+    )),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -58,8 +70,13 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(health::openapi_json))
         .routes(routes!(auth::login))
+        .routes(routes!(auth::token))
+        .routes(routes!(auth::mfa_verify))
+        .routes(routes!(auth::mfa_enroll))
+        .routes(routes!(auth::mfa_activate))
         .routes(routes!(auth::logout))
         .routes(routes!(keys::key_status))
+        .routes(routes!(access::break_glass))
 }
 
 /// The OpenAPI document of every non-FHIR route.
@@ -104,6 +121,11 @@ pub fn app(state: AppState) -> Router {
         .nest("/fhir", fhir::router())
         // Transactions go to the base URL; clients differ on the trailing slash.
         .route("/fhir/", axum::routing::post(fhir::bundle))
+        // Every route but the public ones needs a valid token: a handler
+        // cannot forget authentication.
+        // ... and every handler must obtain a policy decision (fail closed).
+        .route_layer(axum::middleware::from_fn(crate::authz::require_decision))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_authentication))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn(crate::metrics_layer::track))
         .layer(middleware)

@@ -1,0 +1,5 @@
+//! Integration tests of the default policies, agents' scopes and operator policies, in one binary.
+
+mod agents;
+mod matrix;
+mod operator;

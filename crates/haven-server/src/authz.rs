@@ -1,0 +1,316 @@
+//! Authorization: the facts a decision needs (care relationship, consent,
+//! break-the-glass grants), looked up in the store; the Cedar decision from
+//! `haven-policy`; and the guard that makes every handler ask.
+//!
+//! Deny by default: a handler that returns success without having asked
+//! ([`DecisionFlag`]) is turned into a 500 by [`require_decision`], so a new
+//! route that forgets authorization fails its tests instead of leaking.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use haven_core::{Principal, ResourceId, ResourceType, Role};
+use haven_fhir::model::ConsentInfo;
+use haven_fhir::search;
+use haven_policy::{Action, Caller, Decision, Facts, PolicyEngine, Scope, Target};
+use haven_store::{IndexTerm, Record, Store, StoreError};
+use serde_json::{Map, Value};
+
+use crate::ApiError;
+
+/// Set once a handler obtained a policy decision for the request.
+#[derive(Clone, Default, Debug)]
+pub struct DecisionFlag(Arc<AtomicBool>);
+
+impl DecisionFlag {
+    /// Records that a decision was made.
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Routes that act only on the caller's own session or are public; they
+/// need no policy decision.
+const NO_DECISION: [&str; 10] = [
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/auth/login",
+    "/auth/token",
+    "/auth/logout",
+    "/auth/mfa/verify",
+    "/auth/mfa/enroll",
+    "/auth/mfa/activate",
+    "/fhir/metadata",
+];
+
+/// Fails closed when a handler succeeded without asking for a decision.
+pub async fn require_decision(mut req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
+    let flag = DecisionFlag::default();
+    req.extensions_mut().insert(flag.clone());
+    let resp = next.run(req).await;
+    if resp.status().is_success() && !flag.is_set() && !NO_DECISION.contains(&route.as_str()) {
+        tracing::error!(route = %route, "a handler returned data without an authorization decision");
+        return ApiError::Internal.into_response();
+    }
+    resp
+}
+
+/// How long looked-up facts are reused within one process.
+const FACT_TTL: Duration = Duration::from_secs(2);
+
+/// The policy engine and the fact lookups.
+pub struct Authz {
+    engine: PolicyEngine,
+    break_glass_secs: i64,
+    facts: std::sync::Mutex<HashMap<(ResourceId, String), (Facts, Instant)>>,
+}
+
+impl std::fmt::Debug for Authz {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authz")
+    }
+}
+
+/// Record type of break-the-glass grants.
+pub const BREAK_GLASS_TYPE: &str = "HavenBreakGlass";
+
+fn rtype(s: &str) -> Result<ResourceType, ApiError> {
+    ResourceType::parse(s).map_err(|_| ApiError::Internal)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The patient compartment a resource belongs to: a Patient's own id, or
+/// the Patient its `patient` search parameter refers to.
+pub fn patient_of(rtype: &str, id: Option<&str>, obj: &Map<String, Value>) -> Option<String> {
+    if rtype == "Patient" {
+        return id.or_else(|| obj.get("id").and_then(Value::as_str)).map(str::to_owned);
+    }
+    if let Some(def) = search::param(rtype, "patient") {
+        return search::references(def, obj).into_iter().find(|(t, _)| *t == "Patient").map(|(_, id)| id.to_owned());
+    }
+    // Types without typed parameters (Coverage, Claim, ...): the usual
+    // top-level links to a patient still put them in that compartment.
+    ["patient", "subject", "beneficiary"].iter().find_map(|k| {
+        let r = obj.get(*k)?.get("reference")?.as_str()?;
+        let (t, id) = search::normalise_reference(r)?;
+        (t == "Patient").then(|| id.to_owned())
+    })
+}
+
+impl Authz {
+    /// The default policies plus an operator's policy text.
+    pub fn new(extra_policies: Option<&str>, break_glass_minutes: u64) -> Result<Self, haven_policy::PolicyError> {
+        Ok(Authz {
+            engine: PolicyEngine::new(extra_policies)?,
+            break_glass_secs: i64::try_from(break_glass_minutes.saturating_mul(60)).unwrap_or(i64::MAX),
+            facts: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Decides, looking up the facts about `patient` first. Marks the request as decided.
+    pub async fn decide(
+        &self,
+        store: &Store,
+        flag: &DecisionFlag,
+        p: &Principal,
+        action: Action,
+        rtype: &str,
+        patient: Option<&str>,
+    ) -> Result<Decision, ApiError> {
+        flag.mark();
+        let scopes: Option<Vec<Scope>> = match &p.scopes {
+            Some(s) => Some(haven_policy::parse_scopes(s).map_err(|_| ApiError::Forbidden)?),
+            None => None,
+        };
+        let facts = match patient {
+            Some(pid) => self.facts(store, p, pid).await?,
+            None => Facts { mfa: p.mfa, ..Facts::default() },
+        };
+        let caller = Caller {
+            account: p.account.as_str(),
+            role: p.role,
+            patient: p.patient.as_ref().map(ResourceId::as_str),
+            practitioner: p.practitioner.as_ref().map(ResourceId::as_str),
+            scopes: scopes.as_deref(),
+        };
+        let d = self.engine.decide(&caller, action, &Target { rtype, patient }, &facts);
+        if !d.errors.is_empty() {
+            tracing::error!(errors = ?d.errors, "policy evaluation error: denied");
+        }
+        Ok(d)
+    }
+
+    /// Like [`Authz::decide`], as an error when denied: 404 when the denial
+    /// depends on the patient (so existence is not revealed), else 403.
+    pub async fn require(
+        &self,
+        store: &Store,
+        flag: &DecisionFlag,
+        p: &Principal,
+        action: Action,
+        rtype: &str,
+        patient: Option<&str>,
+    ) -> Result<Decision, ApiError> {
+        let d = self.decide(store, flag, p, action, rtype, patient).await?;
+        if d.allow {
+            Ok(d)
+        } else if patient.is_some() && matches!(action, Action::Read | Action::History | Action::Everything) {
+            Err(ApiError::NotFound)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    async fn facts(&self, store: &Store, p: &Principal, patient: &str) -> Result<Facts, ApiError> {
+        let key = (p.session.clone(), patient.to_owned());
+        if let Ok(cache) = self.facts.lock()
+            && let Some((f, at)) = cache.get(&key)
+            && at.elapsed() < FACT_TTL
+        {
+            return Ok(*f);
+        }
+        let mut f = Facts { mfa: p.mfa, ..Facts::default() };
+        if let Some(pr) = &p.practitioner {
+            f.care_relationship = care_relationship(store, pr.as_str(), patient).await?;
+            f.consent_denies = consent_denies(store, patient, &format!("Practitioner/{}", pr.as_str())).await?;
+        } else if p.role != Role::Patient {
+            f.consent_denies = consent_denies(store, patient, "").await?;
+        }
+        f.break_glass = self.break_glass_active(store, &p.account, patient).await?;
+        if let Ok(mut cache) = self.facts.lock() {
+            if cache.len() > 50_000 {
+                cache.clear();
+            }
+            cache.insert(key, (f, Instant::now()));
+        }
+        Ok(f)
+    }
+
+    /// Grants `account` emergency access to `patient` for the configured time.
+    pub async fn break_glass(
+        &self,
+        store: &Store,
+        account: &ResourceId,
+        patient: &str,
+        reason: &str,
+    ) -> Result<i64, ApiError> {
+        let until = now().saturating_add(self.break_glass_secs);
+        let body = serde_json::json!({"account": account, "patient": patient, "reason": reason, "until": until});
+        let key = format!("{}|{patient}", account.as_str());
+        let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
+        store.create(&rtype(BREAK_GLASS_TYPE)?, None, &bytes, &[IndexTerm::new("grant", key)]).await?;
+        if let Ok(mut cache) = self.facts.lock() {
+            cache.retain(|(_, p), _| p != patient);
+        }
+        Ok(until)
+    }
+
+    async fn break_glass_active(&self, store: &Store, account: &ResourceId, patient: &str) -> Result<bool, ApiError> {
+        let t = rtype(BREAK_GLASS_TYPE)?;
+        let ids = store.find(&t, "grant", &format!("{}|{patient}", account.as_str())).await?;
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let now = now();
+        Ok(store.read_many(&t, &ids).await?.iter().any(|r| {
+            serde_json::from_slice::<Value>(&r.payload)
+                .ok()
+                .and_then(|v| v.get("until").and_then(Value::as_i64))
+                .is_some_and(|until| until > now)
+        }))
+    }
+}
+
+async fn any_match(store: &Store, t: &str, clauses: &[(&str, String)]) -> Result<bool, StoreError> {
+    let Ok(rt) = ResourceType::parse(t) else { return Ok(false) };
+    let c: Vec<(String, Vec<String>)> = clauses.iter().map(|(n, v)| ((*n).to_owned(), vec![v.clone()])).collect();
+    Ok(!store.search(&rt, &c).await?.is_empty())
+}
+
+/// Whether a practitioner has a care relationship with a patient: a CareTeam
+/// membership, an Encounter or Appointment they take part in, or being the
+/// patient's nominated general practitioner.
+pub async fn care_relationship(store: &Store, practitioner: &str, patient: &str) -> Result<bool, ApiError> {
+    let pat = format!("r:Patient/{patient}");
+    let pr = format!("r:Practitioner/{practitioner}");
+    for (t, by) in [("CareTeam", "participant"), ("Encounter", "participant"), ("Appointment", "actor")] {
+        if any_match(store, t, &[("patient", pat.clone()), (by, pr.clone())]).await? {
+            return Ok(true);
+        }
+    }
+    let gp = [("general-practitioner", pr.clone()), ("_id", String::new())];
+    let Ok(pt) = ResourceType::parse("Patient") else { return Ok(false) };
+    let ids = store.search(&pt, &[(gp[0].0.to_owned(), vec![gp[0].1.clone()])]).await?;
+    Ok(ids.iter().any(|i| i.as_str() == patient))
+}
+
+/// Whether an active Consent of the patient denies `actor` (`""`: anyone not named).
+pub async fn consent_denies(store: &Store, patient: &str, actor: &str) -> Result<bool, ApiError> {
+    let Ok(t) = ResourceType::parse("Consent") else { return Ok(false) };
+    let ids = store
+        .search(
+            &t,
+            &[
+                ("patient".to_owned(), vec![format!("r:Patient/{patient}")]),
+                ("status".to_owned(), vec!["c:active".to_owned()]),
+            ],
+        )
+        .await?;
+    if ids.is_empty() {
+        return Ok(false);
+    }
+    for r in store.read_many(&t, &ids).await? {
+        let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&r.payload) else { continue };
+        if let Ok(c) = ConsentInfo::from_json(&o)
+            && c.denies(actor)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Strips the elements a decision hides and marks the resource as redacted.
+pub fn redact(resource: &mut Value, decision: &Decision) {
+    if decision.redact.is_empty() {
+        return;
+    }
+    let Value::Object(o) = resource else { return };
+    let mut removed = false;
+    for name in &decision.redact {
+        removed |= o.remove(*name).is_some();
+    }
+    if removed {
+        let meta = o.entry("meta").or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(meta) = meta {
+            let sec = meta.entry("security").or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = sec {
+                a.push(serde_json::json!({
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                    "code": "REDACTED",
+                    "display": "redacted"
+                }));
+            }
+        }
+    }
+}
+
+/// The compartment of a stored record.
+pub fn record_patient(r: &Record) -> Option<String> {
+    let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&r.payload) else { return None };
+    patient_of(r.meta.rtype.as_str(), Some(r.meta.id.as_str()), &o)
+}
