@@ -9,12 +9,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
 use clap::Subcommand;
 use haven_core::{ResourceId, ResourceType, VersionId};
 use haven_crypto::{DataKey, LocalKeyring};
+use haven_policy::Action;
+use haven_server::accounts::{SessionCache, authenticate_cached};
+use haven_server::authz::{Authz, DecisionFlag};
 use haven_server::config::Config;
 use haven_server::serve::{self, ServeOptions};
-use haven_store::{Backend, SqliteBackend, Store, VersionRow};
+use haven_store::{Backend, SqliteBackend, Store, StoreError, VersionRow};
 use serde_json::{Value, json};
 
 #[derive(Subcommand)]
@@ -35,7 +45,9 @@ pub enum BenchCommand {
         json: bool,
     },
     /// Import throughput, then reads and identifier searches over HTTPS
-    /// against an in-process server, with `/healthz` as the baseline.
+    /// against an in-process server, with `/healthz` as the baseline; then
+    /// the cost of the security layers (reads against an unauthenticated
+    /// baseline server) and of authentication + authorization per request.
     Fhir {
         /// FHIR data to import (bulk-export NDJSON, Bundles; file or directory).
         #[arg(long, value_name = "PATH", default_value = DEFAULT_FHIR_DATA)]
@@ -221,6 +233,19 @@ struct Load {
 }
 
 impl Load {
+    /// The rounds of one side of an alternating comparison, as one phase.
+    fn merge(rounds: Vec<Load>) -> Load {
+        let mut all = Load { requests: 0, errors: 0, secs: 0.0, latencies: Vec::new() };
+        for r in rounds {
+            all.requests += r.requests;
+            all.errors += r.errors;
+            all.secs += r.secs;
+            all.latencies.extend(r.latencies);
+        }
+        all.latencies.sort_unstable();
+        all
+    }
+
     fn per_sec(&self) -> f64 {
         self.requests as f64 / self.secs
     }
@@ -315,6 +340,75 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// Nearest-rank percentile of sorted samples; NaN when there are none.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).max(1);
+    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
+}
+
+/// The baseline for the cost of the security layers: `GET /fhir/{type}/{id}`
+/// doing the same store read, decryption and serialisation as the server's
+/// read, with no authentication, no authorization and no middleware, so the
+/// difference between the two is what those layers cost.
+///
+/// Benchmark-only: this router exists only inside `haven bench`, listens on
+/// loopback for the length of the run, and never ships as a route of the
+/// server (it would hand any record to anyone).
+fn baseline_router(store: Store) -> Router {
+    Router::new().route("/fhir/{rtype}/{id}", get(baseline_read)).with_state(store)
+}
+
+async fn baseline_read(State(store): State<Store>, UrlPath((rtype, id)): UrlPath<(String, String)>) -> Response {
+    let (Ok(rtype), Ok(id)) = (ResourceType::parse(&rtype), ResourceId::parse(&id)) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let record = match store.read(&rtype, &id).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound) => return StatusCode::NOT_FOUND.into_response(),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    // Serialised as the server's read does it, so both sides pay for the same body.
+    match haven_server::fhir::with_meta(&record).ok().and_then(|v| serde_json::to_vec(&v).ok()) {
+        Some(body) => ([(header::CONTENT_TYPE, "application/fhir+json")], body).into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Rounds of the secure vs. baseline read comparison. The sides alternate
+/// (secure, baseline, secure, ...) so a drift in the machine's load during
+/// the run falls on both sides instead of on whichever ran second.
+const SECURITY_ROUNDS: usize = 4;
+
+/// Iterations of the in-process authentication + authorization timing.
+const AUTH_AUTHZ_ITERATIONS: usize = 20_000;
+
+/// Iterations of the Cedar-only timing.
+const CEDAR_ITERATIONS: usize = 50_000;
+
+/// Times, one request at a time, what the server does for every FHIR read
+/// before touching the record: verify the bearer token (through the session
+/// cache, as the server does) and take the Cedar decision with its fact
+/// lookups for the patient's compartment. Returns (p50, p99) in microseconds.
+async fn auth_authz_us(store: &Store, token: &str, patient: &str) -> Result<(f64, f64)> {
+    let cache = SessionCache::default();
+    let authz = Authz::new(None, 60)?;
+    let mut micros = Vec::with_capacity(AUTH_AUTHZ_ITERATIONS);
+    for _ in 0..AUTH_AUTHZ_ITERATIONS {
+        let start = Instant::now();
+        let principal = authenticate_cached(store, &cache, token).await?;
+        let decision =
+            authz.decide(store, &DecisionFlag::default(), &principal, Action::Read, "Encounter", Some(patient)).await?;
+        micros.push(start.elapsed().as_secs_f64() * 1e6);
+        // A deny takes a different path through the policies: the figure
+        // must be the one of the allowed reads the load phases made.
+        if !decision.allow {
+            bail!("the bench client was denied reading Encounters of Patient/{patient}");
+        }
+    }
+    micros.sort_by(f64::total_cmp);
+    Ok((percentile(&micros, 0.50), percentile(&micros, 0.99)))
+}
+
 /// GETs a JSON document with the bearer token.
 async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> Result<Value> {
     let r = client.get(url).bearer_auth(token).send().await.with_context(|| format!("GET {url}"))?;
@@ -330,7 +424,8 @@ fn bundle_resources(bundle: &Value) -> impl Iterator<Item = &Value> {
     bundle["entry"].as_array().into_iter().flatten().map(|e| &e["resource"])
 }
 
-/// `haven bench fhir`: import, then the three load phases, then the figures.
+/// `haven bench fhir`: import, then the three load phases, the secure vs.
+/// baseline read rounds and the in-process timings, then the figures.
 async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: bool) -> Result<()> {
     if !data.exists() {
         bail!(
@@ -365,6 +460,15 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     drop(store);
     let imported = report.total();
 
+    // The baseline server's own handle on the same database (SQLite takes
+    // a second connection pool) and the same certificate as the server, so
+    // the two sides differ only in the security layers. Both are taken
+    // before `config` moves into the server; the server finds the same
+    // certificate files when it starts.
+    let baseline_store = haven_server::state::open_store(&dir, &config).await?;
+    let (cert, key) = haven_server::tls::ensure_certificate(&dir, &config.tls)?;
+    let baseline_tls = RustlsConfig::from_config(haven_server::tls::server_config(&cert, &key)?);
+
     // 2. The server, in this process. Metrics are off: the benchmark must
     // not take (or collide on) the default metrics port.
     config.server.metrics_listen = None;
@@ -385,6 +489,18 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
         .timeout(Duration::from_secs(30))
         .build()?;
 
+    let listener =
+        std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).context("binding the baseline server")?;
+    // axum-server drives the listener from tokio, which needs it non-blocking.
+    listener.set_nonblocking(true)?;
+    let baseline_base = format!("https://{}", listener.local_addr()?);
+    let baseline_handle = Handle::new();
+    let baseline_task = tokio::spawn(
+        axum_server::from_tcp_rustls(listener, baseline_tls)
+            .handle(baseline_handle.clone())
+            .serve(baseline_router(baseline_store.clone()).into_make_service()),
+    );
+
     let patients = get_json(&client, &format!("{base}/fhir/Patient?_count=100"), &token).await?;
     let identifiers: Vec<(String, String)> = bundle_resources(&patients)
         .filter_map(|p| {
@@ -399,10 +515,10 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
         })
         .collect();
     let encounters = get_json(&client, &format!("{base}/fhir/Encounter?_count=1000"), &token).await?;
-    let encounter_urls: Vec<String> = bundle_resources(&encounters)
-        .filter_map(|e| e["id"].as_str())
-        .map(|id| format!("{base}/fhir/Encounter/{id}"))
-        .collect();
+    let encounter_ids: Vec<&str> = bundle_resources(&encounters).filter_map(|e| e["id"].as_str()).collect();
+    let encounter_urls: Vec<String> = encounter_ids.iter().map(|id| format!("{base}/fhir/Encounter/{id}")).collect();
+    let baseline_urls: Vec<String> =
+        encounter_ids.iter().map(|id| format!("{baseline_base}/fhir/Encounter/{id}")).collect();
     // The load phases index these round-robin, so neither may be empty.
     let Some((patient, identifier)) = identifiers.first() else {
         bail!("{} has no Patient with an identifier to search for", data.display());
@@ -410,6 +526,12 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     if encounter_urls.is_empty() {
         bail!("{} has no Encounter to read", data.display());
     }
+    // The compartment the in-process authorization timing decides about.
+    let Some(encounter_patient) = bundle_resources(&encounters)
+        .find_map(|e| e["subject"]["reference"].as_str()?.strip_prefix("Patient/").map(str::to_owned))
+    else {
+        bail!("{} has no Encounter whose subject is a Patient", data.display());
+    };
     // An identifier search that matches nothing still answers 200: check it
     // finds its patient, or the search figures would measure empty results.
     let found = client
@@ -423,10 +545,19 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     if !bundle_resources(&found).any(|p| p["id"].as_str() == Some(patient)) {
         bail!("searching Patient?identifier={identifier} did not find Patient/{patient}");
     }
+    // The baseline must return the resource the server returns, or the
+    // comparison would measure a cheaper error path.
+    let (secure_one, baseline_one) = (&encounter_urls[0], &baseline_urls[0]);
+    if get_json(&client, baseline_one, &token).await?["id"] != get_json(&client, secure_one, &token).await?["id"] {
+        bail!("the baseline server's {baseline_one} differs from the server's {secure_one}");
+    }
+
+    // Shared by the read phase and the secure side of the comparison.
+    let encounter_urls = Arc::new(encounter_urls);
 
     // 3-5. Load phases, one after another on the same client.
     let read = {
-        let (urls, token) = (Arc::new(encounter_urls), token.clone());
+        let (urls, token) = (encounter_urls.clone(), token.clone());
         let make: MakeRequest = Arc::new(move |c, i| c.get(&urls[i % urls.len()]).bearer_auth(&*token));
         load(&client, concurrency, duration, make).await?
     };
@@ -445,15 +576,55 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
         load(&client, concurrency, duration, make).await?
     };
 
+    // 6. The same reads against the server and the baseline, alternating.
+    // Both sides send the token, so the requests are the same on the wire
+    // and only the server's handling differs.
+    let (secure_read, baseline_read) = {
+        let secure_urls = encounter_urls;
+        let baseline_urls = Arc::new(baseline_urls);
+        let (t1, t2) = (token.clone(), token.clone());
+        let secure_make: MakeRequest =
+            Arc::new(move |c, i| c.get(&secure_urls[i % secure_urls.len()]).bearer_auth(&*t1));
+        let baseline_make: MakeRequest =
+            Arc::new(move |c, i| c.get(&baseline_urls[i % baseline_urls.len()]).bearer_auth(&*t2));
+        let round = duration / 2;
+        let (mut secure, mut baseline) = (Vec::new(), Vec::new());
+        for i in 0..SECURITY_ROUNDS {
+            if i % 2 == 0 {
+                secure.push(load(&client, concurrency, round, secure_make.clone()).await?);
+            } else {
+                baseline.push(load(&client, concurrency, round, baseline_make.clone()).await?);
+            }
+        }
+        (Load::merge(secure), Load::merge(baseline))
+    };
+
     // Idle keep-alive connections would hold graceful shutdown open.
     drop(client);
     server.shutdown();
+    baseline_handle.graceful_shutdown(Some(Duration::from_secs(5)));
     server.wait().await;
+    match baseline_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the baseline server failed"),
+        Err(e) => tracing::warn!(error = %e, "the baseline server task failed"),
+    }
+
+    // 7. In-process timings, with no load running so they time the work
+    // itself rather than waiting for a core.
+    let (auth_p50, auth_p99) = auth_authz_us(&baseline_store, &token, &encounter_patient).await?;
+    // Synchronous and CPU-bound: off the async worker threads.
+    let (cedar_p50, cedar_p99) = tokio::task::spawn_blocking(|| haven_policy::measure(CEDAR_ITERATIONS))
+        .await
+        .context("the Cedar timing failed")?;
+    drop(baseline_store);
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let import_per_sec = imported as f64 / import_secs.max(1e-9);
     let read_ratio = read.per_sec() / healthz.per_sec().max(1e-9);
     let search_ratio = search.per_sec() / healthz.per_sec().max(1e-9);
+    let secure_vs_baseline = secure_read.per_sec() / baseline_read.per_sec().max(1e-9);
+    let security_cost_pct = (1.0 - secure_vs_baseline) * 100.0;
     if json_out {
         println!(
             "{}",
@@ -466,6 +637,11 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
                 },
                 "read": read.to_json(), "search": search.to_json(), "healthz": healthz.to_json(),
                 "read_vs_healthz": read_ratio, "search_vs_healthz": search_ratio,
+                "secure_read": secure_read.to_json(), "baseline_read": baseline_read.to_json(),
+                "secure_vs_baseline": secure_vs_baseline, "security_cost_pct": security_cost_pct,
+                "security_rounds": SECURITY_ROUNDS,
+                "auth_authz_us": {"p50": auth_p50, "p99": auth_p99, "iterations": AUTH_AUTHZ_ITERATIONS},
+                "cedar_us": {"p50": cedar_p50, "p99": cedar_p99, "iterations": CEDAR_ITERATIONS},
             })
         );
     } else {
@@ -488,6 +664,27 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
         println!("{}", search.row("GET Patient?identifier="));
         println!("{}", healthz.row("GET /healthz (baseline)"));
         println!("read vs. healthz: {read_ratio:.2}x   search vs. healthz: {search_ratio:.2}x");
+        println!();
+        println!(
+            "security layers: {SECURITY_ROUNDS} alternating rounds (secure, baseline, ...), {:.1} s each after a {} s warm-up",
+            (duration / 2).as_secs_f64(),
+            WARMUP.as_secs()
+        );
+        println!(
+            "{:<30}{:>10}{:>10}{:>9}{:>9}{:>9}{:>9}{:>8}",
+            "", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
+        );
+        println!("{}", secure_read.row("secure GET Encounter/{id}"));
+        println!("{}", baseline_read.row("baseline (no auth, no authz)"));
+        println!(
+            "secure/baseline: {secure_vs_baseline:.2}x   security layers cost {security_cost_pct:.1}% of read throughput (target <= 20%)"
+        );
+        println!(
+            "authentication + authorization, in process: p50 {auth_p50:.1} µs, p99 {auth_p99:.1} µs ({AUTH_AUTHZ_ITERATIONS} requests)"
+        );
+        println!(
+            "Cedar decision alone: p50 {cedar_p50:.1} µs, p99 {cedar_p99:.1} µs (target p99 <= 100 µs, {CEDAR_ITERATIONS} decisions)"
+        );
         println!("Client and server run in one process and share this machine's {cores} cores.");
     }
     Ok(())

@@ -230,3 +230,46 @@ async fn repeated_failures_lock_the_account_and_common_passwords_are_refused() {
     assert_eq!(s, 401, "locked after repeated failures, and it looks like any failure: {body}");
     c.server.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_manage_accounts_over_http_and_nobody_else_does() {
+    let mut tokens = (String::new(), String::new(), String::new());
+    let c = Ctx::new(|d| {
+        add_user(d, "pat.admin-test", "patient", None);
+        tokens = (d.token_for("admin", None), d.fhir_token(), d.token_for("pat.admin-test", None));
+    })
+    .await;
+    let (admin, emr, patient) = tokens;
+    let r = c.http.get(format!("{}/v1/admin/users", c.base)).bearer_auth(&emr).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a service client is no administrator");
+    let r = c.http.get(format!("{}/v1/admin/users", c.base)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let users: Value = r.json().await.unwrap();
+    let id = users.as_array().unwrap().iter().find(|u| u["username"] == "pat.admin-test").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _) = c
+        .post(
+            "/v1/admin/users",
+            Some(&admin),
+            json!({"username": "nurse.new", "role": "nurse", "password": "password1234"}),
+        )
+        .await;
+    assert_eq!(s, 400, "common passwords are refused");
+    let (s, v) = c
+        .post("/v1/admin/users", Some(&admin), json!({"username": "nurse.new", "role": "nurse", "password": PASSWORD}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(c.get("/fhir/Patient", &patient).await, 200);
+    let (s, v) = c.post(&format!("/v1/admin/users/{id}/disable"), Some(&admin), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["revoked_sessions"].as_u64().unwrap() >= 1);
+    assert_eq!(c.get("/fhir/Patient", &patient).await, 401, "a disabled account's sessions end at once");
+    assert_eq!(c.login("pat.admin-test", PASSWORD).await.0, 401);
+    // Administrators see no PHI.
+    assert_eq!(c.get("/fhir/Patient/x", &admin).await, 403);
+    let r = c.http.get(format!("{}/fhir/Patient", c.base)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["total"], 0);
+    c.server.shutdown();
+}

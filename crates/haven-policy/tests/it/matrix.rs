@@ -335,7 +335,7 @@ fn reasons_and_redactions() {
         &facts,
     );
     assert!(d.allow);
-    assert_eq!(d.reasons, ["clinical-staff-patient-data"]);
+    assert_eq!(d.reasons, ["clinician-patient-data"]);
     assert!(d.redact.is_empty() && d.errors.is_empty());
 
     for rtype in ["Claim", "Patient", "Organization"] {

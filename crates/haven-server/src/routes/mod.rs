@@ -3,6 +3,7 @@
 //! it). FHIR routes are not in it: FHIR has its own description format.
 
 mod access;
+mod admin;
 mod auth;
 mod fhir;
 mod health;
@@ -45,7 +46,12 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         crate::routes::auth::ActivateResponse,
         crate::routes::auth::TokenRequest,
         crate::routes::access::BreakGlassRequest,
-        crate::routes::access::BreakGlassGrant
+        crate::routes::access::BreakGlassGrant,
+        crate::routes::admin::AccountView,
+        crate::routes::admin::NewUser,
+        crate::routes::admin::Revoked,
+        crate::routes::admin::NewClient,
+        crate::routes::admin::ClientCreated
     )),
     modifiers(&BearerAuth)
 )]
@@ -77,6 +83,11 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(keys::key_status))
         .routes(routes!(access::break_glass))
+        .routes(routes!(admin::list_users, admin::add_user))
+        .routes(routes!(admin::disable_user))
+        .routes(routes!(admin::reset_mfa))
+        .routes(routes!(admin::revoke_sessions))
+        .routes(routes!(admin::add_client))
 }
 
 /// The OpenAPI document of every non-FHIR route.
