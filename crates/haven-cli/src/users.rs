@@ -208,8 +208,9 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
             }
             let (store, _) = open(&data_dir).await?;
             let (a, t) = accounts::operator_token(&store, &user, ttl, scope).await?;
-            // Recorded for the audit log (next: the tamper-evident audit trail).
-            tracing::info!(account = %a.id, ttl, "operator issued a token");
+            // An operator action: said on stderr (the token alone goes to stdout,
+            // for scripts); the tamper-evident audit log will record it too.
+            eprintln!("issued a {ttl}-second token for account {} ({}) as an operator action", a.id, a.role);
             println!("{}", t.token.expose());
             Ok(())
         }

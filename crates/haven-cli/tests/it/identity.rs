@@ -135,7 +135,15 @@ async fn staff_enrol_totp_before_reaching_phi_and_codes_are_single_use() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotates_and_revocation_and_forgery_are_refused() {
-    let c = Ctx::new(|d| add_user(d, "pat.one", "patient", Some(("--patient", "p-one")))).await;
+    let mut short = String::new();
+    let c = Ctx::new(|d| {
+        add_user(d, "pat.one", "patient", Some(("--patient", "p-one")));
+        short =
+            haven_ok(&["token", "issue", "--data-dir", d.arg(), "--user", "pat.one", "--ttl", "1s"]).trim().to_owned();
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(c.get("/fhir/Patient", &short).await, 401, "an expired token is refused");
     let (s, v) = c.login("pat.one", PASSWORD).await;
     assert_eq!(s, 200, "{v}");
     let access = v["access_token"].as_str().unwrap().to_owned();
