@@ -74,6 +74,10 @@ pub enum ClientCommand {
         /// SMART scopes it may be granted, e.g. "system/Patient.rs system/Observation.rs".
         #[arg(long)]
         scopes: String,
+        /// Authenticate with JWTs signed by this key's private half
+        /// (`private_key_jwt`, PEM: EC P-256/P-384 or RSA) instead of a secret.
+        #[arg(long, value_name = "PEM_FILE")]
+        public_key: Option<PathBuf>,
     },
 }
 
@@ -186,9 +190,16 @@ pub async fn user(cmd: UserCommand) -> Result<()> {
 /// Runs a client command.
 pub async fn client(cmd: ClientCommand) -> Result<()> {
     match cmd {
-        ClientCommand::Add { data_dir, name, scopes } => {
+        ClientCommand::Add { data_dir, name, scopes, public_key } => {
             haven_policy::parse_scopes(&scopes).context("--scopes")?;
             let (store, _) = open(&data_dir).await?;
+            if let Some(path) = public_key {
+                let pem = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                let a = accounts::create_key_client(&store, &name, &scopes, &pem).await?;
+                println!("client_id = {}", a.username);
+                eprintln!("The client authenticates with private_key_jwt; there is no secret.");
+                return Ok(());
+            }
             let (a, secret) = accounts::create_client(&store, &name, &scopes).await?;
             println!("client_id = {}", a.username);
             println!("client_secret = {}", secret.expose());

@@ -92,10 +92,15 @@ struct MfaDoc {
 
 #[derive(Clone, Serialize, Deserialize)]
 struct ClientDoc {
-    /// SHA-256 of the client secret (256 random bits: a fast hash suffices).
+    /// SHA-256 of the client secret (256 random bits: a fast hash suffices);
+    /// empty for clients that authenticate with a signed JWT.
     secret_hash: String,
     /// SMART scopes the client may be granted.
     scopes: String,
+    /// PEM public key for `private_key_jwt` authentication (ES384, ES256,
+    /// RS384 or RS256), as SMART Backend Services use.
+    #[serde(default)]
+    public_key_pem: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -315,12 +320,41 @@ async fn create(
 /// Creates a service client; returns it with its secret (shown once).
 pub async fn create_client(store: &Store, name: &str, scopes: &str) -> Result<(Account, Secret<String>), AuthError> {
     let secret = Secret::new(format!("hvs_{}", random_token(32)?));
-    let client = ClientDoc { secret_hash: hex::encode(sha256(secret.expose().as_bytes())), scopes: scopes.to_owned() };
+    let client = ClientDoc {
+        secret_hash: hex::encode(sha256(secret.expose().as_bytes())),
+        scopes: scopes.to_owned(),
+        public_key_pem: None,
+    };
+    create_client_doc(store, name, client).await.map(|a| (a, secret))
+}
+
+/// Creates a service client that authenticates with JWTs signed by the
+/// private half of `public_key_pem` (no shared secret).
+pub async fn create_key_client(
+    store: &Store,
+    name: &str,
+    scopes: &str,
+    public_key_pem: &str,
+) -> Result<Account, AuthError> {
+    let pem = public_key_pem.as_bytes();
+    let ok =
+        jsonwebtoken::DecodingKey::from_ec_pem(pem).is_ok() || jsonwebtoken::DecodingKey::from_rsa_pem(pem).is_ok();
+    if !ok {
+        return Err(AuthError::Invalid("the public key must be an EC (P-256, P-384) or RSA key in PEM".into()));
+    }
+    let client = ClientDoc {
+        secret_hash: String::new(),
+        scopes: scopes.to_owned(),
+        public_key_pem: Some(public_key_pem.to_owned()),
+    };
+    create_client_doc(store, name, client).await
+}
+
+async fn create_client_doc(store: &Store, name: &str, client: ClientDoc) -> Result<Account, AuthError> {
     // Clients never sign in with a password; store an unusable one.
     let unusable = Secret::new(random_token(32)?);
     let new = NewAccount { username: name, role: Role::Agent, password: &unusable, patient: None, practitioner: None };
-    let account = create(store, new, PasswordParams::default(), Some(client)).await?;
-    Ok((account, secret))
+    create(store, new, PasswordParams::default(), Some(client)).await
 }
 
 async fn find_account(
@@ -441,6 +475,8 @@ fn dummy_hash(params: PasswordParams) -> &'static str {
 #[derive(Default)]
 pub struct Limiter {
     by_ip: Mutex<HashMap<IpAddr, (u32, i64)>>,
+    /// `jti`s of client assertions seen, until they expire (replay defence).
+    jtis: Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -473,6 +509,22 @@ impl Limiter {
             let e = m.entry(ip).or_insert((0, 0));
             e.0 = e.0.saturating_add(1);
             e.1 = now() + backoff(e.0, sec);
+        }
+    }
+
+    /// Whether this assertion id is new; remembers it until `exp`.
+    fn first_use(&self, jti: &str, exp: i64) -> bool {
+        let Ok(mut m) = self.jtis.lock() else { return false };
+        let now = now();
+        if m.len() > 100_000 {
+            m.retain(|_, e| *e > now);
+        }
+        match m.get(jti) {
+            Some(e) if *e > now => false,
+            _ => {
+                m.insert(jti.to_owned(), exp.max(now + MAX_ASSERTION_SECS));
+                true
+            }
         }
     }
 
@@ -769,7 +821,10 @@ pub async fn client_credentials(
     };
     let given = hex::encode(sha256(secret.expose().as_bytes()));
     let ok = |d: &AccountDoc| {
-        d.client.as_ref().is_some_and(|c| ring_eq(c.secret_hash.as_bytes(), given.as_bytes())) && !d.disabled
+        d.client
+            .as_ref()
+            .is_some_and(|c| !c.secret_hash.is_empty() && ring_eq(c.secret_hash.as_bytes(), given.as_bytes()))
+            && !d.disabled
     };
     let Some((id, doc, _)) = found.filter(|(_, d, _)| ok(d) && !limiter.blocked(ip)) else {
         limiter.failed(ip, sec);
@@ -777,6 +832,16 @@ pub async fn client_credentials(
         return Err(AuthError::InvalidCredentials);
     };
     limiter.succeeded(ip);
+    scoped_client_token(store, id, &doc, requested, sec).await
+}
+
+async fn scoped_client_token(
+    store: &Store,
+    id: ResourceId,
+    doc: &AccountDoc,
+    requested: Option<&str>,
+    sec: &SecurityConfig,
+) -> Result<(Account, IssuedToken), AuthError> {
     let granted = doc.client.as_ref().map(|c| c.scopes.clone()).unwrap_or_default();
     let scopes = match requested {
         // A request can narrow the grant, never widen it.
@@ -785,7 +850,7 @@ pub async fn client_credentials(
         }
         None => granted,
     };
-    let account = Account::from_doc(id, &doc);
+    let account = Account::from_doc(id, doc);
     let how = Issue {
         stage: SessionStage::Full,
         mfa: false,
@@ -796,6 +861,87 @@ pub async fn client_credentials(
     };
     let token = issue(store, &account, how).await?;
     Ok((account, token))
+}
+
+/// Signed-assertion algorithms accepted (SMART Backend Services: ES384, RS384).
+const JWT_ALGS: [jsonwebtoken::Algorithm; 4] = [
+    jsonwebtoken::Algorithm::ES384,
+    jsonwebtoken::Algorithm::RS384,
+    jsonwebtoken::Algorithm::ES256,
+    jsonwebtoken::Algorithm::RS256,
+];
+
+/// Longest lifetime accepted for a client assertion.
+const MAX_ASSERTION_SECS: i64 = 300;
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    exp: i64,
+    jti: String,
+}
+
+/// OAuth 2.0 `private_key_jwt` (RFC 7523): a JWT signed with the client's
+/// private key, `iss` = `sub` = client id, `aud` = this token endpoint,
+/// expiring within five minutes, with a `jti` never seen before.
+pub async fn client_assertion(
+    store: &Store,
+    limiter: &Limiter,
+    ip: Option<IpAddr>,
+    assertion: &str,
+    audience: &str,
+    requested: Option<&str>,
+    sec: &SecurityConfig,
+) -> Result<(Account, IssuedToken), AuthError> {
+    let fail = |why: &str| {
+        limiter.failed(ip, sec);
+        tracing::info!(reason = why, "client assertion refused");
+        AuthError::InvalidCredentials
+    };
+    if limiter.blocked(ip) {
+        return Err(fail("blocked"));
+    }
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| fail("malformed"))?;
+    if !JWT_ALGS.contains(&header.alg) {
+        return Err(fail("algorithm"));
+    }
+    // The issuer names the key to verify with; it is trusted only after that.
+    let claimed = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, p).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("iss").and_then(|i| i.as_str()).map(str::to_owned))
+        .ok_or_else(|| fail("no issuer"))?;
+    let found = match normalize_username(&claimed) {
+        Ok(u) => find_account(store, &u).await?,
+        Err(_) => None,
+    };
+    let Some((id, doc, _)) = found else { return Err(fail("unknown client")) };
+    let pem = doc.client.as_ref().and_then(|c| c.public_key_pem.clone()).ok_or_else(|| fail("no key"))?;
+    let key = match header.alg {
+        jsonwebtoken::Algorithm::ES384 | jsonwebtoken::Algorithm::ES256 => {
+            jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes())
+        }
+        _ => jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()),
+    }
+    .map_err(|_| fail("key"))?;
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&[audience]);
+    v.set_issuer(&[claimed.as_str()]);
+    v.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    v.leeway = 30;
+    let data = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &v).map_err(|_| fail("signature or claims"))?;
+    let c = data.claims;
+    if c.sub != c.iss || c.exp > now() + MAX_ASSERTION_SECS || doc.disabled {
+        return Err(fail("claims"));
+    }
+    if !limiter.first_use(&c.jti, c.exp) {
+        return Err(fail("replayed"));
+    }
+    limiter.succeeded(ip);
+    scoped_client_token(store, id, &doc, requested, sec).await
 }
 
 fn ring_eq(a: &[u8], b: &[u8]) -> bool {

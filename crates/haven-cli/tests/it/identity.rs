@@ -281,3 +281,59 @@ async fn administrators_manage_accounts_over_http_and_nobody_else_does() {
     assert_eq!(r.json::<Value>().await.unwrap()["total"], 0);
     c.server.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_key_jwt_clients_sign_their_assertions() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let c2 = Ctx::new(|d| {
+        let pem = d.path.with_extension("client.pub.pem");
+        std::fs::write(&pem, key.public_key_pem()).unwrap();
+        haven_ok(&[
+            "client",
+            "add",
+            "--data-dir",
+            d.arg(),
+            "--name",
+            "backend-svc",
+            "--scopes",
+            "system/Observation.rs",
+            "--public-key",
+            pem.to_str().unwrap(),
+        ]);
+    })
+    .await;
+    let aud = format!("{}/auth/token", c2.base);
+    let sign = |k: &rcgen::KeyPair, aud: &str, exp: i64, jti: &str| {
+        let enc = jsonwebtoken::EncodingKey::from_ec_pem(k.serialize_pem().as_bytes()).unwrap();
+        let claims = json!({"iss": "backend-svc", "sub": "backend-svc", "aud": aud, "exp": exp, "jti": jti});
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES384), &claims, &enc).unwrap()
+    };
+    let ask = |jwt: String| {
+        let c2 = &c2;
+        async move {
+            c2.form(&[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", &jwt),
+            ])
+            .await
+        }
+    };
+    let exp = now() + 120;
+    let (s, v) = ask(sign(&key, &aud, exp, "jti-1")).await;
+    assert_eq!(s, 200, "{v}");
+    let t = v["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(c2.get("/fhir/Observation", &t).await, 200);
+    for (jwt, why) in [
+        (sign(&key, &aud, exp, "jti-1"), "replayed jti"),
+        (sign(&other, &aud, exp, "jti-2"), "signed by another key"),
+        (sign(&key, "https://elsewhere.invalid/auth/token", exp, "jti-3"), "wrong audience"),
+        (sign(&key, &aud, now() - 120, "jti-4"), "expired"),
+        (sign(&key, &aud, now() + 3600, "jti-5"), "lives too long"),
+    ] {
+        let (s, e) = ask(jwt).await;
+        assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")), "{why}");
+    }
+    c2.server.shutdown();
+}

@@ -273,7 +273,14 @@ pub struct TokenRequest {
     pub client_secret: Option<Secret<String>>,
     /// Requested scopes (narrow the client's grant).
     pub scope: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` for `private_key_jwt`.
+    pub client_assertion_type: Option<String>,
+    /// The signed JWT (RFC 7523), instead of a client secret.
+    pub client_assertion: Option<String>,
 }
+
+/// The client-assertion type of RFC 7523.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// OAuth error body (RFC 6749 §5.2).
 fn oauth_error(status: StatusCode, code: &str) -> Response {
@@ -289,6 +296,7 @@ fn oauth_error(status: StatusCode, code: &str) -> Response {
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: http::HeaderMap,
     body: Result<axum::Form<TokenRequest>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(axum::Form(req)) = body else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request") };
@@ -303,20 +311,21 @@ pub async fn token(
             }
         }
         "client_credentials" => {
-            let (Some(id), Some(secret)) = (req.client_id, req.client_secret) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+            let result = match (req.client_id, req.client_secret, req.client_assertion_type, req.client_assertion) {
+                (Some(id), Some(secret), None, None) => {
+                    let scope = req.scope.as_deref();
+                    accounts::client_credentials(state.store(), state.limiter(), ip, &id, &secret, scope, sec).await
+                }
+                (_, None, Some(kind), Some(jwt)) if kind == JWT_BEARER => {
+                    // The assertion's audience must be this endpoint, as the client reached it.
+                    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+                    let audience = format!("{}://{host}/auth/token", state.scheme());
+                    let scope = req.scope.as_deref();
+                    accounts::client_assertion(state.store(), state.limiter(), ip, &jwt, &audience, scope, sec).await
+                }
+                _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
             };
-            match accounts::client_credentials(
-                state.store(),
-                state.limiter(),
-                ip,
-                &id,
-                &secret,
-                req.scope.as_deref(),
-                sec,
-            )
-            .await
-            {
+            match result {
                 Ok((account, t)) => {
                     tracing::info!(account = %account.id, "client credentials accepted");
                     Json(TokenResponse {
