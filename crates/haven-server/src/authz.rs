@@ -74,7 +74,13 @@ pub struct Authz {
     engine: PolicyEngine,
     break_glass_secs: i64,
     facts: std::sync::Mutex<HashMap<(ResourceId, String), (Facts, Instant)>>,
+    /// Decisions per (session, action, type, patient), reused as long as the
+    /// facts they rest on (the same two seconds): a chart read as twenty
+    /// requests asks Cedar once.
+    decisions: std::sync::Mutex<HashMap<DecisionKey, (Decision, Instant)>>,
 }
+
+type DecisionKey = (ResourceId, Action, String, Option<String>);
 
 impl std::fmt::Debug for Authz {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,6 +124,7 @@ impl Authz {
             engine: PolicyEngine::new(extra_policies)?,
             break_glass_secs: i64::try_from(break_glass_minutes.saturating_mul(60)).unwrap_or(i64::MAX),
             facts: std::sync::Mutex::new(HashMap::new()),
+            decisions: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -132,6 +139,13 @@ impl Authz {
         patient: Option<&str>,
     ) -> Result<Decision, ApiError> {
         flag.mark();
+        let key: DecisionKey = (p.session.clone(), action, rtype.to_owned(), patient.map(str::to_owned));
+        if let Ok(cache) = self.decisions.lock()
+            && let Some((d, at)) = cache.get(&key)
+            && at.elapsed() < FACT_TTL
+        {
+            return Ok(d.clone());
+        }
         let scopes: Option<Vec<Scope>> = match &p.scopes {
             Some(s) => Some(haven_policy::parse_scopes(s).map_err(|_| ApiError::Forbidden)?),
             None => None,
@@ -149,7 +163,12 @@ impl Authz {
         };
         let d = self.engine.decide(&caller, action, &Target { rtype, patient }, &facts);
         if !d.errors.is_empty() {
-            tracing::error!(errors = ?d.errors, "policy evaluation error: denied");
+            tracing::error!(errors = d.errors.len(), "policy evaluation error: denied");
+        } else if let Ok(mut cache) = self.decisions.lock() {
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            cache.insert(key, (d.clone(), Instant::now()));
         }
         Ok(d)
     }
@@ -215,6 +234,9 @@ impl Authz {
         store.create(&rtype(BREAK_GLASS_TYPE)?, None, &bytes, &[IndexTerm::new("grant", key)]).await?;
         if let Ok(mut cache) = self.facts.lock() {
             cache.retain(|(_, p), _| p != patient);
+        }
+        if let Ok(mut cache) = self.decisions.lock() {
+            cache.retain(|(_, _, _, p), _| p.as_deref() != Some(patient));
         }
         Ok(until)
     }
@@ -307,6 +329,12 @@ pub fn redact(resource: &mut Value, decision: &Decision) {
             }
         }
     }
+}
+
+/// The compartment of a parsed record.
+pub fn value_patient(r: &Record, v: &Value) -> Option<String> {
+    let o = v.as_object()?;
+    patient_of(r.meta.rtype.as_str(), Some(r.meta.id.as_str()), o)
 }
 
 /// The compartment of a stored record.

@@ -98,12 +98,21 @@ pub fn rfc3339(micros: i64) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-/// The resource of a record with `meta.versionId` and `meta.lastUpdated`.
-pub fn with_meta(record: &Record) -> Result<Value, ApiError> {
-    let mut v: Value = serde_json::from_slice(&record.payload).map_err(|e| {
+/// The stored resource of a record, parsed.
+pub fn parse_record(record: &Record) -> Result<Value, ApiError> {
+    serde_json::from_slice(&record.payload).map_err(|e| {
         tracing::error!(error = %e, "stored resource is not JSON");
         ApiError::Internal
-    })?;
+    })
+}
+
+/// The resource of a record with `meta.versionId` and `meta.lastUpdated`.
+pub fn with_meta(record: &Record) -> Result<Value, ApiError> {
+    Ok(add_meta(record, parse_record(record)?))
+}
+
+/// Adds `meta.versionId` and `meta.lastUpdated` to a parsed record.
+pub fn add_meta(record: &Record, mut v: Value) -> Value {
     if let Value::Object(obj) = &mut v {
         let meta = obj.entry("meta").or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(meta) = meta {
@@ -111,7 +120,7 @@ pub fn with_meta(record: &Record) -> Result<Value, ApiError> {
             meta.insert("lastUpdated".into(), Value::String(rfc3339(record.meta.last_updated)));
         }
     }
-    Ok(v)
+    v
 }
 
 fn parsed(record: &Record) -> Option<Map<String, Value>> {

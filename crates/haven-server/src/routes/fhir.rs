@@ -45,9 +45,11 @@ impl Guard {
     /// The resource as this caller may see it (field-level rules applied), or
     /// `NotFound` when it is hidden.
     async fn shown(&self, action: Action, record: &Record) -> Result<Value, ApiError> {
-        let patient = authz::record_patient(record);
+        // Parsed once: for the compartment and for the answer.
+        let v = fhir::parse_record(record)?;
+        let patient = authz::value_patient(record, &v);
         let d = self.require(action, record.meta.rtype.as_str(), patient.as_deref()).await?;
-        let mut v = with_meta(record)?;
+        let mut v = fhir::add_meta(record, v);
         authz::redact(&mut v, &d);
         Ok(v)
     }
