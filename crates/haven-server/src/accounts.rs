@@ -699,27 +699,55 @@ pub async fn verify_mfa(
     }
     let code = code.to_owned();
     let at = now();
-    modify_account(store, &p.account, move |d| {
+    let sec2 = sec.clone();
+    // Wrong codes count like wrong passwords: back-off, then lock-out, so a
+    // stolen password does not allow guessing the 6-digit code.
+    let ok = modify_account(store, &p.account, move |d| {
+        if d.locked_until > at {
+            return Ok(false);
+        }
         let mfa = d.mfa.as_mut().filter(|m| m.active).ok_or(AuthError::InvalidCode)?;
         let secret = TotpSecret::from_base32(&mfa.secret).map_err(|_| AuthError::Corrupt("mfa"))?;
-        match totp::verify(&secret, &code, at, mfa.last_step) {
+        let ok = match totp::verify(&secret, &code, at, mfa.last_step) {
             Ok(step) => {
                 mfa.last_step = Some(step);
-                Ok(())
+                true
             }
             Err(_) => {
                 // Not a TOTP code: perhaps one of the single-use recovery codes.
                 let h = totp::hash_recovery_code(&code);
                 let before = mfa.recovery.len();
                 mfa.recovery.retain(|x| x != &h);
-                if mfa.recovery.len() < before { Ok(()) } else { Err(AuthError::InvalidCode) }
+                mfa.recovery.len() < before
             }
+        };
+        if ok {
+            d.failures = 0;
+            d.locked_until = 0;
+        } else {
+            d.failures = d.failures.saturating_add(1);
+            d.locked_until = at + backoff(d.failures, &sec2);
         }
+        Ok(ok)
     })
     .await?;
-    revoke(store, &p.session).await?;
+    if !ok {
+        tracing::info!(account = %p.account, "second factor rejected");
+        return Err(AuthError::InvalidCode);
+    }
+    spend_partial_session(store, &p.session).await?;
     let account = account_by_id(store, &p.account).await?;
     issue_pair(store, &account, true, None, sec, None).await
+}
+
+/// Ends a partial session exactly once: two codes racing on one session
+/// cannot both turn it into tokens.
+async fn spend_partial_session(store: &Store, session: &ResourceId) -> Result<(), AuthError> {
+    match store.delete(&rtype(SESSION_TYPE), session, Some(haven_core::VersionId::FIRST)).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound | StoreError::VersionConflict { .. }) => Err(AuthError::InvalidToken),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What enrolment returns: the `otpauth://` URI and a QR code of it.
@@ -734,7 +762,9 @@ pub struct Enrolment {
 /// Starts TOTP enrolment: a new (inactive) secret replaces any pending one.
 /// An account with an active factor cannot enrol again (an admin resets it).
 pub async fn enrol_mfa(store: &Store, p: &Principal) -> Result<Enrolment, AuthError> {
-    if !matches!(p.stage, SessionStage::Enrolment | SessionStage::Full) {
+    // A scoped token (a service client, an operator-issued scoped token) must
+    // not turn itself into an unscoped session by enrolling a factor.
+    if !matches!(p.stage, SessionStage::Enrolment | SessionStage::Full) || p.scopes.is_some() {
         return Err(AuthError::InvalidToken);
     }
     let secret = TotpSecret::generate()?;
@@ -761,6 +791,9 @@ pub async fn activate_mfa(
     code: &str,
     sec: &SecurityConfig,
 ) -> Result<(TokenPair, Vec<Secret<String>>), AuthError> {
+    if !matches!(p.stage, SessionStage::Enrolment | SessionStage::Full) || p.scopes.is_some() {
+        return Err(AuthError::InvalidToken);
+    }
     let codes = totp::generate_recovery_codes(10)?;
     let hashes: Vec<String> = codes.iter().map(|c| totp::hash_recovery_code(c.expose())).collect();
     let code = code.to_owned();
@@ -775,7 +808,11 @@ pub async fn activate_mfa(
         Ok(())
     })
     .await?;
-    revoke(store, &p.session).await?;
+    if p.stage == SessionStage::Enrolment {
+        spend_partial_session(store, &p.session).await?;
+    } else {
+        revoke(store, &p.session).await?;
+    }
     let account = account_by_id(store, &p.account).await?;
     Ok((issue_pair(store, &account, true, None, sec, None).await?, codes))
 }
@@ -937,7 +974,7 @@ pub async fn client_assertion(
     if c.sub != c.iss || c.exp > now() + MAX_ASSERTION_SECS || doc.disabled {
         return Err(fail("claims"));
     }
-    if !limiter.first_use(&c.jti, c.exp) {
+    if !limiter.first_use(&format!("{}\u{0}{}", c.iss, c.jti), c.exp) {
         return Err(fail("replayed"));
     }
     limiter.succeeded(ip);

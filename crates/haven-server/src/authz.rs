@@ -308,12 +308,17 @@ pub async fn consent_denies(store: &Store, patient: &str, actor: &str) -> Result
 
 /// Strips the elements a decision hides and marks the resource as redacted.
 pub fn redact(resource: &mut Value, decision: &Decision) {
-    if decision.redact.is_empty() {
+    redact_elements(resource, &decision.redact);
+}
+
+/// Strips the named top-level elements and marks the resource as redacted.
+pub fn redact_elements(resource: &mut Value, names: &[&'static str]) {
+    if names.is_empty() {
         return;
     }
     let Value::Object(o) = resource else { return };
     let mut removed = false;
-    for name in &decision.redact {
+    for name in names {
         removed |= o.remove(*name).is_some();
     }
     if removed {

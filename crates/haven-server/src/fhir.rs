@@ -142,13 +142,13 @@ pub trait Visibility: Send + Sync {
 /// transaction or batch; each entry is checked on its own.
 #[async_trait::async_trait]
 pub trait EntryCheck: Send + Sync {
-    /// `Ok` when allowed. `patient` is the compartment of the resource.
+    /// `Ok` with the elements to hide when allowed. `patient` is the compartment of the resource.
     async fn check(
         &self,
         action: haven_policy::Action,
         rtype: &ResourceType,
         patient: Option<String>,
-    ) -> Result<(), ApiError>;
+    ) -> Result<Vec<&'static str>, ApiError>;
 }
 
 /// One page of search results.
@@ -442,11 +442,18 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
 }
 
 /// Resolves a conditional reference or `ifNoneExist` to the ids it matches.
-async fn resolve_conditional(store: &Store, rtype: &ResourceType, query: &str) -> Result<Vec<ResourceId>, ApiError> {
+/// Only records the caller may see can match: a conditional URL must not
+/// become an oracle for hidden records.
+async fn resolve_conditional(
+    store: &Store,
+    rtype: &ResourceType,
+    query: &str,
+    vis: Option<&dyn Visibility>,
+) -> Result<Vec<ResourceId>, ApiError> {
     let q = search::parse_query(rtype.as_str(), &query_pairs(query), Handling::Strict)
         .map_err(|e| ApiError::BadRequest(format!("conditional reference: {e}")))?;
     let q = SearchQuery { count: 2, ..q };
-    let page = search(store, rtype, &q, None).await?;
+    let page = search(store, rtype, &q, vis).await?;
     Ok(page.matches.into_iter().map(|r| r.meta.id).collect())
 }
 
@@ -552,7 +559,7 @@ pub async fn transaction(
     for (i, e) in entries.iter_mut().enumerate() {
         if let (Method::Put | Method::Delete, None, Some(q)) = (e.method, &e.id, &e.query) {
             // Conditional update and delete: the query picks the record.
-            let found = resolve_conditional(store, &e.rtype, q).await?;
+            let found = resolve_conditional(store, &e.rtype, q, opts.visibility.as_deref()).await?;
             match (found.as_slice(), e.method) {
                 ([], Method::Put) => e.id = Some(ResourceId::random()),
                 ([], _) => skip[i] = true,
@@ -569,7 +576,7 @@ pub async fn transaction(
         }
         if e.method == Method::Post {
             if let Some(cond) = &e.if_none_exist {
-                let found = resolve_conditional(store, &e.rtype, cond).await?;
+                let found = resolve_conditional(store, &e.rtype, cond, opts.visibility.as_deref()).await?;
                 match found.as_slice() {
                     [] => {}
                     [one] => {
@@ -625,7 +632,7 @@ pub async fn transaction(
             }
             if let Some((t, q)) = r.split_once('?') {
                 let rtype = ResourceType::parse(t).map_err(|e| entry_error(i, e))?;
-                let found = resolve_conditional(store, &rtype, q).await?;
+                let found = resolve_conditional(store, &rtype, q, opts.visibility.as_deref()).await?;
                 match found.as_slice() {
                     [one] => {
                         cond_cache.insert(r.clone(), format!("{t}/{}", one.as_str()));
@@ -751,12 +758,15 @@ pub async fn transaction(
                 let resource = match (&e.id, &e.query) {
                     (Some(id), _) => {
                         let r = store.read(&e.rtype, id).await?;
+                        let mut v = with_meta(&r)?;
                         if let Some(auth) = &opts.authorize {
-                            auth.check(haven_policy::Action::Read, &e.rtype, crate::authz::record_patient(&r))
+                            let hide = auth
+                                .check(haven_policy::Action::Read, &e.rtype, crate::authz::record_patient(&r))
                                 .await
                                 .map_err(|_| ApiError::NotFound)?;
+                            crate::authz::redact_elements(&mut v, &hide);
                         }
-                        Some(with_meta(&r)?)
+                        Some(v)
                     }
                     (None, q) => {
                         let q = search::parse_query(
@@ -766,11 +776,17 @@ pub async fn transaction(
                         )
                         .map_err(|err| entry_error(i, err))?;
                         let page = search(store, &e.rtype, &q, opts.visibility.as_deref()).await?;
-                        let entries: Vec<Value> = page
-                            .matches
-                            .iter()
-                            .map(|r| with_meta(r).map(|res| json!({"resource": res, "search": {"mode": "match"}})))
-                            .collect::<Result<_, _>>()?;
+                        let mut entries: Vec<Value> = Vec::with_capacity(page.matches.len());
+                        for r in &page.matches {
+                            let mut res = with_meta(r)?;
+                            if let Some(auth) = &opts.authorize {
+                                let hide = auth
+                                    .check(haven_policy::Action::Read, &e.rtype, crate::authz::record_patient(r))
+                                    .await?;
+                                crate::authz::redact_elements(&mut res, &hide);
+                            }
+                            entries.push(json!({"resource": res, "search": {"mode": "match"}}));
+                        }
                         Some(
                             json!({"resourceType": "Bundle", "type": "searchset", "total": page.total, "entry": entries}),
                         )

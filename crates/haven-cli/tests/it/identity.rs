@@ -130,6 +130,13 @@ async fn staff_enrol_totp_before_reaching_phi_and_codes_are_single_use() {
     let pending = v["mfa_token"].as_str().unwrap().to_owned();
     let (s, _) = c.post("/auth/mfa/verify", Some(&pending), json!({"code": code(&secret, t0 + 120)})).await;
     assert_eq!(s, 400);
+    // Guessing codes locks the factor: after repeated wrong codes even the right one is refused.
+    for _ in 0..6 {
+        let (s, _) = c.post("/auth/mfa/verify", Some(&pending), json!({"code": "123456"})).await;
+        assert_eq!(s, 400);
+    }
+    let (s, _) = c.post("/auth/mfa/verify", Some(&pending), json!({"code": code(&secret, now() + 60)})).await;
+    assert_eq!(s, 400, "locked after repeated wrong codes");
     c.server.shutdown();
 }
 

@@ -123,6 +123,14 @@ pub async fn add_user(
     if role == Role::Agent {
         return Err(ApiError::BadRequest("service clients are added at /v1/admin/clients".into()));
     }
+    // An administrator who could link an account they hold the password of to
+    // a Patient or Practitioner would read that chart: links are made by an
+    // operator with local access to the data directory (`haven user add`).
+    if req.patient.is_some() || req.practitioner.is_some() {
+        return Err(ApiError::BadRequest(
+            "accounts linked to a Patient or Practitioner are created with `haven user add` on the server".into(),
+        ));
+    }
     let new = NewAccount {
         username: &req.username,
         role,

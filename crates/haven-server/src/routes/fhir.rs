@@ -70,8 +70,13 @@ impl fhir::Visibility for Guard {
 
 #[async_trait::async_trait]
 impl fhir::EntryCheck for Guard {
-    async fn check(&self, action: Action, rtype: &ResourceType, patient: Option<String>) -> Result<(), ApiError> {
-        self.require(action, rtype.as_str(), patient.as_deref()).await.map(|_| ())
+    async fn check(
+        &self,
+        action: Action,
+        rtype: &ResourceType,
+        patient: Option<String>,
+    ) -> Result<Vec<&'static str>, ApiError> {
+        self.require(action, rtype.as_str(), patient.as_deref()).await.map(|d| d.redact)
     }
 }
 
