@@ -34,8 +34,8 @@ pid=$!
 base="https://127.0.0.1:$port"
 for _ in $(seq 100); do curl -sf --cacert "$dir/tls/cert.pem" "$base/readyz" >/dev/null && break; sleep 0.1; done
 # An EMR-style service client: full authentication and Cedar authorization.
-"$bin" client add --data-dir "$dir" --name bench-emr --scopes 'system/*.cruds' >/dev/null 2>&1
-token="$("$bin" token issue --data-dir "$dir" --user bench-emr --ttl 1h --scope 'system/*.cruds' 2>/dev/null)"
+"$bin" client add --data-dir "$dir" --name bench-emr --scopes 'system/*.cruds' >/dev/null
+token="$("$bin" token issue --data-dir "$dir" --user bench-emr --ttl 1h --scope 'system/*.cruds')"
 id="$(head -1 "$data/Encounter.000.ndjson" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 echo "== GET /fhir/Encounter/{id} ($conns connections, ${secs}s)"
 wrk -t1 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $token" "$base/fhir/Encounter/$id" \
