@@ -598,26 +598,32 @@ pub fn references<'a>(def: &ParamDef, obj: &'a Map<String, Value>) -> Vec<(&'a s
 pub fn index_terms(rtype: &str, obj: &Map<String, Value>) -> Vec<(&'static str, String)> {
     let mut terms = Vec::new();
     for def in params_for(rtype) {
-        let mut values = Vec::new();
-        for path in def.paths {
-            for v in values_at(obj, path) {
-                match def.kind {
-                    ParamKind::Token => token_terms(def, v, &mut values),
-                    ParamKind::String => string_terms(v, &mut values),
-                    ParamKind::Reference => reference_terms(def, v, &mut values),
-                    ParamKind::Date => {
-                        for (s, e) in date_ranges(v) {
-                            date_buckets(s, e, MONTH_INDEX_SPAN, &mut values);
-                        }
-                    }
-                }
-            }
-        }
+        let mut values = index_terms_for(def, obj);
         values.sort();
         values.dedup();
         terms.extend(values.into_iter().map(|v| (def.name, v)));
     }
     terms
+}
+
+/// The index terms one parameter yields for a resource (unsorted).
+fn index_terms_for(def: &ParamDef, obj: &Map<String, Value>) -> Vec<String> {
+    let mut values = Vec::new();
+    for path in def.paths {
+        for v in values_at(obj, path) {
+            match def.kind {
+                ParamKind::Token => token_terms(def, v, &mut values),
+                ParamKind::String => string_terms(v, &mut values),
+                ParamKind::Reference => reference_terms(def, v, &mut values),
+                ParamKind::Date => {
+                    for (s, e) in date_ranges(v) {
+                        date_buckets(s, e, MONTH_INDEX_SPAN, &mut values);
+                    }
+                }
+            }
+        }
+    }
+    values
 }
 
 // ---------------------------------------------------------------------------
@@ -814,21 +820,6 @@ impl Clause {
             Matcher::Term(t) => terms.get_or_insert_with(|| index_terms_for(self.param, obj)).iter().any(|x| x == t),
         })
     }
-}
-
-fn index_terms_for(def: &ParamDef, obj: &Map<String, Value>) -> Vec<String> {
-    let mut values = Vec::new();
-    for path in def.paths {
-        for v in values_at(obj, path) {
-            match def.kind {
-                ParamKind::Token => token_terms(def, v, &mut values),
-                ParamKind::String => string_terms(v, &mut values),
-                ParamKind::Reference => reference_terms(def, v, &mut values),
-                ParamKind::Date => {}
-            }
-        }
-    }
-    values
 }
 
 /// `_include` / `_revinclude`: follow parameter `param` of `source`.
