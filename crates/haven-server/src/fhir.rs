@@ -437,14 +437,15 @@ fn parse_entry(i: usize, e: &Value, conditional_refs: bool) -> Result<Entry, Api
     Ok(Entry { method, rtype, id, query, full_url, resource, if_match, if_none_exist })
 }
 
-fn query_pairs(q: &str) -> Vec<(String, String)> {
+/// The pairs of a URL query string, percent-decoded.
+pub(crate) fn query_pairs(q: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
 /// Resolves a conditional reference or `ifNoneExist` to the ids it matches.
 /// Only records the caller may see can match: a conditional URL must not
 /// become an oracle for hidden records.
-async fn resolve_conditional(
+pub(crate) async fn resolve_conditional(
     store: &Store,
     rtype: &ResourceType,
     query: &str,
@@ -458,7 +459,7 @@ async fn resolve_conditional(
 }
 
 /// Rewrites every `reference` in a resource through `f` (which may fail).
-fn rewrite_references(
+pub(crate) fn rewrite_references(
     v: &mut Value,
     f: &mut dyn FnMut(&str) -> Result<Option<String>, ApiError>,
 ) -> Result<(), ApiError> {
@@ -487,7 +488,7 @@ fn rewrite_references(
 }
 
 /// Collects every `reference` string of a resource.
-fn collect_references(v: &Value, out: &mut Vec<String>) {
+pub(crate) fn collect_references(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(o) => {
             for (k, x) in o {

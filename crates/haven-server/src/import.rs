@@ -197,33 +197,21 @@ impl Importer<'_> {
     /// Resolves conditional references in place; counts the ones that match nothing.
     async fn resolve(&mut self, v: &mut Value) -> Result<(), ApiError> {
         let mut refs = Vec::new();
-        collect_conditional(v, &mut refs);
+        fhir::collect_references(v, &mut refs);
+        refs.retain(|r| r.contains('?') && !r.starts_with("http"));
         for r in refs {
             if self.resolved.contains_key(&r) {
                 continue;
             }
-            let found = match r.split_once('?') {
-                Some((t, q)) => match ResourceType::parse(t) {
-                    Ok(rtype) => {
-                        let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-                        match haven_fhir::search::parse_query(t, &pairs, haven_fhir::search::Handling::Strict) {
-                            Ok(sq) => {
-                                let page = fhir::search(
-                                    self.store,
-                                    &rtype,
-                                    &haven_fhir::search::SearchQuery { count: 2, ..sq },
-                                    None,
-                                )
-                                .await?;
-                                match page.matches.as_slice() {
-                                    [one] => Some(format!("{t}/{}", one.meta.id.as_str())),
-                                    _ => None,
-                                }
-                            }
-                            Err(_) => None,
-                        }
-                    }
-                    Err(_) => None,
+            let found = match r.split_once('?').and_then(|(t, q)| Some((ResourceType::parse(t).ok()?, q))) {
+                // A query the parser refuses resolves to nothing, like one that matches nothing.
+                Some((rtype, q)) => match fhir::resolve_conditional(self.store, &rtype, q, None).await {
+                    Ok(ids) => match ids.as_slice() {
+                        [one] => Some(format!("{}/{}", rtype.as_str(), one.as_str())),
+                        _ => None,
+                    },
+                    Err(ApiError::BadRequest(_)) => None,
+                    Err(e) => return Err(e),
                 },
                 None => None,
             };
@@ -232,8 +220,8 @@ impl Importer<'_> {
             }
             self.resolved.insert(r, found);
         }
-        rewrite_conditional(v, &self.resolved);
-        Ok(())
+        let resolved = &self.resolved;
+        fhir::rewrite_references(v, &mut |r| Ok(resolved.get(r).cloned().flatten()))
     }
 
     async fn ndjson(&mut self, name: &str, bytes: &[u8]) -> Result<bool, ApiError> {
@@ -395,40 +383,5 @@ fn reason(e: &ApiError) -> String {
             .collect::<Vec<_>>()
             .join("; "),
         other => other.to_string(),
-    }
-}
-
-fn collect_conditional(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(o) => {
-            for (k, x) in o {
-                match (k.as_str(), x) {
-                    ("reference", Value::String(s)) if s.contains('?') && !s.starts_with("http") => out.push(s.clone()),
-                    _ => collect_conditional(x, out),
-                }
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|x| collect_conditional(x, out)),
-        _ => {}
-    }
-}
-
-fn rewrite_conditional(v: &mut Value, resolved: &HashMap<String, Option<String>>) {
-    match v {
-        Value::Object(o) => {
-            for (k, x) in o.iter_mut() {
-                if k == "reference"
-                    && let Value::String(s) = x
-                {
-                    if let Some(Some(new)) = resolved.get(s.as_str()) {
-                        *s = new.clone();
-                    }
-                } else {
-                    rewrite_conditional(x, resolved);
-                }
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(|x| rewrite_conditional(x, resolved)),
-        _ => {}
     }
 }

@@ -365,10 +365,6 @@ async fn history(
     )
 }
 
-fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
-}
-
 fn encode_query(pairs: &[(String, String)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
@@ -432,7 +428,7 @@ async fn search_get(
 ) -> Result<Response, ApiError> {
     let rtype = parse_type(&rtype)?;
     let guard = Guard { state, p, flag };
-    run_search(&guard, &headers, &rtype, query_pairs(raw.as_deref())).await
+    run_search(&guard, &headers, &rtype, fhir::query_pairs(raw.as_deref().unwrap_or_default())).await
 }
 
 async fn search_post(
@@ -445,7 +441,7 @@ async fn search_post(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let rtype = parse_type(&rtype)?;
-    let mut pairs = query_pairs(raw.as_deref());
+    let mut pairs = fhir::query_pairs(raw.as_deref().unwrap_or_default());
     pairs.extend(form_urlencoded::parse(&body).into_owned());
     let guard = Guard { state, p, flag };
     run_search(&guard, &headers, &rtype, pairs).await
