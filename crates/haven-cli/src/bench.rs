@@ -62,6 +62,22 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Audit log: durable append rate (group commit), the wait a request
+    /// adds for its record, and verification speed.
+    Audit {
+        /// Records appended in the throughput phase.
+        #[arg(long, default_value_t = 300_000)]
+        records: usize,
+        /// Concurrent submitters in the throughput phase.
+        #[arg(long, default_value_t = 256)]
+        submitters: usize,
+        /// Request rate (records/s) for the latency phase.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where `haven bench fhir` looks for data when `--data` is not given.
@@ -70,6 +86,9 @@ const DEFAULT_FHIR_DATA: &str = "../shared/data/fhir/synthea-10";
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Store { records, rounds, size, json } => store(records.max(1), rounds.max(1), size, json).await,
+        BenchCommand::Audit { records, submitters, rate, json } => {
+            crate::bench_audit::run(records.max(1), submitters.max(1), rate.max(1), json).await
+        }
         BenchCommand::Fhir { data, duration, concurrency, json } => {
             fhir(&data, Duration::from_secs(duration.max(1)), concurrency.max(1), json).await
         }

@@ -81,6 +81,9 @@ async fn rotate(dir: &Path, batch: u32, keep_old: bool) -> Result<()> {
     let ring = LocalKeyring::open(&dir.join(&config.keys.keyring))?;
     let store = haven_server::state::open_store(dir, &config).await?;
     let new = ring.rotate()?;
+    let mut e = crate::audit::operator_event("keys.rotate", haven_audit::Outcome::Success);
+    e.detail = Some(format!("KEK version {new} active"));
+    crate::audit::record_operator(dir, &config, e).await?;
     println!("added KEK version {new} (active)");
     // Running servers notice the new keyring within a fraction of a second;
     // wait so no write under the old version is still in flight when we scan.

@@ -1,7 +1,9 @@
 //! The `haven` command. Every subcommand is non-interactive so scripts can
 //! drive it; errors are printed with their causes and exit non-zero.
 
+mod audit;
 mod bench;
+mod bench_audit;
 mod demo;
 mod demo_data;
 mod init;
@@ -127,6 +129,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The tamper-evident audit log: verify, export, disclosures, checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -208,6 +215,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Restore { dir, from, force } => init::restore(&dir.data_dir, &from, force).await,
+        Command::Audit { command } => audit::run(command).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }
@@ -246,6 +254,14 @@ async fn import(dir: &Path, paths: &[PathBuf]) -> Result<()> {
     };
     let report = haven_server::import::import_paths(&store, paths, &progress).await?;
     let secs = started.elapsed().as_secs_f64();
+    let mut e = audit::operator_event("fhir.import", haven_audit::Outcome::Success);
+    e.detail = Some(format!(
+        "{} resources from {} files ({} already imported)",
+        report.total(),
+        report.files_imported,
+        report.files_already_done
+    ));
+    audit::record_operator(dir, &config, e).await?;
     if tty {
         eprintln!();
     }

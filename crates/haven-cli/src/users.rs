@@ -130,6 +130,14 @@ async fn by_username(store: &haven_store::Store, username: &str) -> Result<accou
     accounts::account_by_username(store, username).await?.with_context(|| format!("no account named {username:?}"))
 }
 
+/// Records an operator action on an account.
+async fn audit(dir: &Path, config: &Config, action: &str, account: &ResourceId, detail: String) -> Result<()> {
+    let mut e = crate::audit::operator_event(action, haven_audit::Outcome::Success);
+    e.resources = vec![format!("HavenAccount/{account}")];
+    e.detail = Some(detail);
+    crate::audit::record_operator(dir, config, e).await.map(|_| ())
+}
+
 /// Runs a user command.
 pub async fn user(cmd: UserCommand) -> Result<()> {
     match cmd {
@@ -149,6 +157,7 @@ pub async fn user(cmd: UserCommand) -> Result<()> {
                 practitioner: id_arg("practitioner", practitioner)?,
             };
             let a = accounts::create_linked(&store, new, config.security.password).await?;
+            audit(&data_dir, &config, "admin.user.add", &a.id, format!("role {}", a.role)).await?;
             println!("created account {} ({})", a.id, a.role);
             if a.role.is_staff() {
                 println!("staff accounts enrol a second factor (TOTP) at their first sign-in");
@@ -171,16 +180,18 @@ pub async fn user(cmd: UserCommand) -> Result<()> {
             Ok(())
         }
         UserCommand::Disable { data_dir, username } => {
-            let (store, _) = open(&data_dir).await?;
+            let (store, config) = open(&data_dir).await?;
             let a = by_username(&store, &username).await?;
             let n = accounts::set_disabled(&store, &a.id, true).await?;
+            audit(&data_dir, &config, "admin.user.disable", &a.id, format!("revoked {n} sessions")).await?;
             println!("disabled {}; revoked {n} sessions", a.id);
             Ok(())
         }
         UserCommand::ResetMfa { data_dir, username } => {
-            let (store, _) = open(&data_dir).await?;
+            let (store, config) = open(&data_dir).await?;
             let a = by_username(&store, &username).await?;
             let n = accounts::reset_mfa(&store, &a.id).await?;
+            audit(&data_dir, &config, "admin.user.reset_mfa", &a.id, format!("revoked {n} sessions")).await?;
             println!("second factor removed from {}; revoked {n} sessions", a.id);
             Ok(())
         }
@@ -192,15 +203,18 @@ pub async fn client(cmd: ClientCommand) -> Result<()> {
     match cmd {
         ClientCommand::Add { data_dir, name, scopes, public_key } => {
             haven_policy::parse_scopes(&scopes).context("--scopes")?;
-            let (store, _) = open(&data_dir).await?;
+            let (store, config) = open(&data_dir).await?;
             if let Some(path) = public_key {
                 let pem = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
                 let a = accounts::create_key_client(&store, &name, &scopes, &pem).await?;
+                audit(&data_dir, &config, "admin.client.add", &a.id, format!("private_key_jwt; scopes {scopes}"))
+                    .await?;
                 println!("client_id = {}", a.username);
                 eprintln!("The client authenticates with private_key_jwt; there is no secret.");
                 return Ok(());
             }
             let (a, secret) = accounts::create_client(&store, &name, &scopes).await?;
+            audit(&data_dir, &config, "admin.client.add", &a.id, format!("client secret; scopes {scopes}")).await?;
             println!("client_id = {}", a.username);
             println!("client_secret = {}", secret.expose());
             eprintln!("The secret is shown once; store it in the client's secret store.");
@@ -217,10 +231,12 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
             if let Some(s) = &scope {
                 haven_policy::parse_scopes(s).context("--scope")?;
             }
-            let (store, _) = open(&data_dir).await?;
-            let (a, t) = accounts::operator_token(&store, &user, ttl, scope).await?;
-            // An operator action: said on stderr (the token alone goes to stdout,
-            // for scripts); the tamper-evident audit log will record it too.
+            let (store, config) = open(&data_dir).await?;
+            let (a, t) = accounts::operator_token(&store, &user, ttl, scope.clone()).await?;
+            // An operator action, in the audit log before the token is shown
+            // (if the log cannot be written, no token is printed).
+            let detail = format!("{ttl}-second token{}", scope.map(|s| format!("; scope {s}")).unwrap_or_default());
+            audit(&data_dir, &config, "token.issue", &a.id, detail).await?;
             eprintln!("issued a {ttl}-second token for account {} ({}) as an operator action", a.id, a.role);
             println!("{}", t.token.expose());
             Ok(())

@@ -544,10 +544,19 @@ pub async fn login(
     username: &str,
     password: &Secret<String>,
     sec: &SecurityConfig,
+    trail: &crate::audit::AuditTrail,
 ) -> Result<(Account, LoginOutcome), AuthError> {
-    let found = match normalize_username(username) {
-        Ok(u) => find_account(store, &u).await?,
+    let normalized = normalize_username(username);
+    let found = match &normalized {
+        Ok(u) => find_account(store, u).await?,
         Err(_) => None,
+    };
+    // Usernames may be PHI (a patient's e-mail): the audit record names an
+    // unknown one by a keyed pseudonym, enough to count attempts per name.
+    let pseudonym = {
+        let name = normalized.as_deref().unwrap_or(username);
+        let h = store.blind_value(&rtype(ACCOUNT_TYPE), "audit-username", name);
+        format!("unknown-user:{}", hex::encode(&h[..8]))
     };
     let pw = password.clone(); // a Secret: wiped when the blocking task ends
     let hash =
@@ -558,8 +567,11 @@ pub async fn login(
     let Some((id, doc, _)) = found else {
         limiter.failed(ip, sec);
         tracing::info!(outcome = "unknown-user", "sign-in failed");
+        trail.actor(haven_audit::Actor { id: "anonymous".into(), name: Some(pseudonym), ..Default::default() });
+        trail.detail("unknown-user");
         return Err(AuthError::InvalidCredentials);
     };
+    trail.actor(crate::audit::account_actor(&Account::from_doc(id.clone(), &doc)));
     let locked = doc.locked_until > now();
     if !valid || doc.disabled || locked || ip_blocked || doc.client.is_some() {
         limiter.failed(ip, sec);
@@ -580,6 +592,7 @@ pub async fn login(
             "bad-password"
         };
         tracing::info!(account = %id, outcome = why, "sign-in failed");
+        trail.detail(why);
         return Err(AuthError::InvalidCredentials);
     }
     limiter.succeeded(ip);

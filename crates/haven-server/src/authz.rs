@@ -22,15 +22,28 @@ use haven_store::{IndexTerm, Record, Store, StoreError};
 use serde_json::{Map, Value};
 
 use crate::ApiError;
+use crate::audit::AuditTrail;
 
-/// Set once a handler obtained a policy decision for the request.
-#[derive(Clone, Default, Debug)]
-pub struct DecisionFlag(Arc<AtomicBool>);
+/// Set once a handler obtained a policy decision for the request; carries
+/// the request's audit trail so decisions note the patients they were about.
+#[derive(Clone, Default)]
+pub struct DecisionFlag(Arc<AtomicBool>, Option<AuditTrail>);
+
+impl std::fmt::Debug for DecisionFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DecisionFlag({})", self.is_set())
+    }
+}
 
 impl DecisionFlag {
     /// Records that a decision was made.
     pub fn mark(&self) {
         self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// The request's audit trail (absent outside a request).
+    pub fn trail(&self) -> Option<&AuditTrail> {
+        self.1.as_ref()
     }
 
     fn is_set(&self) -> bool {
@@ -56,7 +69,7 @@ const NO_DECISION: [&str; 10] = [
 /// Fails closed when a handler succeeded without asking for a decision.
 pub async fn require_decision(mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
-    let flag = DecisionFlag::default();
+    let flag = DecisionFlag(Arc::default(), req.extensions().get::<AuditTrail>().cloned());
     req.extensions_mut().insert(flag.clone());
     let resp = next.run(req).await;
     if resp.status().is_success() && !flag.is_set() && !NO_DECISION.contains(&route.as_str()) {
@@ -77,7 +90,7 @@ pub struct Authz {
     /// Decisions per (session, action, type, patient), reused as long as the
     /// facts they rest on (the same two seconds): a chart read as twenty
     /// requests asks Cedar once.
-    decisions: std::sync::Mutex<HashMap<DecisionKey, (Decision, Instant)>>,
+    decisions: std::sync::Mutex<HashMap<DecisionKey, (Decision, bool, Instant)>>,
 }
 
 type DecisionKey = (ResourceId, Action, String, Option<String>);
@@ -138,13 +151,26 @@ impl Authz {
         rtype: &str,
         patient: Option<&str>,
     ) -> Result<Decision, ApiError> {
+        self.decide_noting(store, flag, p, action, rtype, patient).await.map(|(d, _)| d)
+    }
+
+    /// [`Authz::decide`], also saying whether a break-the-glass grant was in force.
+    async fn decide_noting(
+        &self,
+        store: &Store,
+        flag: &DecisionFlag,
+        p: &Principal,
+        action: Action,
+        rtype: &str,
+        patient: Option<&str>,
+    ) -> Result<(Decision, bool), ApiError> {
         flag.mark();
         let key: DecisionKey = (p.session.clone(), action, rtype.to_owned(), patient.map(str::to_owned));
         if let Ok(cache) = self.decisions.lock()
-            && let Some((d, at)) = cache.get(&key)
+            && let Some((d, glass, at)) = cache.get(&key)
             && at.elapsed() < FACT_TTL
         {
-            return Ok(d.clone());
+            return Ok((d.clone(), *glass));
         }
         let scopes: Option<Vec<Scope>> = match &p.scopes {
             Some(s) => Some(haven_policy::parse_scopes(s).map_err(|_| ApiError::Forbidden)?),
@@ -168,9 +194,9 @@ impl Authz {
             if cache.len() > 100_000 {
                 cache.clear();
             }
-            cache.insert(key, (d.clone(), Instant::now()));
+            cache.insert(key, (d.clone(), facts.break_glass, Instant::now()));
         }
-        Ok(d)
+        Ok((d, facts.break_glass))
     }
 
     /// Like [`Authz::decide`], as an error when denied: 404 when the denial
@@ -184,7 +210,19 @@ impl Authz {
         rtype: &str,
         patient: Option<&str>,
     ) -> Result<Decision, ApiError> {
-        let d = self.decide(store, flag, p, action, rtype, patient).await?;
+        let (d, glass) = self.decide_noting(store, flag, p, action, rtype, patient).await?;
+        // What was asked is what the audit record reports, allowed or not.
+        if let Some(trail) = flag.trail() {
+            if let Some(pid) = patient {
+                trail.patient(pid);
+            }
+            if !d.allow {
+                trail.denied();
+                trail.detail(format!("policy denied {} on {rtype}", action.as_str()));
+            } else if glass && patient.is_some() {
+                trail.purpose("ETREAT");
+            }
+        }
         if d.allow {
             Ok(d)
         } else if patient.is_some() && matches!(action, Action::Read | Action::History | Action::Everything) {

@@ -59,6 +59,38 @@ pub struct Config {
     pub log: LogConfig,
     /// Account security.
     pub security: SecurityConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
+}
+
+/// The tamper-evident audit log.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A signed checkpoint after this many records...
+    pub checkpoint_every_records: u64,
+    /// ... or after this many seconds, whichever comes first.
+    pub checkpoint_every_secs: u64,
+    /// Also append each checkpoint as a JSON line to this file (relative to
+    /// the data directory), for shipping outside Haven.
+    pub publish_checkpoints: Option<PathBuf>,
+    /// Keep records this many days, then prune them back to a signed
+    /// checkpoint (the chain stays verifiable); unset keeps everything.
+    pub retention_days: Option<u32>,
+    /// The running server re-verifies new records this often (seconds).
+    pub verify_every_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_every_records: 1000,
+            checkpoint_every_secs: 10,
+            publish_checkpoints: None,
+            retention_days: None,
+            verify_every_secs: 30,
+        }
+    }
 }
 
 /// Listeners and request limits.
@@ -301,6 +333,18 @@ impl Config {
         }
         if self.security.password.memory_kib < 8 * 1024 {
             return Err(bad("security.password.memory_kib", "must be at least 8192 (OWASP minimum is 19456)"));
+        }
+        if self.audit.checkpoint_every_records == 0 {
+            return Err(bad("audit.checkpoint_every_records", "must be at least 1"));
+        }
+        if self.audit.checkpoint_every_secs == 0 {
+            return Err(bad("audit.checkpoint_every_secs", "must be at least 1"));
+        }
+        if self.audit.verify_every_secs == 0 {
+            return Err(bad("audit.verify_every_secs", "must be at least 1"));
+        }
+        if self.audit.retention_days == Some(0) {
+            return Err(bad("audit.retention_days", "must be at least 1 (leave it unset to keep everything)"));
         }
         Ok(self)
     }

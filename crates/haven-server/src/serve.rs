@@ -59,6 +59,7 @@ pub struct RunningServer {
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     grace: Duration,
     state: AppState,
+    watcher: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -78,7 +79,7 @@ impl RunningServer {
         self.metrics_handle.graceful_shutdown(Some(self.grace));
     }
 
-    /// Waits until every listener has stopped.
+    /// Waits until every listener has stopped, then flushes the audit log.
     pub async fn wait(self) {
         for t in self.tasks {
             match t.await {
@@ -87,6 +88,12 @@ impl RunningServer {
                 Err(e) => tracing::error!(error = %e, "listener task failed"),
             }
         }
+        self.watcher.abort();
+        // A final checkpoint covers everything written before the stop.
+        if let Err(e) = self.state.audit().checkpoint_now().await {
+            tracing::error!(error = %e, "final audit checkpoint failed");
+        }
+        self.state.audit().close().await;
     }
 }
 
@@ -122,7 +129,22 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
     let metrics_listen = opts.metrics_listen.or(config.server.metrics_listen);
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let authz = crate::state::open_authz(data_dir, &config)?;
-    let mut state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone(), authz);
+    let audit = crate::state::open_audit(data_dir, &config).await?;
+    // Policy and configuration changes take effect at start: record what this
+    // process enforces before it serves anything.
+    let mut started = haven_audit::Event::new(
+        haven_audit::Actor { id: "system:haven".into(), ..Default::default() },
+        "server.start",
+        haven_audit::Outcome::Success,
+    );
+    started.detail = Some(format!(
+        "haven {}; policies: default{}; KEK provider {}",
+        env!("CARGO_PKG_VERSION"),
+        config.security.policy_file.as_ref().map(|f| format!(" + {}", f.display())).unwrap_or_default(),
+        store.key_provider().name()
+    ));
+    audit.record(started).await.map_err(crate::state::OpenError::Audit)?;
+    let mut state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone(), authz, audit);
     if opts.insecure_http {
         state = state.plain_http();
     }
@@ -142,8 +164,56 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
         tasks.push(task);
     }
     let scheme = if opts.insecure_http { "http" } else { "https" };
+    let watcher = tokio::spawn(watch_audit(state.clone()));
     tracing::info!(%addr, scheme, metrics = ?metrics_addr, "Haven is listening");
-    Ok(RunningServer { addr, metrics_addr, scheme, handle, metrics_handle, tasks, grace, state })
+    Ok(RunningServer { addr, metrics_addr, scheme, handle, metrics_handle, tasks, grace, state, watcher })
+}
+
+/// Re-verifies the audit log continuously, each run starting from the last
+/// verified checkpoint, and prunes it when retention is configured.
+async fn watch_audit(state: AppState) {
+    let cfg = state.config().audit.clone();
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.verify_every_secs));
+    let mut from: Option<haven_audit::Checkpoint> = None;
+    let mut total = 0u64;
+    let mut last_prune: Option<std::time::Instant> = None;
+    loop {
+        tick.tick().await;
+        if let Some(days) = cfg.retention_days
+            && last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600))
+        {
+            last_prune = Some(std::time::Instant::now());
+            let before = haven_audit::now_micros() - i64::from(days) * 86_400 * 1_000_000;
+            match state.audit().store().prune(before).await {
+                Ok(r) if r.removed > 0 => tracing::info!(removed = r.removed, "pruned expired audit records"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "audit pruning failed"),
+            }
+        }
+        let keys = vec![state.audit().public_key()];
+        let report = haven_audit::verify_store(state.audit().store().as_ref(), keys, from.clone(), None).await;
+        let mut status = state.audit_status();
+        status.checked_at = Some(time::OffsetDateTime::now_utc().unix_timestamp());
+        match report {
+            Ok(r) => {
+                total += r.records;
+                status.records_verified = total;
+                if let Some(p) = &r.problem {
+                    tracing::error!(problem = %p, "the audit log does not verify");
+                    status.problem = Some(p.to_string());
+                } else if let Some(cp) = r.last_checkpoint {
+                    status.verified_seq = Some(cp.seq);
+                    status.verified_checkpoint_time = Some(cp.time);
+                    // Records after it are verified again next time, with their checkpoint.
+                    total = total.saturating_sub(r.unsigned_tail);
+                    status.records_verified = total;
+                    from = Some(cp);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "audit verification could not run"),
+        }
+        state.set_audit_status(status);
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

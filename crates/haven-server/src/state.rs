@@ -27,6 +27,9 @@ pub enum OpenError {
         /// The Cedar error.
         reason: String,
     },
+    /// The audit log cannot be opened.
+    #[error("audit log: {0}")]
+    Audit(#[from] haven_audit::AuditError),
     /// The data directory is not usable.
     #[error("data directory {path}: {reason}")]
     DataDir {
@@ -105,7 +108,81 @@ pub async fn open_store(data_dir: &Path, config: &Config) -> Result<Store, OpenE
     Ok(Store::new(backend, keys).await?)
 }
 
+/// The audit signing key: the keyring's, or `HAVEN_AUDIT_SIGNING_KEY`
+/// (base64 of a 32-byte Ed25519 seed) when keys come from the environment.
+pub fn audit_signer(data_dir: &Path, config: &Config) -> Result<haven_audit::Signer, OpenError> {
+    let seed = match config.keys.provider {
+        KeyProviderKind::Local => LocalKeyring::open(&data_dir.join(&config.keys.keyring))?.signing_seed()?,
+        KeyProviderKind::Env => {
+            use base64::Engine;
+            let bad = |reason: &str| OpenError::Audit(haven_audit::AuditError::Key(reason.into()));
+            let v = zeroize::Zeroizing::new(
+                std::env::var("HAVEN_AUDIT_SIGNING_KEY")
+                    .map_err(|_| bad("HAVEN_AUDIT_SIGNING_KEY (base64 of a 32-byte seed) is not set"))?,
+            );
+            let bytes = zeroize::Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .map_err(|_| bad("HAVEN_AUDIT_SIGNING_KEY is not base64"))?,
+            );
+            let arr: [u8; 32] =
+                bytes.as_slice().try_into().map_err(|_| bad("HAVEN_AUDIT_SIGNING_KEY must decode to 32 bytes"))?;
+            zeroize::Zeroizing::new(arr)
+        }
+    };
+    Ok(haven_audit::Signer::from_seed(&seed)?)
+}
+
+/// The audit store: `audit.db` beside the SQLite store (its own file, so
+/// audit writes never queue behind record writes), or the same PostgreSQL
+/// database as the records.
+pub async fn open_audit_store(data_dir: &Path, config: &Config) -> Result<Arc<dyn haven_audit::AuditStore>, OpenError> {
+    Ok(match config.storage_location(data_dir) {
+        StorageLocation::Sqlite(path) => {
+            let file = path.with_file_name("audit.db");
+            Arc::new(haven_audit::SqliteAuditStore::open(&file).await?)
+        }
+        StorageLocation::Postgres(url) => Arc::new(
+            haven_audit::PgAuditStore::connect(
+                &url,
+                config.storage.postgres_schema.as_deref(),
+                config.storage.max_connections.clamp(1, 4),
+            )
+            .await?,
+        ),
+    })
+}
+
+/// Opens the audit log and starts its writer (needs a Tokio runtime).
+pub async fn open_audit(data_dir: &Path, config: &Config) -> Result<haven_audit::AuditLog, OpenError> {
+    let signer = audit_signer(data_dir, config)?;
+    let store = open_audit_store(data_dir, config).await?;
+    let policy = haven_audit::CheckpointPolicy {
+        every_records: config.audit.checkpoint_every_records,
+        every: std::time::Duration::from_secs(config.audit.checkpoint_every_secs),
+    };
+    let publish = config.audit.publish_checkpoints.as_ref().map(|p| data_dir.join(p));
+    Ok(haven_audit::AuditLog::start(store, signer, policy, publish))
+}
+
+/// The running server's latest verification of its own audit log.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AuditStatus {
+    /// Unix seconds of the last verification run.
+    pub checked_at: Option<i64>,
+    /// The last checkpoint verified (sequence number).
+    pub verified_seq: Option<u64>,
+    /// Its time (unix microseconds).
+    pub verified_checkpoint_time: Option<i64>,
+    /// Records verified so far.
+    pub records_verified: u64,
+    /// The first problem found, if any (the chain is then broken).
+    pub problem: Option<String>,
+}
+
 struct Inner {
+    audit: haven_audit::AuditLog,
+    audit_status: std::sync::Mutex<AuditStatus>,
     store: Store,
     config: Config,
     data_dir: PathBuf,
@@ -128,8 +205,11 @@ impl AppState {
         data_dir: PathBuf,
         metrics: Option<PrometheusHandle>,
         authz: crate::authz::Authz,
+        audit: haven_audit::AuditLog,
     ) -> Self {
         AppState(Arc::new(Inner {
+            audit,
+            audit_status: Default::default(),
             store,
             config,
             data_dir,
@@ -146,6 +226,23 @@ impl AppState {
         match Arc::try_unwrap(self.0) {
             Ok(inner) => AppState(Arc::new(Inner { scheme: "http", ..inner })),
             Err(shared) => AppState(shared),
+        }
+    }
+
+    /// The audit log writer.
+    pub fn audit(&self) -> &haven_audit::AuditLog {
+        &self.0.audit
+    }
+
+    /// The latest self-verification of the audit log.
+    pub fn audit_status(&self) -> AuditStatus {
+        self.0.audit_status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Records the outcome of a self-verification run.
+    pub fn set_audit_status(&self, status: AuditStatus) {
+        if let Ok(mut s) = self.0.audit_status.lock() {
+            *s = status;
         }
     }
 

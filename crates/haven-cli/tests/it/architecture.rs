@@ -3,8 +3,16 @@
 
 use std::path::Path;
 
-const LAYERS: [&str; 7] =
-    ["haven-core", "haven-crypto", "haven-fhir", "haven-policy", "haven-store", "haven-server", "haven-cli"];
+const LAYERS: [&str; 8] = [
+    "haven-core",
+    "haven-crypto",
+    "haven-fhir",
+    "haven-policy",
+    "haven-store",
+    "haven-audit",
+    "haven-server",
+    "haven-cli",
+];
 
 /// The `haven-*` crates named in a manifest's `[dependencies]` section.
 fn haven_dependencies(manifest: &str) -> Vec<String> {

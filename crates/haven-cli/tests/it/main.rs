@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod architecture;
+mod audit;
 mod authz;
 mod common;
 mod fhir;

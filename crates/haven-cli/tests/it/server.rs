@@ -83,6 +83,8 @@ async fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/v1/admin/users/{id}/reset-mfa",
         "/v1/admin/users/{id}/revoke-sessions",
         "/v1/admin/clients",
+        "/v1/audit/disclosures",
+        "/v1/audit/status",
     ]
     .into();
     assert_eq!(paths, expected, "every non-FHIR route is documented, and nothing else");

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Authenticated;
+use crate::audit::AuditTrail;
 use crate::authz::DecisionFlag;
 use crate::{ApiError, AppState};
 
@@ -41,6 +42,7 @@ pub async fn break_glass(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
     Extension(flag): Extension<DecisionFlag>,
+    trail: AuditTrail,
     body: Result<Json<BreakGlassRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<BreakGlassGrant>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -49,6 +51,10 @@ pub async fn break_glass(
         return Err(ApiError::BadRequest("a reason of at least 10 characters is required".into()));
     }
     let store = state.store();
+    // The reason is part of the record whether or not the grant is made.
+    trail.purpose("ETREAT");
+    trail.detail(req.reason.trim());
+    trail.resource(format!("Patient/{patient}"));
     state.authz().require(store, &flag, &p, Action::BreakGlass, "Patient", Some(patient.as_str())).await?;
     let until = state.authz().break_glass(store, &p.account, patient.as_str(), req.reason.trim()).await?;
     // A security event: threat detection (and the audit log) pick this up.

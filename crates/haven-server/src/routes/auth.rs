@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::accounts::{self, AuthError, LoginOutcome, TokenPair};
+use crate::audit::AuditTrail;
 use crate::{ApiError, AppState};
 
 /// Routes anyone may call without a token.
@@ -48,17 +49,27 @@ pub async fn require_authentication(State(state): State<AppState>, mut req: Requ
     if PUBLIC_ROUTES.contains(&route.as_str()) {
         return next.run(req).await;
     }
-    let Some(token) = bearer(&req) else { return ApiError::Unauthorized.into_response() };
+    let trail = req.extensions().get::<AuditTrail>().cloned().unwrap_or_default();
+    let Some(token) = bearer(&req) else {
+        trail.detail("no bearer token");
+        return ApiError::Unauthorized.into_response();
+    };
     let principal = match accounts::authenticate_cached(state.store(), state.sessions(), token).await {
         Ok(p) => p,
-        Err(AuthError::InvalidToken) => return ApiError::Unauthorized.into_response(),
+        Err(AuthError::InvalidToken) => {
+            trail.detail("invalid or expired token");
+            return ApiError::Unauthorized.into_response();
+        }
         Err(AuthError::Store(e)) => return ApiError::from(e).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "authentication failure");
             return ApiError::Internal.into_response();
         }
     };
+    trail.principal(&principal);
     if principal.stage != SessionStage::Full && !PARTIAL_ROUTES.contains(&route.as_str()) {
+        trail.denied();
+        trail.detail("sign-in not complete (second factor due)");
         return ApiError::Forbidden.into_response();
     }
     req.extensions_mut().insert(principal);
@@ -149,13 +160,20 @@ fn auth_error(e: AuthError) -> ApiError {
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    trail: AuditTrail,
     body: Result<Json<LoginRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let sec = &state.config().security;
-    let (account, outcome) = accounts::login(state.store(), state.limiter(), ip, &req.username, &req.password, sec)
-        .await
-        .map_err(auth_error)?;
+    let (account, outcome) =
+        accounts::login(state.store(), state.limiter(), ip, &req.username, &req.password, sec, &trail)
+            .await
+            .map_err(auth_error)?;
+    trail.detail(match &outcome {
+        LoginOutcome::Tokens(_) => "signed in",
+        LoginOutcome::MfaRequired(_) => "password accepted; second factor due",
+        LoginOutcome::EnrolmentRequired(_) => "password accepted; second-factor enrolment due",
+    });
     tracing::info!(account = %account.id, role = %account.role, "sign-in: password accepted");
     let role = account.role.to_string();
     Ok(Json(match outcome {
@@ -194,6 +212,7 @@ pub struct CodeRequest {
 pub async fn mfa_verify(
     State(state): State<AppState>,
     Authenticated(p): Authenticated,
+    trail: AuditTrail,
     body: Result<Json<CodeRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -202,6 +221,7 @@ pub async fn mfa_verify(
         tracing::info!(account = %p.account, "second factor rejected");
         auth_error(e)
     })?;
+    trail.detail("second factor accepted; signed in");
     state.sessions().evict(&p.session);
     Ok(Json(pair_response(pair, p.role.to_string())))
 }
@@ -296,6 +316,7 @@ fn oauth_error(status: StatusCode, code: &str) -> Response {
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    trail: AuditTrail,
     headers: http::HeaderMap,
     body: Result<axum::Form<TokenRequest>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -303,6 +324,7 @@ pub async fn token(
     let sec = &state.config().security;
     match req.grant_type.as_str() {
         "refresh_token" => {
+            trail.action("token.refresh");
             let Some(rt) = req.refresh_token else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request") };
             match accounts::refresh(state.store(), rt.expose(), sec).await {
                 Ok(pair) => Json(pair_response(pair, String::new())).into_response(),
@@ -311,6 +333,12 @@ pub async fn token(
             }
         }
         "client_credentials" => {
+            trail.action("token.client_credentials");
+            if let Some(id) = &req.client_id {
+                // Client ids are chosen by operators: names, not PHI.
+                let name = haven_audit::truncate(id.clone(), 64);
+                trail.actor(haven_audit::Actor { id: "anonymous".into(), name: Some(name), ..Default::default() });
+            }
             let result = match (req.client_id, req.client_secret, req.client_assertion_type, req.client_assertion) {
                 (Some(id), Some(secret), None, None) => {
                     let scope = req.scope.as_deref();
@@ -328,6 +356,9 @@ pub async fn token(
             match result {
                 Ok((account, t)) => {
                     tracing::info!(account = %account.id, "client credentials accepted");
+                    let mut actor = crate::audit::account_actor(&account);
+                    actor.name = Some(account.username.clone());
+                    trail.actor(actor);
                     Json(TokenResponse {
                         access_token: Some(t.token.expose().clone()),
                         token_type: "Bearer",

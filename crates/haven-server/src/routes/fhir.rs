@@ -49,6 +49,9 @@ impl Guard {
         let v = fhir::parse_record(record)?;
         let patient = authz::value_patient(record, &v);
         let d = self.require(action, record.meta.rtype.as_str(), patient.as_deref()).await?;
+        if let Some(trail) = self.flag.trail() {
+            trail.resource(format!("{}/{}", record.meta.rtype, record.meta.id));
+        }
         let mut v = fhir::add_meta(record, v);
         authz::redact(&mut v, &d);
         Ok(v)
@@ -76,6 +79,9 @@ impl fhir::EntryCheck for Guard {
         rtype: &ResourceType,
         patient: Option<String>,
     ) -> Result<Vec<&'static str>, ApiError> {
+        if let Some(trail) = self.flag.trail() {
+            trail.resource(rtype.as_str().to_owned());
+        }
         self.require(action, rtype.as_str(), patient.as_deref()).await.map(|d| d.redact)
     }
 }
@@ -114,11 +120,24 @@ pub fn router() -> Router<AppState> {
         .route("/{rtype}/{id}/_history/{vid}", get(vread))
 }
 
+/// AuditEvents are Haven's audit log seen through FHIR: searched and read
+/// only, never written through the API.
+const AUDIT_EVENT: &str = "AuditEvent";
+
 /// Parses a type from the path; internal record types are invisible here.
 fn parse_type(s: &str) -> Result<ResourceType, ApiError> {
     let t = ResourceType::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if t.as_str().starts_with("Haven") {
         return Err(ApiError::NotFound);
+    }
+    Ok(t)
+}
+
+/// Parses a type the caller wants to write; the audit log is not writable.
+fn writable_type(s: &str) -> Result<ResourceType, ApiError> {
+    let t = parse_type(s)?;
+    if t.as_str() == AUDIT_EVENT {
+        return Err(ApiError::NotSupported("AuditEvent records are written by Haven only".into()));
     }
     Ok(t)
 }
@@ -216,7 +235,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let rtype = parse_type(&rtype)?;
+    let rtype = writable_type(&rtype)?;
     let (_, obj) = fhir::check_resource(fhir::parse_json(&body)?, Some(&rtype), false)?;
     let id = ResourceId::random();
     let guard = Guard { state: state.clone(), p, flag };
@@ -225,6 +244,9 @@ async fn create(
     let terms = fhir::index_terms(&rtype, &obj);
     let bytes = fhir::stored_bytes(obj, &id)?;
     let meta = state.store().create(&rtype, Some(id), &bytes, &terms).await?;
+    if let Some(trail) = guard.flag.trail() {
+        trail.resource(format!("{rtype}/{}", meta.id));
+    }
     let record = Record { meta, payload: bytes };
     let mut resp = resource_response(StatusCode::CREATED, &record)?;
     let location =
@@ -242,6 +264,10 @@ async fn read(
     Path((rtype, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (rtype, id) = (parse_type(&rtype)?, parse_id(&id)?);
+    if rtype.as_str() == AUDIT_EVENT {
+        let v = super::audit::read_event(&state, &flag, &p, id.as_str()).await?;
+        return json_response(StatusCode::OK, &v);
+    }
     let guard = Guard { state: state.clone(), p, flag };
     let record = match state.store().read(&rtype, &id).await {
         Ok(r) => r,
@@ -284,7 +310,7 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (rtype, id) = (parse_type(&rtype)?, parse_id(&id)?);
+    let (rtype, id) = (writable_type(&rtype)?, parse_id(&id)?);
     let (_, obj) = fhir::check_resource(fhir::parse_json(&body)?, Some(&rtype), false)?;
     match obj.get("id") {
         Some(Value::String(body_id)) if body_id == id.as_str() => {}
@@ -314,7 +340,7 @@ async fn delete(
     Path((rtype, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (rtype, id) = (parse_type(&rtype)?, parse_id(&id)?);
+    let (rtype, id) = (writable_type(&rtype)?, parse_id(&id)?);
     let guard = Guard { state: state.clone(), p, flag };
     let patient = state.store().read(&rtype, &id).await.ok().and_then(|r| authz::record_patient(&r));
     guard.require(Action::Delete, rtype.as_str(), patient.as_deref()).await?;
@@ -381,6 +407,11 @@ async fn run_search(
     // Each result is decided on its own; what the caller may not see is
     // neither returned nor counted.
     guard.flag.mark();
+    if let Some(trail) = guard.flag.trail() {
+        // The type searched, never the query (its values may be PHI); the
+        // records returned are added as they are shown.
+        trail.resource(rtype.as_str().to_owned());
+    }
     let page = fhir::search(state.store(), rtype, &q, Some(guard)).await?;
     let base = base_url(state, headers);
     let link = |offset: usize| {
@@ -427,8 +458,13 @@ async fn search_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let rtype = parse_type(&rtype)?;
+    let pairs = fhir::query_pairs(raw.as_deref().unwrap_or_default());
+    if rtype.as_str() == AUDIT_EVENT {
+        let base = base_url(&state, &headers);
+        return json_response(StatusCode::OK, &super::audit::search_events(&state, &flag, &p, &base, &pairs).await?);
+    }
     let guard = Guard { state, p, flag };
-    run_search(&guard, &headers, &rtype, fhir::query_pairs(raw.as_deref().unwrap_or_default())).await
+    run_search(&guard, &headers, &rtype, pairs).await
 }
 
 async fn search_post(
@@ -443,6 +479,10 @@ async fn search_post(
     let rtype = parse_type(&rtype)?;
     let mut pairs = fhir::query_pairs(raw.as_deref().unwrap_or_default());
     pairs.extend(form_urlencoded::parse(&body).into_owned());
+    if rtype.as_str() == AUDIT_EVENT {
+        let base = base_url(&state, &headers);
+        return json_response(StatusCode::OK, &super::audit::search_events(&state, &flag, &p, &base, &pairs).await?);
+    }
     let guard = Guard { state, p, flag };
     run_search(&guard, &headers, &rtype, pairs).await
 }

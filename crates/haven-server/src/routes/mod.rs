@@ -4,6 +4,7 @@
 
 mod access;
 mod admin;
+mod audit;
 mod auth;
 mod fhir;
 mod health;
@@ -51,7 +52,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         crate::routes::admin::NewUser,
         crate::routes::admin::Revoked,
         crate::routes::admin::NewClient,
-        crate::routes::admin::ClientCreated
+        crate::routes::admin::ClientCreated,
+        crate::routes::audit::Disclosure,
+        crate::routes::audit::Disclosures
     )),
     modifiers(&BearerAuth)
 )]
@@ -88,6 +91,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::reset_mfa))
         .routes(routes!(admin::revoke_sessions))
         .routes(routes!(admin::add_client))
+        .routes(routes!(audit::disclosures))
+        .routes(routes!(audit::status))
 }
 
 /// The OpenAPI document of every non-FHIR route.
@@ -137,6 +142,9 @@ pub fn app(state: AppState) -> Router {
         // ... and every handler must obtain a policy decision (fail closed).
         .route_layer(axum::middleware::from_fn(crate::authz::require_decision))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_authentication))
+        // ... and every request leaves an audit record before its response
+        // is sent, authenticated or not, allowed or not.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::record))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn(crate::metrics_layer::track))
         .layer(middleware)
