@@ -230,6 +230,8 @@ pub(crate) fn build_batch(
             bytes,
         });
     }
+    // In key order, consecutive index inserts land on the same B-tree pages.
+    patients.sort_unstable();
     Ok(Batch { rows, patients })
 }
 
