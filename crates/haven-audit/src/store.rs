@@ -136,6 +136,10 @@ pub trait AuditStore: Send + Sync + 'static {
 
     /// How many records are stored.
     async fn count(&self) -> Result<u64, AuditError>;
+
+    /// Brings the search indexes up to the head (searches do it first; the
+    /// writer also runs it on its timer so that searches find little to do).
+    async fn index(&self) -> Result<(), AuditError>;
 }
 
 /// Rows per multi-row INSERT at most: 7 values each stays far below both
@@ -192,11 +196,54 @@ pub(crate) struct Row {
     pub bytes: Vec<u8>,
 }
 
-/// One statement's worth of rows, and their patient index rows.
+/// One statement's worth of rows. Their search-index rows are added later
+/// by the indexer ([`index_rows`]), outside the append's commit.
 pub(crate) struct Batch {
     pub rows: Vec<Row>,
-    pub patients: Vec<(String, i64)>,
 }
+
+/// The search-index rows of stored records, each list sorted by key (so
+/// consecutive inserts land on the same B-tree pages): `(patient, seq)` and
+/// `(actor, seq)` (the actor's id and its FHIR reference).
+pub(crate) fn index_rows(records: &[(i64, Vec<u8>)]) -> Result<IndexRows, AuditError> {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        actor: KeyActor,
+        #[serde(default)]
+        patients: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct KeyActor {
+        id: String,
+        #[serde(default)]
+        fhir: Option<String>,
+    }
+    let mut out = IndexRows::default();
+    for (seq, bytes) in records {
+        let k: Keys = serde_json::from_slice(bytes)
+            .map_err(|e| AuditError::Corrupt(format!("record {seq} cannot be indexed: {e}")))?;
+        out.patients.extend(k.patients.into_iter().map(|p| (p, *seq)));
+        out.actors.push((k.actor.id, *seq));
+        if let Some(f) = k.actor.fhir {
+            out.actors.push((f, *seq));
+        }
+    }
+    out.patients.sort_unstable();
+    out.patients.dedup();
+    out.actors.sort_unstable();
+    out.actors.dedup();
+    Ok(out)
+}
+
+/// Index rows for a range of records.
+#[derive(Default)]
+pub(crate) struct IndexRows {
+    pub patients: Vec<(String, i64)>,
+    pub actors: Vec<(String, i64)>,
+}
+
+/// Records the indexer takes per transaction.
+pub(crate) const INDEX_BATCH: i64 = 250;
 
 /// Chains the next `n` events after `tip` (advancing it): numbers, links,
 /// encodes and hashes them.
@@ -206,7 +253,6 @@ pub(crate) fn build_batch(
     tip: &mut Tip,
 ) -> Result<Batch, AuditError> {
     let mut rows = Vec::with_capacity(n);
-    let mut patients = Vec::new();
     for mut event in events.take(n) {
         event.normalise();
         let seq = tip.seq + 1;
@@ -217,9 +263,8 @@ pub(crate) fn build_batch(
         }
         *tip = Tip { seq, hash: hash_record(&bytes) };
         let db_seq = seq_to_db(seq)?;
-        // The strings move from the event into the index columns: no copies.
+        // The strings move from the event into the columns: no copies.
         let e = record.event;
-        patients.extend(e.patients.into_iter().map(|p| (p, db_seq)));
         rows.push(Row {
             seq: db_seq,
             time: e.time,
@@ -230,9 +275,7 @@ pub(crate) fn build_batch(
             bytes,
         });
     }
-    // In key order, consecutive index inserts land on the same B-tree pages.
-    patients.sort_unstable();
-    Ok(Batch { rows, patients })
+    Ok(Batch { rows })
 }
 
 /// Whether a checkpoint is due for `head`, given the last one (seq, time).
@@ -299,8 +342,7 @@ pub(crate) fn search_sql(q: &AuditQuery, numbered: bool) -> Result<SearchSql, Au
     };
     if let Some(a) = &q.actor {
         let a1 = ph(&mut binds, Bind::Text(a.clone()));
-        let a2 = ph(&mut binds, Bind::Text(a.clone()));
-        sql.push_str(&format!(" AND (l.actor = {a1} OR l.fhir_actor = {a2})"));
+        sql.push_str(&format!(" AND l.seq IN (SELECT seq FROM audit_actor WHERE actor = {a1})"));
     }
     if let Some(a) = &q.action {
         if a.ends_with('.') {
@@ -428,7 +470,11 @@ mod tests {
         let b = build_batch(&mut events.into_iter(), 5, &mut tip).unwrap();
         assert_eq!(b.rows.len(), 3);
         assert_eq!(tip.seq, 3);
-        assert_eq!(b.patients.len(), 6, "patients are de-duplicated per record");
+        let stored: Vec<(i64, Vec<u8>)> = b.rows.iter().map(|r| (r.seq, r.bytes.clone())).collect();
+        let idx = index_rows(&stored).unwrap();
+        assert_eq!(idx.patients.len(), 6, "patients are de-duplicated per record");
+        assert_eq!(idx.patients[0], ("a".to_string(), 1));
+        assert_eq!(idx.actors.len(), 6, "each record's account id and its FHIR reference");
         let mut prev = GENESIS;
         for (i, r) in b.rows.iter().enumerate() {
             let rec = Record::decode(&r.bytes).unwrap();
@@ -471,8 +517,8 @@ mod tests {
             newest_first: true,
         };
         let s = search_sql(&q, true).unwrap();
-        assert_eq!(s.binds.len(), 9);
-        assert!(s.sql.contains("$9"), "{}", s.sql);
+        assert_eq!(s.binds.len(), 8);
+        assert!(s.sql.contains("$8") && s.sql.contains("audit_actor"), "{}", s.sql);
         assert!(s.sql.contains("substr(l.action, 1, 5)"), "{}", s.sql);
         assert!(s.sql.ends_with("ORDER BY p.seq DESC LIMIT 100"), "{}", s.sql);
         let s = search_sql(&AuditQuery { limit: 5, ..Default::default() }, false).unwrap();

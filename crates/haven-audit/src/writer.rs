@@ -130,6 +130,7 @@ impl Task {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut queue: Vec<Request> = Vec::with_capacity(BATCH);
+        let indexing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         loop {
             tokio::select! {
                 biased;
@@ -150,6 +151,16 @@ impl Task {
                 _ = tick.tick() => {
                     if self.dirty {
                         self.append(Vec::new(), false).await.ok();
+                    }
+                    // Keep the search indexes close behind, off the append path.
+                    if !indexing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                        let (store, flag) = (self.store.clone(), indexing.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = store.index().await {
+                                tracing::warn!(error = %e, "audit search indexing failed; searches will retry");
+                            }
+                            flag.store(false, std::sync::atomic::Ordering::Release);
+                        });
                     }
                 }
             }

@@ -102,8 +102,12 @@ async fn append_chains_and_verifies() {
 async fn triggers_make_the_tables_append_only() {
     for f in Fixture::all().await {
         fill(f.store.as_ref(), 6, 3).await;
+        // The search indexes are filled lazily: fill them so there are rows to protect.
+        f.store.index().await.unwrap();
         let raw = f.raw().await;
         for sql in [
+            "UPDATE audit_actor SET actor = 'x'",
+            "DELETE FROM audit_actor",
             "UPDATE audit_log SET action = 'x' WHERE seq = 2",
             "UPDATE audit_log SET record = record WHERE seq = 6",
             "DELETE FROM audit_log WHERE seq = 1",
@@ -119,7 +123,7 @@ async fn triggers_make_the_tables_append_only() {
             assert!(msg.contains("append-only") || msg.contains("anchor"), "{}: {sql}: {msg}", f.name);
         }
         if f.name == "postgres" {
-            for t in ["audit_log", "audit_patient", "audit_checkpoint", "audit_anchor"] {
+            for t in ["audit_log", "audit_patient", "audit_actor", "audit_checkpoint", "audit_anchor"] {
                 raw.exec(&format!("TRUNCATE {t}"), vec![]).await.expect_err("truncate");
             }
         }
@@ -410,6 +414,9 @@ impl AuditStore for Broken {
     async fn count(&self) -> Result<u64, AuditError> {
         self.0.count().await
     }
+    async fn index(&self) -> Result<(), AuditError> {
+        self.0.index().await
+    }
 }
 
 #[tokio::test]
@@ -444,10 +451,10 @@ async fn sqlite_file_is_private_and_reopens() {
     let r = store.append(events(4, 1), &signer(), &manual(), false).await.unwrap();
     assert_eq!(r.first_seq, 4);
     assert!(verify_store(&store, keys(), None, None).await.unwrap().ok());
-    // Raw access to the migration history: one row.
+    // Raw access to the migration history: one row per migration.
     let raw = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path)).await.unwrap();
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_migrations").fetch_one(&raw).await.unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
     raw.close().await;
     store.close().await;
 }

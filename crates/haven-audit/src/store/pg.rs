@@ -7,9 +7,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row};
 
 use super::{
-    AppendResult, AuditQuery, AuditStore, Batch, Bind, CheckpointPolicy, PRUNE_PAGE, PruneCheck, PruneReport,
-    Row as LogRow, StoredRecord, Tip, build_batch, checkpoint_due, checkpoint_from, chunk_sizes, limit_to_db,
-    search_sql, seq_from_db, seq_to_db,
+    AppendResult, AuditQuery, AuditStore, Batch, Bind, CheckpointPolicy, INDEX_BATCH, PRUNE_PAGE, PruneCheck,
+    PruneReport, Row as LogRow, StoredRecord, Tip, build_batch, checkpoint_due, checkpoint_from, chunk_sizes,
+    index_rows, limit_to_db, search_sql, seq_from_db, seq_to_db,
 };
 use crate::chain::{Signer, hash_record};
 use crate::record::{Event, now_micros};
@@ -123,17 +123,69 @@ async fn insert_batch(conn: &mut PgConnection, batch: &Batch) -> Result<(), Audi
         });
         qb.build().execute(&mut *conn).await?;
     }
-    let mut rest: &[(String, i64)] = &batch.patients;
+    Ok(())
+}
+
+/// Inserts `(key, seq)` rows into an index table, in statements of at most
+/// `chunk_sizes` rows.
+async fn insert_keys(
+    conn: &mut PgConnection,
+    table: &str,
+    column: &str,
+    rows: &[(String, i64)],
+) -> Result<(), AuditError> {
+    let mut rest = rows;
     for n in chunk_sizes(rest.len()) {
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
-        let mut qb = QueryBuilder::<Postgres>::new("INSERT INTO audit_patient (patient, seq) ");
-        qb.push_values(chunk, |mut b, (p, s)| {
-            b.push_bind(p.as_str()).push_bind(*s);
+        let mut qb = QueryBuilder::<Postgres>::new(format!("INSERT INTO {table} ({column}, seq) "));
+        qb.push_values(chunk, |mut b, (k, s)| {
+            b.push_bind(k.as_str()).push_bind(*s);
         });
+        qb.push(" ON CONFLICT DO NOTHING");
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+impl PgAuditStore {
+    /// Brings the search indexes up to the head, in batches. The row lock on
+    /// `audit_indexed` keeps indexers of several processes apart without
+    /// blocking appends.
+    async fn catch_up(&self, pace: bool) -> Result<(), AuditError> {
+        loop {
+            let started = std::time::Instant::now();
+            let mut tx = self.pool.begin().await?;
+            let done: i64 =
+                sqlx::query_scalar("SELECT seq FROM audit_indexed WHERE id = 1 FOR UPDATE").fetch_one(&mut *tx).await?;
+            let rows = sqlx::query("SELECT seq, record FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(done)
+                .bind(INDEX_BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+            let Some(last) = rows.last() else {
+                tx.rollback().await?;
+                return Ok(());
+            };
+            let last: i64 = last.try_get(0)?;
+            let records =
+                rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let idx = index_rows(&records)?;
+            insert_keys(&mut tx, "audit_patient", "patient", &idx.patients).await?;
+            insert_keys(&mut tx, "audit_actor", "actor", &idx.actors).await?;
+            sqlx::query("UPDATE audit_indexed SET seq = $1 WHERE id = 1").bind(last).execute(&mut *tx).await?;
+            tx.commit().await?;
+            if records.len() < INDEX_BATCH as usize {
+                return Ok(());
+            }
+            if pace {
+                // In the background, hold the write lock at most half the
+                // time, so that appends (and the requests waiting on them)
+                // never queue behind a long catch-up.
+                tokio::time::sleep(started.elapsed()).await;
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -228,6 +280,8 @@ impl AuditStore for PgAuditStore {
     }
 
     async fn search(&self, q: &AuditQuery) -> Result<Vec<StoredRecord>, AuditError> {
+        // Complete results: index whatever the appends added since the last run.
+        self.catch_up(false).await?;
         let s = search_sql(q, true)?;
         let mut query = sqlx::query(&s.sql);
         for b in s.binds {
@@ -293,6 +347,7 @@ impl AuditStore for PgAuditStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM audit_patient WHERE seq <= $1").bind(seq).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM audit_actor WHERE seq <= $1").bind(seq).execute(&mut *tx).await?;
         let removed = sqlx::query("DELETE FROM audit_log WHERE seq <= $1").bind(seq).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(PruneReport { removed: removed.rows_affected(), anchor: Some(cp) })
@@ -301,6 +356,10 @@ impl AuditStore for PgAuditStore {
     async fn count(&self) -> Result<u64, AuditError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&self.pool).await?;
         seq_from_db(n)
+    }
+
+    async fn index(&self) -> Result<(), AuditError> {
+        self.catch_up(true).await
     }
 }
 

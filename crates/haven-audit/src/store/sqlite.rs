@@ -14,9 +14,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{
-    AppendResult, AuditQuery, AuditStore, Batch, Bind, CheckpointPolicy, PRUNE_PAGE, PruneCheck, PruneReport,
-    Row as LogRow, StoredRecord, Tip, build_batch, checkpoint_due, checkpoint_from, chunk_sizes, limit_to_db,
-    search_sql, seq_from_db, seq_to_db,
+    AppendResult, AuditQuery, AuditStore, Batch, Bind, CheckpointPolicy, INDEX_BATCH, PRUNE_PAGE, PruneCheck,
+    PruneReport, Row as LogRow, StoredRecord, Tip, build_batch, checkpoint_due, checkpoint_from, chunk_sizes,
+    index_rows, limit_to_db, search_sql, seq_from_db, seq_to_db,
 };
 use crate::chain::{Signer, hash_record};
 use crate::record::{Event, now_micros};
@@ -134,17 +134,67 @@ async fn insert_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), 
         });
         qb.build().execute(&mut *conn).await?;
     }
-    let mut rest: &[(String, i64)] = &batch.patients;
+    Ok(())
+}
+
+/// Inserts `(key, seq)` rows into an index table, in statements of at most
+/// `chunk_sizes` rows.
+async fn insert_keys(
+    conn: &mut SqliteConnection,
+    table: &str,
+    column: &str,
+    rows: &[(String, i64)],
+) -> Result<(), AuditError> {
+    let mut rest = rows;
     for n in chunk_sizes(rest.len()) {
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
-        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO audit_patient (patient, seq) ");
-        qb.push_values(chunk, |mut b, (p, s)| {
-            b.push_bind(p.as_str()).push_bind(*s);
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT OR IGNORE INTO {table} ({column}, seq) "));
+        qb.push_values(chunk, |mut b, (k, s)| {
+            b.push_bind(k.as_str()).push_bind(*s);
         });
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+impl SqliteAuditStore {
+    /// Brings the search indexes up to the head, in batches (one write
+    /// transaction each, so appends interleave).
+    async fn catch_up(&self, pace: bool) -> Result<(), AuditError> {
+        loop {
+            let started = std::time::Instant::now();
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+            let done: i64 =
+                sqlx::query_scalar("SELECT seq FROM audit_indexed WHERE id = 1").fetch_one(&mut *tx).await?;
+            let rows = sqlx::query("SELECT seq, record FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(done)
+                .bind(INDEX_BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+            let Some(last) = rows.last() else {
+                tx.rollback().await?;
+                return Ok(());
+            };
+            let last: i64 = last.try_get(0)?;
+            let records =
+                rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let idx = index_rows(&records)?;
+            insert_keys(&mut tx, "audit_patient", "patient", &idx.patients).await?;
+            insert_keys(&mut tx, "audit_actor", "actor", &idx.actors).await?;
+            sqlx::query("UPDATE audit_indexed SET seq = ? WHERE id = 1").bind(last).execute(&mut *tx).await?;
+            tx.commit().await?;
+            if records.len() < INDEX_BATCH as usize {
+                return Ok(());
+            }
+            if pace {
+                // In the background, hold the write lock at most half the
+                // time, so that appends (and the requests waiting on them)
+                // never queue behind a long catch-up.
+                tokio::time::sleep(started.elapsed()).await;
+            }
+        }
+    }
 }
 
 async fn insert_checkpoint(conn: &mut SqliteConnection, cp: &Checkpoint) -> Result<(), AuditError> {
@@ -242,6 +292,8 @@ impl AuditStore for SqliteAuditStore {
     }
 
     async fn search(&self, q: &AuditQuery) -> Result<Vec<StoredRecord>, AuditError> {
+        // Complete results: index whatever the appends added since the last run.
+        self.catch_up(false).await?;
         let s = search_sql(q, false)?;
         let mut query = sqlx::query(&s.sql);
         for b in s.binds {
@@ -303,6 +355,7 @@ impl AuditStore for SqliteAuditStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM audit_patient WHERE seq <= ?").bind(seq).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM audit_actor WHERE seq <= ?").bind(seq).execute(&mut *tx).await?;
         let removed = sqlx::query("DELETE FROM audit_log WHERE seq <= ?").bind(seq).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(PruneReport { removed: removed.rows_affected(), anchor: Some(cp) })
@@ -311,5 +364,9 @@ impl AuditStore for SqliteAuditStore {
     async fn count(&self) -> Result<u64, AuditError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&self.readers).await?;
         seq_from_db(n)
+    }
+
+    async fn index(&self) -> Result<(), AuditError> {
+        self.catch_up(true).await
     }
 }
