@@ -23,7 +23,7 @@ mod writer;
 pub use chain::{Checkpoint, GENESIS, Hash, PublicKey, Signer, hash_record};
 pub use error::AuditError;
 pub use export::{ExportReport, export_jsonl, verify_jsonl};
-pub use record::{Actor, Event, MAX_TEXT, Outcome, RECORD_VERSION, Record, now_micros, truncate};
+pub use record::{Actor, Event, MAX_TEXT, Outcome, RECORD_VERSION, Record, days_ago, now_micros, truncate};
 pub use store::{
     AppendResult, AuditQuery, AuditStore, CheckpointPolicy, PgAuditStore, PruneReport, SqliteAuditStore, StoredRecord,
 };

@@ -175,6 +175,11 @@ pub fn now_micros() -> i64 {
     i64::try_from(d.whole_microseconds()).unwrap_or(i64::MAX)
 }
 
+/// The time `days` days ago in unix microseconds (a retention cut-off).
+pub fn days_ago(days: u32) -> i64 {
+    now_micros().saturating_sub(i64::from(days) * 86_400 * 1_000_000)
+}
+
 /// An event placed in the log: its sequence number and the hash of the
 /// record before it. This is what is encoded and hashed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

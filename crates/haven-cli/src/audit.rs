@@ -249,7 +249,7 @@ pub async fn run(cmd: AuditCommand) -> Result<()> {
             }
             let config = crate::load_config(&data_dir)?;
             let store = haven_server::state::open_audit_store(&data_dir, &config).await?;
-            let before = haven_audit::now_micros() - i64::from(keep_days) * 86_400 * 1_000_000;
+            let before = haven_audit::days_ago(keep_days);
             let r = store.prune(before).await?;
             let mut e = operator_event("audit.prune", Outcome::Success);
             e.detail = Some(format!("removed {} records before {keep_days} days", r.removed));
@@ -281,8 +281,7 @@ async fn disclosures(dir: &Path, patient: &str, json: bool) -> Result<()> {
     let mut out = Vec::with_capacity(rows.len());
     for s in rows {
         let r = Record::decode(&s.bytes)?;
-        // Reviews of the audit log are not disclosures of the record.
-        if !r.event.action.starts_with("audit.") {
+        if haven_server::audit::is_disclosure(&r) {
             out.push(r);
         }
     }

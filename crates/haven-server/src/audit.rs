@@ -121,30 +121,35 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditTrail {
     }
 }
 
-/// The audit actor of an authenticated caller.
-pub fn actor_of(p: &Principal) -> Actor {
-    let fhir = match (&p.practitioner, &p.patient) {
+/// The audit actor of an account: its id, role and linked FHIR resource.
+fn linked_actor(
+    account: &haven_core::ResourceId,
+    role: Role,
+    practitioner: Option<&haven_core::ResourceId>,
+    patient: Option<&haven_core::ResourceId>,
+) -> Actor {
+    let fhir = match (practitioner, patient) {
         (Some(pr), _) => Some(format!("Practitioner/{pr}")),
         (None, Some(pa)) => Some(format!("Patient/{pa}")),
         _ => None,
     };
-    Actor {
-        id: format!("account:{}", p.account),
-        name: None,
-        role: Some(p.role.as_str().into()),
-        fhir,
-        on_behalf_of: None,
-    }
+    Actor { id: format!("account:{account}"), name: None, role: Some(role.as_str().into()), fhir, on_behalf_of: None }
+}
+
+/// The audit actor of an authenticated caller.
+pub fn actor_of(p: &Principal) -> Actor {
+    linked_actor(&p.account, p.role, p.practitioner.as_ref(), p.patient.as_ref())
 }
 
 /// The audit actor of an account (after sign-in, before a session exists).
 pub fn account_actor(a: &crate::accounts::Account) -> Actor {
-    let fhir = match (&a.practitioner, &a.patient) {
-        (Some(pr), _) => Some(format!("Practitioner/{pr}")),
-        (None, Some(pa)) => Some(format!("Patient/{pa}")),
-        _ => None,
-    };
-    Actor { id: format!("account:{}", a.id), name: None, role: Some(a.role.as_str().into()), fhir, on_behalf_of: None }
+    linked_actor(&a.id, a.role, a.practitioner.as_ref(), a.patient.as_ref())
+}
+
+/// Whether a record counts as a disclosure of the patient's record: reviews
+/// of the audit log itself do not.
+pub fn is_disclosure(r: &haven_audit::Record) -> bool {
+    !r.event.action.starts_with("audit.")
 }
 
 /// The purpose of use a role's requests are presumed to serve.

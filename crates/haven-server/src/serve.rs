@@ -183,7 +183,7 @@ async fn watch_audit(state: AppState) {
             && last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600))
         {
             last_prune = Some(std::time::Instant::now());
-            let before = haven_audit::now_micros() - i64::from(days) * 86_400 * 1_000_000;
+            let before = haven_audit::days_ago(days);
             match state.audit().store().prune(before).await {
                 Ok(r) if r.removed > 0 => tracing::info!(removed = r.removed, "pruned expired audit records"),
                 Ok(_) => {}

@@ -41,17 +41,9 @@ async fn authorize(
     if let Some(pid) = &patient {
         ResourceId::parse(pid).map_err(|e| ApiError::BadRequest(format!("patient: {e}")))?;
     }
-    let d = state.authz().decide(state.store(), flag, p, Action::ReadAudit, "AuditEvent", patient.as_deref()).await?;
-    if !d.allow {
-        if let Some(t) = flag.trail() {
-            t.denied();
-            t.detail("policy denied read_audit");
-        }
-        return Err(ApiError::Forbidden);
-    }
-    if let (Some(t), Some(pid)) = (flag.trail(), &patient) {
-        t.patient(pid);
-    }
+    // `require` notes the patient and any denial in the audit trail; a
+    // denied `read_audit` is a 403.
+    state.authz().require(state.store(), flag, p, Action::ReadAudit, "AuditEvent", patient.as_deref()).await?;
     Ok(patient)
 }
 
@@ -462,8 +454,7 @@ pub async fn disclosures(
     let mut out = Vec::with_capacity(stored.len());
     for s in stored {
         let Ok(r) = Record::decode(&s.bytes) else { continue };
-        // Reviews of the audit log are not disclosures of the record.
-        if r.event.action.starts_with("audit.") {
+        if !crate::audit::is_disclosure(&r) {
             continue;
         }
         let mut records: Vec<String> =
