@@ -19,7 +19,7 @@ use crate::record::{Event, Outcome, RECORD_VERSION, Record};
 use crate::{AuditError, Checkpoint};
 
 pub use pg::PgAuditStore;
-pub use sqlite::SqliteAuditStore;
+pub use sqlite::{SqliteAuditStore, index_path as sqlite_index_path};
 
 /// A record as stored: its sequence number and canonical bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +140,12 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Brings the search indexes up to the head (searches do it first; the
     /// writer also runs it on its timer so that searches find little to do).
     async fn index(&self) -> Result<(), AuditError>;
+
+    /// Background upkeep, run by the writer on a timer off the append path:
+    /// the search indexes, and whatever else the backend needs.
+    async fn maintain(&self) -> Result<(), AuditError> {
+        self.index().await
+    }
 }
 
 /// Rows per multi-row INSERT at most: 7 values each stays far below both
@@ -323,8 +329,10 @@ pub(crate) struct SearchSql {
     pub binds: Vec<Bind>,
 }
 
-/// Builds the search statement; `numbered` selects PostgreSQL's `$n` placeholders.
-pub(crate) fn search_sql(q: &AuditQuery, numbered: bool) -> Result<SearchSql, AuditError> {
+/// Builds the search statement; `numbered` selects PostgreSQL's `$n`
+/// placeholders, and `idx` is the schema prefix of the index tables (`idx.`
+/// where they live in an attached file).
+pub(crate) fn search_sql(q: &AuditQuery, numbered: bool, idx: &str) -> Result<SearchSql, AuditError> {
     let mut sql = String::from("SELECT l.seq, l.record FROM ");
     let mut binds = Vec::new();
     let ph = |binds: &mut Vec<Bind>, b: Bind| {
@@ -334,7 +342,7 @@ pub(crate) fn search_sql(q: &AuditQuery, numbered: bool) -> Result<SearchSql, Au
     // With a patient, walk the patient index in seq order and join the log.
     let s = if let Some(p) = &q.patient {
         let p = ph(&mut binds, Bind::Text(p.clone()));
-        sql.push_str(&format!("audit_patient p JOIN audit_log l ON l.seq = p.seq WHERE p.patient = {p}"));
+        sql.push_str(&format!("{idx}audit_patient p JOIN audit_log l ON l.seq = p.seq WHERE p.patient = {p}"));
         "p.seq"
     } else {
         sql.push_str("audit_log l WHERE 1 = 1");
@@ -342,7 +350,7 @@ pub(crate) fn search_sql(q: &AuditQuery, numbered: bool) -> Result<SearchSql, Au
     };
     if let Some(a) = &q.actor {
         let a1 = ph(&mut binds, Bind::Text(a.clone()));
-        sql.push_str(&format!(" AND l.seq IN (SELECT seq FROM audit_actor WHERE actor = {a1})"));
+        sql.push_str(&format!(" AND l.seq IN (SELECT seq FROM {idx}audit_actor WHERE actor = {a1})"));
     }
     if let Some(a) = &q.action {
         if a.ends_with('.') {
@@ -435,6 +443,21 @@ impl PruneCheck {
     }
 }
 
+/// The checkpoint a prune before a cut-off time anchors to (parameters: 1,
+/// the current anchor's seq; 2, the cut-off): the newest checkpoint signed
+/// before the cut-off that no checkpoint signed at or after it precedes. Age
+/// is read from checkpoint times, and a clock that went backwards must not
+/// let a prune reach past a checkpoint that is recent.
+pub(crate) fn prune_anchor_sql(numbered: bool) -> String {
+    let (floor, cut) = if numbered { ("$1", "$2") } else { ("?1", "?2") };
+    format!(
+        "SELECT seq, time, hash, key_id, signature FROM audit_checkpoint \
+         WHERE seq > {floor} AND time < {cut} AND seq < coalesce(\
+           (SELECT min(seq) FROM audit_checkpoint WHERE seq > {floor} AND time >= {cut}), 9223372036854775807) \
+         ORDER BY seq DESC LIMIT 1"
+    )
+}
+
 /// Rows per page when a prune checks what it deletes.
 pub(crate) const PRUNE_PAGE: i64 = 10_000;
 
@@ -516,12 +539,12 @@ mod tests {
             limit: 0,
             newest_first: true,
         };
-        let s = search_sql(&q, true).unwrap();
+        let s = search_sql(&q, true, "").unwrap();
         assert_eq!(s.binds.len(), 8);
         assert!(s.sql.contains("$8") && s.sql.contains("audit_actor"), "{}", s.sql);
         assert!(s.sql.contains("substr(l.action, 1, 5)"), "{}", s.sql);
         assert!(s.sql.ends_with("ORDER BY p.seq DESC LIMIT 100"), "{}", s.sql);
-        let s = search_sql(&AuditQuery { limit: 5, ..Default::default() }, false).unwrap();
+        let s = search_sql(&AuditQuery { limit: 5, ..Default::default() }, false, "idx.").unwrap();
         assert_eq!(s.sql, "SELECT l.seq, l.record FROM audit_log l WHERE 1 = 1 ORDER BY l.seq ASC LIMIT 5");
     }
 }

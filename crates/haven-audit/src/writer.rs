@@ -17,6 +17,10 @@ use crate::{AuditError, Checkpoint};
 /// Requests waiting in the queue at most; callers wait when it is full.
 const QUEUE: usize = 65_536;
 
+/// How often the writer starts background upkeep of the store (search
+/// indexes, WAL checkpoints), if the previous run has finished.
+const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
+
 /// Events per transaction at most (a `record_all` is never split, so a
 /// batch may exceed this by one request).
 const BATCH: usize = 2_000;
@@ -129,18 +133,24 @@ impl Task {
         let period = (self.policy.every / 2).clamp(Duration::from_millis(10), Duration::from_secs(86_400));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut upkeep = tokio::time::interval_at(tokio::time::Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut queue: Vec<Request> = Vec::with_capacity(BATCH);
-        let indexing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The upkeep run in progress; a close waits for it, so the store's
+        // connections are idle once `close` returns.
+        let mut upkeep_run: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 biased;
                 n = rx.recv_many(&mut queue, BATCH) => {
                     if n == 0 {
                         // Every handle is gone: sign what we wrote and stop.
+                        finish(upkeep_run.take()).await;
                         self.final_checkpoint().await;
                         return;
                     }
                     if let Some(closer) = self.process(&mut queue).await {
+                        finish(upkeep_run.take()).await;
                         self.final_checkpoint().await;
                         rx.close();
                         // Requests that raced with close get `Closed` when dropped.
@@ -152,15 +162,16 @@ impl Task {
                     if self.dirty {
                         self.append(Vec::new(), false).await.ok();
                     }
-                    // Keep the search indexes close behind, off the append path.
-                    if !indexing.swap(true, std::sync::atomic::Ordering::AcqRel) {
-                        let (store, flag) = (self.store.clone(), indexing.clone());
-                        tokio::spawn(async move {
-                            if let Err(e) = store.index().await {
-                                tracing::warn!(error = %e, "audit search indexing failed; searches will retry");
+                }
+                _ = upkeep.tick() => {
+                    // Off the append path: appends go on while it runs.
+                    if upkeep_run.as_ref().is_none_or(|h| h.is_finished()) {
+                        let store = self.store.clone();
+                        upkeep_run = Some(tokio::spawn(async move {
+                            if let Err(e) = store.maintain().await {
+                                tracing::warn!(error = %e, "audit log upkeep failed; it will be retried");
                             }
-                            flag.store(false, std::sync::atomic::Ordering::Release);
-                        });
+                        }));
                     }
                 }
             }
@@ -267,6 +278,13 @@ impl Task {
         {
             tracing::warn!(error = %e, "could not sign the audit log head on shutdown");
         }
+    }
+}
+
+/// Waits for a background upkeep run, if any.
+async fn finish(run: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(h) = run {
+        let _ = h.await;
     }
 }
 

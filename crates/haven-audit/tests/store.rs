@@ -454,7 +454,31 @@ async fn sqlite_file_is_private_and_reopens() {
     // Raw access to the migration history: one row per migration.
     let raw = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path)).await.unwrap();
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_migrations").fetch_one(&raw).await.unwrap();
-    assert_eq!(n, 2);
+    assert_eq!(n, 3);
     raw.close().await;
+    // The search index file beside it is private too.
+    let idx = haven_audit::sqlite_index_path(&path);
+    assert_eq!(idx.file_name().unwrap(), "audit-index.db");
+    store.index().await.unwrap();
+    store.close().await;
+    assert_eq!(std::fs::metadata(&idx).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // Another log put in its place (a restore): the old index must not
+    // answer for it; it is rebuilt from the new log's records.
+    let other = tempfile::tempdir().unwrap();
+    let other_path = other.path().join("audit.db");
+    let o = haven_audit::SqliteAuditStore::open(&other_path).await.unwrap();
+    // Longer than the old log, so only the log's identity tells them apart.
+    o.append(events(10, 6), &signer(), &manual(), false).await.unwrap();
+    o.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(&other_path, &path).unwrap();
+    let store = haven_audit::SqliteAuditStore::open(&path).await.unwrap();
+    // Event 13 (the new log's record 4) is the only one for pat1; the old
+    // index would have answered record 1.
+    let q = haven_audit::AuditQuery { patient: Some("pat1".into()), ..Default::default() };
+    assert_eq!(store.search(&q).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>(), [4]);
     store.close().await;
 }

@@ -410,7 +410,7 @@ const CEDAR_ITERATIONS: usize = 50_000;
 /// lookups for the patient's compartment. Returns (p50, p99) in microseconds.
 async fn auth_authz_us(store: &Store, token: &str, patient: &str) -> Result<(f64, f64)> {
     let cache = SessionCache::default();
-    let authz = Authz::new(None, 60)?;
+    let authz = Authz::new(None, &haven_server::config::SecurityConfig::default())?;
     let mut micros = Vec::with_capacity(AUTH_AUTHZ_ITERATIONS);
     for _ in 0..AUTH_AUTHZ_ITERATIONS {
         let start = Instant::now();

@@ -115,6 +115,9 @@ pub async fn restore(dir: &Path, from: &Path, force: bool) -> Result<()> {
         }
         after = Some((last.0.clone(), last.1.clone()));
     }
+    let mut e = crate::audit::operator_event("store.restore", haven_audit::Outcome::Success);
+    e.detail = Some(format!("record store restored from a backup; {checked} records decrypted"));
+    crate::audit::record_operator(dir, &config, e).await?;
     println!("Restored {} ({checked} records decrypted and verified).", db.display());
     Ok(())
 }

@@ -39,6 +39,13 @@ pub enum KeysCommand {
     },
 }
 
+/// Records a key-management action (an operator action) in the audit log.
+async fn key_event(dir: &Path, config: &haven_server::config::Config, action: &str, detail: String) -> Result<()> {
+    let mut e = crate::audit::operator_event(action, haven_audit::Outcome::Success);
+    e.detail = Some(detail);
+    crate::audit::record_operator(dir, config, e).await.map(|_| ())
+}
+
 pub async fn run(cmd: KeysCommand) -> Result<()> {
     match cmd {
         KeysCommand::Status { dir } => status(&dir.data_dir).await,
@@ -47,6 +54,13 @@ pub async fn run(cmd: KeysCommand) -> Result<()> {
             let config = load_config(&dir.data_dir)?;
             let store = haven_server::state::open_store(&dir.data_dir, &config).await?;
             let r = store.rewrap_all(batch).await?;
+            key_event(
+                &dir.data_dir,
+                &config,
+                "keys.rewrap",
+                format!("{} re-wrapped, {} failed", r.rewrapped, r.failed.len()),
+            )
+            .await?;
             println!("re-wrapped {} data keys; {} could not be unwrapped", r.rewrapped, r.failed.len());
             Ok(())
         }
@@ -80,15 +94,17 @@ async fn rotate(dir: &Path, batch: u32, keep_old: bool) -> Result<()> {
     }
     let ring = LocalKeyring::open(&dir.join(&config.keys.keyring))?;
     let store = haven_server::state::open_store(dir, &config).await?;
+    // Recorded before the change: a rotation that cannot be audited does not happen.
+    key_event(dir, &config, "keys.rotate", "adding a KEK version".into()).await?;
     let new = ring.rotate()?;
-    let mut e = crate::audit::operator_event("keys.rotate", haven_audit::Outcome::Success);
-    e.detail = Some(format!("KEK version {new} active"));
-    crate::audit::record_operator(dir, &config, e).await?;
+    key_event(dir, &config, "keys.rotate", format!("KEK version {new} active")).await?;
     println!("added KEK version {new} (active)");
     // Running servers notice the new keyring within a fraction of a second;
     // wait so no write under the old version is still in flight when we scan.
     tokio::time::sleep(Duration::from_secs(config.keys.rotation_grace_secs)).await;
     let report = store.rewrap_all(batch).await?;
+    let detail = format!("{} re-wrapped under version {new}, {} failed", report.rewrapped, report.failed.len());
+    key_event(dir, &config, "keys.rewrap", detail).await?;
     println!("re-wrapped {} data keys under version {new}", report.rewrapped);
     for (t, i, v, e) in &report.failed {
         eprintln!("warning: {t}/{i} version {v}: {e}");
@@ -103,6 +119,7 @@ async fn rotate(dir: &Path, batch: u32, keep_old: bool) -> Result<()> {
         }
         let n = usage.get(&k.version.get()).copied().unwrap_or(0);
         if n == 0 {
+            key_event(dir, &config, "keys.retire", format!("KEK version {} retired", k.version)).await?;
             ring.retire(KekVersion::new(k.version.get())?)?;
             println!("retired KEK version {} (nothing wrapped under it)", k.version);
         } else {

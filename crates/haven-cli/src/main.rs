@@ -95,6 +95,9 @@ enum Command {
         #[command(subcommand)]
         command: users::ClientCommand,
     },
+    /// Assign a practitioner to a patient's care (a care relationship
+    /// without a CareTeam, Encounter or Appointment), for a number of days.
+    Assign(users::AssignArgs),
     /// Operator-issued access tokens.
     Token {
         #[command(subcommand)]
@@ -196,6 +199,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User { command } => users::user(command).await,
         Command::Client { command } => users::client(command).await,
         Command::Token { command } => users::token(command).await,
+        Command::Assign(args) => users::assign(args).await,
         Command::Keys { command } => keys::run(command).await,
         Command::Config { command } => match command {
             ConfigCommand::Check { dir } => config_check(&dir.data_dir).await,
@@ -208,6 +212,9 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(&dir.data_dir)?;
             let store = haven_server::state::open_store(&dir.data_dir, &config).await?;
             store.backend().backup(&out).await.context("backup failed")?;
+            let mut e = audit::operator_event("store.backup", haven_audit::Outcome::Success);
+            e.detail = Some("encrypted copy of the record store written".into());
+            audit::record_operator(&dir.data_dir, &config, e).await?;
             println!(
                 "Wrote {} (ciphertext and wrapped keys only; keep the keyring backed up separately).",
                 out.display()

@@ -60,6 +60,50 @@ pub enum UserCommand {
     },
 }
 
+/// Explicit care assignments.
+#[derive(clap::Args)]
+pub struct AssignArgs {
+    /// The data directory.
+    #[arg(long, env = "HAVEN_DATA_DIR", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// The Practitioner id to assign.
+    #[arg(long, value_name = "ID")]
+    practitioner: String,
+    /// The Patient id.
+    #[arg(long, value_name = "ID")]
+    patient: String,
+    /// Why (at least 10 characters); kept in the audit log.
+    #[arg(long)]
+    reason: String,
+    /// How many days the assignment lasts (1-365).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=365))]
+    days: u32,
+}
+
+/// Assigns a practitioner to a patient's care (an operator action).
+pub async fn assign(a: AssignArgs) -> Result<()> {
+    let practitioner = ResourceId::parse(&a.practitioner).context("--practitioner")?;
+    let patient = ResourceId::parse(&a.patient).context("--patient")?;
+    let reason = a.reason.trim();
+    if reason.chars().count() < 10 {
+        bail!("--reason must be at least 10 characters");
+    }
+    let (store, config) = open(&a.data_dir).await?;
+    let until = time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(a.days) * 86_400;
+    let by = crate::audit::operator().id;
+    let id = haven_server::authz::record_assignment(&store, &practitioner, &patient, until, reason, &by)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot store the assignment: {e}"))?;
+    let mut e = crate::audit::operator_event("access.assign", haven_audit::Outcome::Success);
+    e.resources =
+        vec![format!("{}/{id}", haven_server::authz::ASSIGNMENT_TYPE), format!("Practitioner/{practitioner}")];
+    e.patients = vec![patient.as_str().to_owned()];
+    e.detail = Some(haven_audit::truncate(format!("for {} days: {reason}", a.days), haven_audit::MAX_TEXT));
+    crate::audit::record_operator(&a.data_dir, &config, e).await?;
+    println!("assigned Practitioner/{practitioner} to Patient/{patient} for {} days ({id})", a.days);
+    Ok(())
+}
+
 /// Service client commands.
 #[derive(Subcommand)]
 pub enum ClientCommand {

@@ -7,5 +7,5 @@ mod principal;
 mod secret;
 
 pub use ids::{IdError, ResourceId, ResourceType, VersionId};
-pub use principal::{Principal, Role, SessionStage, UnknownRole};
+pub use principal::{OnBehalfOf, Principal, Role, SessionStage, UnknownRole};
 pub use secret::Secret;

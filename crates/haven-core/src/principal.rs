@@ -105,12 +105,33 @@ pub struct Principal {
     /// Whether this session passed a second factor (or was issued by an
     /// operator with local access to the data directory).
     pub mfa: bool,
+    /// When that second factor was last presented (unix seconds), for
+    /// actions that need a fresh one (break-the-glass).
+    pub mfa_at: Option<i64>,
     /// The Patient the account belongs to (patients).
     pub patient: Option<ResourceId>,
     /// The Practitioner the account belongs to (clinical staff).
     pub practitioner: Option<ResourceId>,
     /// SMART scopes bounding the session (service clients and scoped tokens).
     pub scopes: Option<String>,
+    /// The user a service client acts for (a token exchange): the client
+    /// may do only what both its scopes and this user's rights allow.
+    pub on_behalf_of: Option<OnBehalfOf>,
+}
+
+/// The signed-in user on whose behalf a service client acts.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OnBehalfOf {
+    /// The user's account id.
+    pub account: ResourceId,
+    /// The user's role.
+    pub role: Role,
+    /// The user's linked Patient.
+    pub patient: Option<ResourceId>,
+    /// The user's linked Practitioner.
+    pub practitioner: Option<ResourceId>,
+    /// Whether the user's session passed a second factor.
+    pub mfa: bool,
 }
 
 #[cfg(test)]

@@ -63,6 +63,20 @@ impl Decision {
     fn deny_with_error(error: String) -> Self {
         Decision { allow: false, redact: Vec::new(), reasons: Vec::new(), errors: vec![error] }
     }
+
+    /// Both decisions at once: allowed only if both allow, hiding what
+    /// either hides (a client acting for a user gets the intersection).
+    pub fn and(mut self, other: Decision) -> Decision {
+        self.allow &= other.allow;
+        for r in other.redact {
+            if !self.redact.contains(&r) {
+                self.redact.push(r);
+            }
+        }
+        self.reasons.extend(other.reasons);
+        self.errors.extend(other.errors);
+        self
+    }
 }
 
 /// Policies that cannot be loaded.
@@ -242,6 +256,23 @@ impl PolicyEngine {
     ///
     /// A `patient/` scope applies only to resources in the compartment of `caller.patient` (the launch patient);
     /// `user/` and `system/` scopes apply to any resource of their type.
+    /// Decides for a service client acting for a user: the client's own
+    /// decision (its scopes, with the user's Patient as launch context) and
+    /// the user's decision (role, care relationship, consent, break-glass in
+    /// `user_facts`), both of which must allow.
+    pub fn decide_delegated(
+        &self,
+        client: &Caller<'_>,
+        client_facts: &Facts,
+        user: &Caller<'_>,
+        user_facts: &Facts,
+        action: Action,
+        target: &Target<'_>,
+    ) -> Decision {
+        self.decide(client, action, target, client_facts).and(self.decide(user, action, target, user_facts))
+    }
+
+    /// Decides one request.
     pub fn decide(&self, caller: &Caller<'_>, action: Action, target: &Target<'_>, facts: &Facts) -> Decision {
         let partition =
             role_index(caller.role).and_then(|r| self.partitions.get(r * Action::ALL.len() + action.index()));

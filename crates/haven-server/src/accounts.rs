@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 
-use haven_core::{Principal, ResourceId, ResourceType, Role, Secret, SessionStage};
+use haven_core::{OnBehalfOf, Principal, ResourceId, ResourceType, Role, Secret, SessionStage};
 use haven_crypto::totp::{self, TotpSecret};
 use haven_crypto::{PasswordParams, hash_password, random_token, sha256, verify_password};
 use haven_store::{IndexTerm, Store, StoreError};
@@ -145,6 +145,25 @@ struct SessionDoc {
     practitioner: Option<ResourceId>,
     #[serde(default)]
     scopes: Option<String>,
+    /// Sessions born of one sign-in (the access and refresh tokens, their
+    /// rotations, and tokens exchanged for them) share a family; signing
+    /// out ends the whole family.
+    #[serde(default)]
+    family: Option<String>,
+    /// The user a service client acts for (token exchange).
+    #[serde(default)]
+    on_behalf_of: Option<OnBehalfOf>,
+    /// When the second factor was last presented (unix seconds).
+    #[serde(default)]
+    mfa_at: Option<i64>,
+}
+
+impl SessionDoc {
+    /// When the second factor was presented; sessions written before this
+    /// was recorded count from their issue time.
+    fn mfa_time(&self) -> Option<i64> {
+        if self.mfa { Some(self.mfa_at.unwrap_or(self.issued)) } else { None }
+    }
 }
 
 /// An account, without its secrets.
@@ -576,13 +595,20 @@ pub async fn login(
     if !valid || doc.disabled || locked || ip_blocked || doc.client.is_some() {
         limiter.failed(ip, sec);
         if !valid && !locked {
-            let sec2 = sec.clone();
-            modify_account(store, &id, move |d| {
-                d.failures = d.failures.saturating_add(1);
-                d.locked_until = now() + backoff(d.failures, &sec2);
-                Ok(())
-            })
-            .await?;
+            // Counted off the response path: a failure for an existing
+            // account must take as long as one for an unknown name.
+            let (store, sec2, id) = (store.clone(), sec.clone(), id.clone());
+            tokio::spawn(async move {
+                let counted = modify_account(&store, &id, move |d| {
+                    d.failures = d.failures.saturating_add(1);
+                    d.locked_until = now() + backoff(d.failures, &sec2);
+                    Ok(())
+                })
+                .await;
+                if let Err(e) = counted {
+                    tracing::error!(account = %id, error = %e, "could not count a failed sign-in");
+                }
+            });
         }
         let why = if locked || ip_blocked {
             "locked"
@@ -611,24 +637,35 @@ pub async fn login(
     } else if needs_mfa {
         LoginOutcome::EnrolmentRequired(issue(store, &account, Issue::partial(SessionStage::Enrolment)).await?)
     } else {
-        LoginOutcome::Tokens(issue_pair(store, &account, false, None, sec, None).await?)
+        LoginOutcome::Tokens(issue_pair(store, &account, None, None, sec, None, None).await?)
     };
     Ok((account, outcome))
 }
 
 /// How to issue one session.
+#[derive(Default)]
 struct Issue {
     stage: SessionStage,
-    mfa: bool,
+    /// When the second factor was presented, if it was.
+    mfa_at: Option<i64>,
     refresh: bool,
     ttl: u64,
     absolute: Option<i64>,
     scopes: Option<String>,
+    family: Option<String>,
+    /// The user a client acts for; that user's Patient becomes the session's
+    /// launch patient (for `patient/` scopes).
+    on_behalf_of: Option<OnBehalfOf>,
 }
 
 impl Issue {
     fn partial(stage: SessionStage) -> Self {
-        Issue { stage, mfa: false, refresh: false, ttl: PARTIAL_SESSION_SECS, absolute: None, scopes: None }
+        Issue { stage, ttl: PARTIAL_SESSION_SECS, ..Issue::default() }
+    }
+
+    /// A full access token of `ttl` seconds.
+    fn access(ttl: u64, mfa_at: Option<i64>, scopes: Option<String>) -> Self {
+        Issue { stage: SessionStage::Full, mfa_at, ttl, scopes, ..Issue::default() }
     }
 }
 
@@ -639,6 +676,14 @@ async fn issue(store: &Store, account: &Account, how: Issue) -> Result<IssuedTok
     let issued = now();
     let absolute = how.absolute.unwrap_or(i64::MAX);
     let expires = issued.saturating_add(secs(how.ttl)).min(absolute);
+    let mut terms = vec![IndexTerm::new("account", account.id.as_str())];
+    if let Some(f) = &how.family {
+        terms.push(IndexTerm::new("family", f));
+    }
+    if let Some(u) = &how.on_behalf_of {
+        // Revoking the user's sessions revokes what was exchanged for them.
+        terms.push(IndexTerm::new("account", u.account.as_str()));
+    }
     let doc = SessionDoc {
         account: account.id.clone(),
         role: account.role,
@@ -646,32 +691,48 @@ async fn issue(store: &Store, account: &Account, how: Issue) -> Result<IssuedTok
         expires,
         revoked: false,
         stage: how.stage,
-        mfa: how.mfa,
+        mfa: how.mfa_at.is_some(),
         refresh: how.refresh,
         absolute,
-        patient: account.patient.clone(),
+        patient: how.on_behalf_of.as_ref().map_or_else(|| account.patient.clone(), |u| u.patient.clone()),
         practitioner: account.practitioner.clone(),
         scopes: how.scopes,
+        family: how.family,
+        on_behalf_of: how.on_behalf_of,
+        mfa_at: how.mfa_at,
     };
     let body = serde_json::to_vec(&doc).map_err(|_| AuthError::Corrupt("session"))?;
-    let terms = [IndexTerm::new("account", account.id.as_str())];
     store.create(&rtype(SESSION_TYPE), Some(session.clone()), &body, &terms).await?;
     Ok(IssuedToken { token: Secret::new(token), session, expires_at: expires })
 }
 
+/// Issues an access and a refresh token; `family` continues a sign-in's
+/// family (a refresh), `None` starts one.
 async fn issue_pair(
     store: &Store,
     account: &Account,
-    mfa: bool,
+    mfa_at: Option<i64>,
     absolute: Option<i64>,
     sec: &SecurityConfig,
     scopes: Option<String>,
+    family: Option<String>,
 ) -> Result<TokenPair, AuthError> {
     let absolute = absolute.unwrap_or_else(|| now().saturating_add(secs(sec.session_absolute_secs)));
-    let stage = SessionStage::Full;
-    let access =
-        Issue { stage, mfa, refresh: false, ttl: sec.token_ttl_secs, absolute: Some(absolute), scopes: scopes.clone() };
-    let refresh = Issue { stage, mfa, refresh: true, ttl: sec.refresh_idle_secs, absolute: Some(absolute), scopes };
+    let family = match family {
+        Some(f) => f,
+        None => random_token(16)?,
+    };
+    let access = Issue {
+        absolute: Some(absolute),
+        family: Some(family.clone()),
+        ..Issue::access(sec.token_ttl_secs, mfa_at, scopes.clone())
+    };
+    let refresh = Issue {
+        refresh: true,
+        absolute: Some(absolute),
+        family: Some(family),
+        ..Issue::access(sec.refresh_idle_secs, mfa_at, scopes)
+    };
     Ok(TokenPair { access: issue(store, account, access).await?, refresh: issue(store, account, refresh).await? })
 }
 
@@ -684,20 +745,35 @@ pub async fn operator_token(
     ttl_secs: u64,
     scopes: Option<String>,
 ) -> Result<(Account, IssuedToken), AuthError> {
-    let account = account_by_username(store, username).await?.ok_or(AuthError::NoSuchAccount)?;
-    if account.disabled {
+    let u = normalize_username(username)?;
+    let (id, doc, _) = find_account(store, &u).await?.ok_or(AuthError::NoSuchAccount)?;
+    if doc.disabled {
         return Err(AuthError::Invalid("the account is disabled".into()));
     }
-    let how = Issue { stage: SessionStage::Full, mfa: true, refresh: false, ttl: ttl_secs, absolute: None, scopes };
-    let token = issue(store, &account, how).await?;
+    // A service client's token never exceeds what the client was granted.
+    let scopes = match &doc.client {
+        Some(c) => Some(narrow(&c.scopes, scopes.as_deref())),
+        None => scopes,
+    };
+    let account = Account::from_doc(id, &doc);
+    let token = issue(store, &account, Issue::access(ttl_secs, Some(now()), scopes)).await?;
     Ok((account, token))
 }
 
 /// Issues a plain access token (used by older callers and tests).
 pub async fn issue_token(store: &Store, account: &Account, ttl_secs: u64) -> Result<IssuedToken, AuthError> {
-    let how =
-        Issue { stage: SessionStage::Full, mfa: false, refresh: false, ttl: ttl_secs, absolute: None, scopes: None };
-    issue(store, account, how).await
+    issue(store, account, Issue::access(ttl_secs, None, None)).await
+}
+
+/// The scopes of `granted` that `requested` asks for (all of them when it
+/// asks for nothing): a request narrows a grant, never widens it.
+fn narrow(granted: &str, requested: Option<&str>) -> String {
+    match requested {
+        Some(r) => {
+            r.split_whitespace().filter(|s| granted.split_whitespace().any(|g| g == *s)).collect::<Vec<_>>().join(" ")
+        }
+        None => granted.to_owned(),
+    }
 }
 
 /// Completes an `MfaPending` sign-in with a TOTP or recovery code.
@@ -710,12 +786,24 @@ pub async fn verify_mfa(
     if p.stage != SessionStage::MfaPending {
         return Err(AuthError::InvalidToken);
     }
+    if !spend_code(store, &p.account, code, sec).await? {
+        tracing::info!(account = %p.account, "second factor rejected");
+        return Err(AuthError::InvalidCode);
+    }
+    spend_partial_session(store, &p.session).await?;
+    let account = account_by_id(store, &p.account).await?;
+    issue_pair(store, &account, Some(now()), None, sec, None, None).await
+}
+
+/// Checks a TOTP or single-use recovery code of an account and spends it
+/// (a TOTP step or recovery code works once). Wrong codes count like wrong
+/// passwords: back-off, then lock-out, so a stolen password does not allow
+/// guessing the 6-digit code.
+async fn spend_code(store: &Store, account: &ResourceId, code: &str, sec: &SecurityConfig) -> Result<bool, AuthError> {
     let code = code.to_owned();
     let at = now();
     let sec2 = sec.clone();
-    // Wrong codes count like wrong passwords: back-off, then lock-out, so a
-    // stolen password does not allow guessing the 6-digit code.
-    let ok = modify_account(store, &p.account, move |d| {
+    modify_account(store, account, move |d| {
         if d.locked_until > at {
             return Ok(false);
         }
@@ -743,14 +831,23 @@ pub async fn verify_mfa(
         }
         Ok(ok)
     })
-    .await?;
-    if !ok {
-        tracing::info!(account = %p.account, "second factor rejected");
-        return Err(AuthError::InvalidCode);
+    .await
+}
+
+/// Step-up: a signed-in user presents a current second factor again (for
+/// break-the-glass). Returns when it was accepted.
+pub async fn confirm_second_factor(
+    store: &Store,
+    p: &Principal,
+    code: &str,
+    sec: &SecurityConfig,
+) -> Result<i64, AuthError> {
+    if spend_code(store, &p.account, code, sec).await? {
+        Ok(now())
+    } else {
+        tracing::info!(account = %p.account, "second factor rejected (step-up)");
+        Err(AuthError::InvalidCode)
     }
-    spend_partial_session(store, &p.session).await?;
-    let account = account_by_id(store, &p.account).await?;
-    issue_pair(store, &account, true, None, sec, None).await
 }
 
 /// Ends a partial session exactly once: two codes racing on one session
@@ -827,12 +924,13 @@ pub async fn activate_mfa(
         revoke(store, &p.session).await?;
     }
     let account = account_by_id(store, &p.account).await?;
-    Ok((issue_pair(store, &account, true, None, sec, None).await?, codes))
+    Ok((issue_pair(store, &account, Some(now()), None, sec, None, None).await?, codes))
 }
 
 /// Exchanges a refresh token for a new pair; the old refresh token is revoked
-/// (rotation), and the absolute limit of the first sign-in carries over.
-pub async fn refresh(store: &Store, token: &str, sec: &SecurityConfig) -> Result<TokenPair, AuthError> {
+/// (rotation), and the absolute limit and family of the first sign-in carry
+/// over. Returns the account too (for the audit record).
+pub async fn refresh(store: &Store, token: &str, sec: &SecurityConfig) -> Result<(Account, TokenPair), AuthError> {
     if !token.starts_with("hvr_") || token.len() > 128 {
         return Err(AuthError::InvalidToken);
     }
@@ -851,20 +949,41 @@ pub async fn refresh(store: &Store, token: &str, sec: &SecurityConfig) -> Result
         Err(StoreError::NotFound | StoreError::VersionConflict { .. }) => return Err(AuthError::InvalidToken),
         Err(e) => return Err(e.into()),
     }
-    issue_pair(store, &account, doc.mfa, Some(doc.absolute), sec, doc.scopes).await
+    let pair = issue_pair(store, &account, doc.mfa_time(), Some(doc.absolute), sec, doc.scopes, doc.family).await?;
+    Ok((account, pair))
 }
 
-/// OAuth 2.0 client credentials: a service client's id and secret for an
-/// access token bounded by the scopes it was granted (and those it asks for).
-pub async fn client_credentials(
+/// A service client that proved who it is, with its record.
+pub struct AuthenticatedClient {
+    id: ResourceId,
+    doc: AccountDoc,
+}
+
+impl AuthenticatedClient {
+    /// The client's account.
+    pub fn account(&self) -> Account {
+        Account::from_doc(self.id.clone(), &self.doc)
+    }
+}
+
+/// A granted access token and the scopes it carries.
+#[derive(Debug)]
+pub struct ScopedToken {
+    /// The token.
+    pub token: IssuedToken,
+    /// The scopes granted (space-separated).
+    pub scopes: String,
+}
+
+/// Authenticates a service client by id and secret (`client_secret_post`).
+pub async fn client_secret(
     store: &Store,
     limiter: &Limiter,
     ip: Option<IpAddr>,
     client_id: &str,
     secret: &Secret<String>,
-    requested: Option<&str>,
     sec: &SecurityConfig,
-) -> Result<(Account, IssuedToken), AuthError> {
+) -> Result<AuthenticatedClient, AuthError> {
     let found = match normalize_username(client_id) {
         Ok(u) => find_account(store, &u).await?,
         Err(_) => None,
@@ -882,35 +1001,68 @@ pub async fn client_credentials(
         return Err(AuthError::InvalidCredentials);
     };
     limiter.succeeded(ip);
-    scoped_client_token(store, id, &doc, requested, sec).await
+    Ok(AuthenticatedClient { id, doc })
 }
 
-async fn scoped_client_token(
+/// OAuth 2.0 client credentials: an access token bounded by the scopes the
+/// client was granted (and those it asks for).
+pub async fn client_token(
     store: &Store,
-    id: ResourceId,
-    doc: &AccountDoc,
+    client: &AuthenticatedClient,
     requested: Option<&str>,
     sec: &SecurityConfig,
-) -> Result<(Account, IssuedToken), AuthError> {
-    let granted = doc.client.as_ref().map(|c| c.scopes.clone()).unwrap_or_default();
-    let scopes = match requested {
-        // A request can narrow the grant, never widen it.
-        Some(r) => {
-            r.split_whitespace().filter(|s| granted.split_whitespace().any(|g| g == *s)).collect::<Vec<_>>().join(" ")
-        }
-        None => granted,
+) -> Result<ScopedToken, AuthError> {
+    let granted = client.doc.client.as_ref().map(|c| c.scopes.as_str()).unwrap_or_default();
+    let scopes = narrow(granted, requested);
+    let token = issue(store, &client.account(), Issue::access(sec.token_ttl_secs, None, Some(scopes.clone()))).await?;
+    Ok(ScopedToken { token, scopes })
+}
+
+/// OAuth 2.0 token exchange (RFC 8693): a service client presents a signed-in
+/// user's access token and gets a token to act for that user. The client
+/// may then do only what both its scopes and the user's rights allow; the
+/// token lives no longer than the user's and dies with the user's sign-in.
+pub async fn exchange(
+    store: &Store,
+    client: &AuthenticatedClient,
+    subject_token: &str,
+    requested: Option<&str>,
+    sec: &SecurityConfig,
+) -> Result<(OnBehalfOf, ScopedToken), AuthError> {
+    if !subject_token.starts_with("hvn_") || subject_token.len() > 128 {
+        return Err(AuthError::InvalidToken);
+    }
+    let subject = session_id(subject_token);
+    let doc = read_session(store, &subject).await?;
+    // Only a person's complete sign-in can be delegated: not a partial
+    // session, not another client's token, not a delegated one.
+    let user_is_client = matches!(doc.role, Role::Agent);
+    if doc.revoked
+        || doc.refresh
+        || doc.expires <= now()
+        || doc.stage != SessionStage::Full
+        || doc.on_behalf_of.is_some()
+        || user_is_client
+    {
+        return Err(AuthError::InvalidToken);
+    }
+    let user = OnBehalfOf {
+        account: doc.account.clone(),
+        role: doc.role,
+        patient: doc.patient.clone(),
+        practitioner: doc.practitioner.clone(),
+        mfa: doc.mfa,
     };
-    let account = Account::from_doc(id, doc);
+    let granted = client.doc.client.as_ref().map(|c| c.scopes.as_str()).unwrap_or_default();
+    let scopes = narrow(granted, requested);
     let how = Issue {
-        stage: SessionStage::Full,
-        mfa: false,
-        refresh: false,
-        ttl: sec.token_ttl_secs,
-        absolute: None,
-        scopes: Some(scopes),
+        absolute: Some(doc.expires),
+        family: doc.family.clone(),
+        on_behalf_of: Some(user.clone()),
+        ..Issue::access(sec.token_ttl_secs, doc.mfa_time(), Some(scopes.clone()))
     };
-    let token = issue(store, &account, how).await?;
-    Ok((account, token))
+    let token = issue(store, &client.account(), how).await?;
+    Ok((user, ScopedToken { token, scopes }))
 }
 
 /// Signed-assertion algorithms accepted (SMART Backend Services: ES384, RS384).
@@ -941,9 +1093,8 @@ pub async fn client_assertion(
     ip: Option<IpAddr>,
     assertion: &str,
     audience: &str,
-    requested: Option<&str>,
     sec: &SecurityConfig,
-) -> Result<(Account, IssuedToken), AuthError> {
+) -> Result<AuthenticatedClient, AuthError> {
     let fail = |why: &str| {
         limiter.failed(ip, sec);
         tracing::info!(reason = why, "client assertion refused");
@@ -991,7 +1142,7 @@ pub async fn client_assertion(
         return Err(fail("replayed"));
     }
     limiter.succeeded(ip);
-    scoped_client_token(store, id, &doc, requested, sec).await
+    Ok(AuthenticatedClient { id, doc })
 }
 
 fn ring_eq(a: &[u8], b: &[u8]) -> bool {
@@ -1021,15 +1172,18 @@ async fn authenticate_inner(store: &Store, token: &str) -> Result<(Principal, i6
     if doc.revoked || doc.refresh || doc.expires <= now() {
         return Err(AuthError::InvalidToken);
     }
+    let mfa_at = doc.mfa_time();
     let p = Principal {
         account: doc.account,
         role: doc.role,
         session,
         stage: doc.stage,
         mfa: doc.mfa,
+        mfa_at,
         patient: doc.patient,
         practitioner: doc.practitioner,
         scopes: doc.scopes,
+        on_behalf_of: doc.on_behalf_of,
     };
     Ok((p, doc.expires))
 }
@@ -1102,9 +1256,28 @@ pub async fn authenticate_cached(store: &Store, cache: &SessionCache, token: &st
 /// Revokes a session (logout).
 pub async fn revoke(store: &Store, session: &ResourceId) -> Result<(), AuthError> {
     match store.delete(&rtype(SESSION_TYPE), session, None).await {
-        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        Ok(_) | Err(StoreError::NotFound | StoreError::Gone { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Signs out: revokes a session and every session of its sign-in (the
+/// refresh token, its rotations, and tokens exchanged for it). Returns the
+/// ids revoked, for the caller to evict from its caches.
+pub async fn sign_out(store: &Store, session: &ResourceId) -> Result<Vec<ResourceId>, AuthError> {
+    let family = match read_session(store, session).await {
+        Ok(doc) => doc.family,
+        Err(AuthError::InvalidToken) => None,
+        Err(e) => return Err(e),
+    };
+    let mut ids = vec![session.clone()];
+    if let Some(f) = family {
+        ids.extend(store.find(&rtype(SESSION_TYPE), "family", &f).await?.into_iter().filter(|i| i != session));
+    }
+    for id in &ids {
+        revoke(store, id).await?;
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]

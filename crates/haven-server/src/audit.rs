@@ -55,9 +55,11 @@ impl AuditTrail {
     /// The authenticated caller.
     pub fn principal(&self, p: &Principal) {
         let actor = actor_of(p);
+        // A client acting for a user serves that user's purpose.
+        let role = p.on_behalf_of.as_ref().map_or(p.role, |u| u.role);
         self.with(|n| {
             n.actor = Some(actor);
-            n.purpose.get_or_insert(purpose_of(p.role));
+            n.purpose.get_or_insert(purpose_of(role));
         });
     }
 
@@ -136,9 +138,17 @@ fn linked_actor(
     Actor { id: format!("account:{account}"), name: None, role: Some(role.as_str().into()), fhir, on_behalf_of: None }
 }
 
-/// The audit actor of an authenticated caller.
+/// The audit actor of an authenticated caller (and whom it acts for).
 pub fn actor_of(p: &Principal) -> Actor {
-    linked_actor(&p.account, p.role, p.practitioner.as_ref(), p.patient.as_ref())
+    match &p.on_behalf_of {
+        // A delegated session's patient is the user's (its launch context),
+        // not the client's own link.
+        Some(u) => Actor {
+            on_behalf_of: Some(format!("account:{}", u.account)),
+            ..linked_actor(&p.account, p.role, p.practitioner.as_ref(), None)
+        },
+        None => linked_actor(&p.account, p.role, p.practitioner.as_ref(), p.patient.as_ref()),
+    }
 }
 
 /// The audit actor of an account (after sign-in, before a session exists).
@@ -185,6 +195,7 @@ pub fn action_for(method: &str, route: &str) -> Option<&'static str> {
         ("POST", "/auth/logout") => "auth.logout",
         ("GET", "/v1/admin/keys") => "keys.status",
         ("POST", "/v1/break-glass") => "access.break_glass",
+        ("POST", "/v1/assignments") => "access.assign",
         ("GET", "/v1/admin/users") => "admin.user.list",
         ("POST", "/v1/admin/users") => "admin.user.add",
         ("POST", "/v1/admin/users/{id}/disable") => "admin.user.disable",

@@ -18,7 +18,7 @@ use haven_core::{Principal, ResourceId, ResourceType, Role};
 use haven_fhir::model::ConsentInfo;
 use haven_fhir::search;
 use haven_policy::{Action, Caller, Decision, Facts, PolicyEngine, Scope, Target};
-use haven_store::{IndexTerm, Record, Store, StoreError};
+use haven_store::{IndexTerm, Record, Store};
 use serde_json::{Map, Value};
 
 use crate::ApiError;
@@ -86,6 +86,8 @@ const FACT_TTL: Duration = Duration::from_secs(2);
 pub struct Authz {
     engine: PolicyEngine,
     break_glass_secs: i64,
+    /// How long after it ends an Encounter or Appointment still counts.
+    care_horizon_secs: i64,
     facts: std::sync::Mutex<HashMap<(ResourceId, String), (Facts, Instant)>>,
     /// Decisions per (session, action, type, patient), reused as long as the
     /// facts they rest on (the same two seconds): a chart read as twenty
@@ -99,6 +101,14 @@ impl std::fmt::Debug for Authz {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Authz")
     }
+}
+
+/// The person whose rights a decision is about.
+struct Subject<'a> {
+    account: &'a ResourceId,
+    role: Role,
+    practitioner: Option<&'a ResourceId>,
+    mfa: bool,
 }
 
 /// Record type of break-the-glass grants.
@@ -132,10 +142,15 @@ pub fn patient_of(rtype: &str, id: Option<&str>, obj: &Map<String, Value>) -> Op
 
 impl Authz {
     /// The default policies plus an operator's policy text.
-    pub fn new(extra_policies: Option<&str>, break_glass_minutes: u64) -> Result<Self, haven_policy::PolicyError> {
+    pub fn new(
+        extra_policies: Option<&str>,
+        sec: &crate::config::SecurityConfig,
+    ) -> Result<Self, haven_policy::PolicyError> {
+        let secs = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         Ok(Authz {
             engine: PolicyEngine::new(extra_policies)?,
-            break_glass_secs: i64::try_from(break_glass_minutes.saturating_mul(60)).unwrap_or(i64::MAX),
+            break_glass_secs: secs(sec.break_glass_minutes.saturating_mul(60)),
+            care_horizon_secs: secs(sec.care_relationship_days.saturating_mul(86_400)),
             facts: std::sync::Mutex::new(HashMap::new()),
             decisions: std::sync::Mutex::new(HashMap::new()),
         })
@@ -176,9 +191,15 @@ impl Authz {
             Some(s) => Some(haven_policy::parse_scopes(s).map_err(|_| ApiError::Forbidden)?),
             None => None,
         };
+        // Whose rights the facts are about: the caller's, or the user's when
+        // a client acts for one.
+        let who = match &p.on_behalf_of {
+            Some(u) => Subject { account: &u.account, role: u.role, practitioner: u.practitioner.as_ref(), mfa: u.mfa },
+            None => Subject { account: &p.account, role: p.role, practitioner: p.practitioner.as_ref(), mfa: p.mfa },
+        };
         let facts = match patient {
-            Some(pid) => self.facts(store, p, pid).await?,
-            None => Facts { mfa: p.mfa, ..Facts::default() },
+            Some(pid) => self.facts(store, &p.session, &who, pid).await?,
+            None => Facts { mfa: who.mfa, ..Facts::default() },
         };
         let caller = Caller {
             account: p.account.as_str(),
@@ -187,7 +208,21 @@ impl Authz {
             practitioner: p.practitioner.as_ref().map(ResourceId::as_str),
             scopes: scopes.as_deref(),
         };
-        let d = self.engine.decide(&caller, action, &Target { rtype, patient }, &facts);
+        let target = Target { rtype, patient };
+        let d = match &p.on_behalf_of {
+            None => self.engine.decide(&caller, action, &target, &facts),
+            Some(u) => {
+                let user = Caller {
+                    account: u.account.as_str(),
+                    role: u.role,
+                    patient: u.patient.as_ref().map(ResourceId::as_str),
+                    practitioner: u.practitioner.as_ref().map(ResourceId::as_str),
+                    scopes: None,
+                };
+                let own = Facts { mfa: p.mfa, ..Facts::default() };
+                self.engine.decide_delegated(&caller, &own, &user, &facts, action, &target)
+            }
+        };
         if !d.errors.is_empty() {
             tracing::error!(errors = d.errors.len(), "policy evaluation error: denied");
         } else if let Ok(mut cache) = self.decisions.lock() {
@@ -232,8 +267,14 @@ impl Authz {
         }
     }
 
-    async fn facts(&self, store: &Store, p: &Principal, patient: &str) -> Result<Facts, ApiError> {
-        let key = (p.session.clone(), patient.to_owned());
+    async fn facts(
+        &self,
+        store: &Store,
+        session: &ResourceId,
+        p: &Subject<'_>,
+        patient: &str,
+    ) -> Result<Facts, ApiError> {
+        let key = (session.clone(), patient.to_owned());
         if let Ok(cache) = self.facts.lock()
             && let Some((f, at)) = cache.get(&key)
             && at.elapsed() < FACT_TTL
@@ -242,12 +283,12 @@ impl Authz {
         }
         let mut f = Facts { mfa: p.mfa, ..Facts::default() };
         if let Some(pr) = &p.practitioner {
-            f.care_relationship = care_relationship(store, pr.as_str(), patient).await?;
+            f.care_relationship = care_relationship(store, pr.as_str(), patient, self.care_horizon_secs).await?;
             f.consent_denies = consent_denies(store, patient, &format!("Practitioner/{}", pr.as_str())).await?;
         } else if p.role != Role::Patient {
             f.consent_denies = consent_denies(store, patient, "").await?;
         }
-        f.break_glass = self.break_glass_active(store, &p.account, patient).await?;
+        f.break_glass = self.break_glass_active(store, p.account, patient).await?;
         if let Ok(mut cache) = self.facts.lock() {
             if cache.len() > 50_000 {
                 cache.clear();
@@ -270,13 +311,36 @@ impl Authz {
         let key = format!("{}|{patient}", account.as_str());
         let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
         store.create(&rtype(BREAK_GLASS_TYPE)?, None, &bytes, &[IndexTerm::new("grant", key)]).await?;
+        self.forget_patient(patient);
+        Ok(until)
+    }
+
+    /// Explicitly assigns a practitioner to a patient's care until `until`
+    /// (unix seconds): a care relationship without a CareTeam, Encounter or
+    /// Appointment (a referral, a handover, a shift assignment). `by` names
+    /// who assigned it, as an audit actor id.
+    pub async fn assign(
+        &self,
+        store: &Store,
+        practitioner: &ResourceId,
+        patient: &ResourceId,
+        until: i64,
+        reason: &str,
+        by: &str,
+    ) -> Result<ResourceId, ApiError> {
+        let id = record_assignment(store, practitioner, patient, until, reason, by).await?;
+        self.forget_patient(patient.as_str());
+        Ok(id)
+    }
+
+    /// Drops cached facts and decisions about a patient (they just changed).
+    fn forget_patient(&self, patient: &str) {
         if let Ok(mut cache) = self.facts.lock() {
             cache.retain(|(_, p), _| p != patient);
         }
         if let Ok(mut cache) = self.decisions.lock() {
             cache.retain(|(_, _, _, p), _| p.as_deref() != Some(patient));
         }
-        Ok(until)
     }
 
     async fn break_glass_active(&self, store: &Store, account: &ResourceId, patient: &str) -> Result<bool, ApiError> {
@@ -295,27 +359,114 @@ impl Authz {
     }
 }
 
-async fn any_match(store: &Store, t: &str, clauses: &[(&str, String)]) -> Result<bool, StoreError> {
-    let Ok(rt) = ResourceType::parse(t) else { return Ok(false) };
+/// The records of type `t` matching every clause (blind-index terms).
+async fn matching(store: &Store, t: &str, clauses: &[(&str, String)]) -> Result<Vec<Record>, ApiError> {
+    let Ok(rt) = ResourceType::parse(t) else { return Ok(Vec::new()) };
     let c: Vec<(String, Vec<String>)> = clauses.iter().map(|(n, v)| ((*n).to_owned(), vec![v.clone()])).collect();
-    Ok(!store.search(&rt, &c).await?.is_empty())
+    let ids = store.search(&rt, &c).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(store.read_many(&rt, &ids).await?)
 }
 
-/// Whether a practitioner has a care relationship with a patient: a CareTeam
-/// membership, an Encounter or Appointment they take part in, or being the
-/// patient's nominated general practitioner.
-pub async fn care_relationship(store: &Store, practitioner: &str, patient: &str) -> Result<bool, ApiError> {
+/// Record type of explicit care assignments (a practitioner to a patient).
+pub const ASSIGNMENT_TYPE: &str = "HavenAssignment";
+
+/// Stores an explicit care assignment (see [`Authz::assign`]; a running
+/// server sees it within its two-second fact cache).
+pub async fn record_assignment(
+    store: &Store,
+    practitioner: &ResourceId,
+    patient: &ResourceId,
+    until: i64,
+    reason: &str,
+    by: &str,
+) -> Result<ResourceId, ApiError> {
+    let body = serde_json::json!({
+        "practitioner": practitioner, "patient": patient, "until": until, "reason": reason, "by": by,
+        "created": now(),
+    });
+    let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
+    let pair = format!("{practitioner}|{patient}");
+    let meta = store.create(&rtype(ASSIGNMENT_TYPE)?, None, &bytes, &[IndexTerm::new("pair", pair)]).await?;
+    Ok(meta.id)
+}
+
+/// Whether a practitioner has a care relationship with a patient: an active
+/// CareTeam membership, an explicit assignment, being the patient's
+/// nominated general practitioner, or an Encounter or Appointment they take
+/// part in that is not cancelled or void and ended at most `horizon`
+/// seconds ago.
+pub async fn care_relationship(
+    store: &Store,
+    practitioner: &str,
+    patient: &str,
+    horizon: i64,
+) -> Result<bool, ApiError> {
     let pat = format!("r:Patient/{patient}");
     let pr = format!("r:Practitioner/{practitioner}");
+    let reference = format!("Practitioner/{practitioner}");
+    let now = now();
     for (t, by) in [("CareTeam", "participant"), ("Encounter", "participant"), ("Appointment", "actor")] {
-        if any_match(store, t, &[("patient", pat.clone()), (by, pr.clone())]).await? {
-            return Ok(true);
+        for r in matching(store, t, &[("patient", pat.clone()), (by, pr.clone())]).await? {
+            let Ok(v) = serde_json::from_slice::<Value>(&r.payload) else { continue };
+            if ties(t, &v, &reference, now, horizon) {
+                return Ok(true);
+            }
         }
     }
-    let gp = [("general-practitioner", pr.clone()), ("_id", String::new())];
+    let pair = format!("{practitioner}|{patient}");
+    let assignments = store.find(&rtype(ASSIGNMENT_TYPE)?, "pair", &pair).await?;
+    if !assignments.is_empty() {
+        for r in store.read_many(&rtype(ASSIGNMENT_TYPE)?, &assignments).await? {
+            let until = serde_json::from_slice::<Value>(&r.payload).ok().and_then(|v| v.get("until")?.as_i64());
+            if until.is_none_or(|u| u > now) {
+                return Ok(true);
+            }
+        }
+    }
     let Ok(pt) = ResourceType::parse("Patient") else { return Ok(false) };
-    let ids = store.search(&pt, &[(gp[0].0.to_owned(), vec![gp[0].1.clone()])]).await?;
+    let ids = store.search(&pt, &[("general-practitioner".to_owned(), vec![pr])]).await?;
     Ok(ids.iter().any(|i| i.as_str() == patient))
+}
+
+/// The end of a FHIR `period` element as Unix seconds; `None` while open.
+fn period_end(v: &Value) -> Option<i64> {
+    let end = v.get("period")?.get("end")?.as_str()?;
+    haven_fhir::datetime::PartialDateTime::parse_date_time(end).ok().map(|d| d.range().1)
+}
+
+/// Whether a CareTeam, Encounter or Appointment that names `practitioner`
+/// (a `Practitioner/id` reference) still ties them to its patient at `now`.
+fn ties(rtype: &str, v: &Value, practitioner: &str, now: i64, horizon: i64) -> bool {
+    let status = v.get("status").and_then(Value::as_str).unwrap_or_default();
+    match rtype {
+        // A team ties its members while it is proposed, active or suspended
+        // and its period (if any) has not ended.
+        "CareTeam" => !matches!(status, "inactive" | "entered-in-error") && period_end(v).is_none_or(|end| end > now),
+        "Encounter" => {
+            !matches!(status, "cancelled" | "entered-in-error")
+                && period_end(v).is_none_or(|end| end.saturating_add(horizon) > now)
+        }
+        "Appointment" => {
+            let end = v
+                .get("end")
+                .and_then(Value::as_str)
+                .and_then(|e| haven_fhir::datetime::PartialDateTime::parse_instant(e).ok().map(|d| d.range().1));
+            // A practitioner who declined takes no part in it.
+            let declined = v.get("participant").and_then(Value::as_array).is_some_and(|ps| {
+                ps.iter().any(|p| {
+                    p.get("actor").and_then(|a| a.get("reference")).and_then(Value::as_str) == Some(practitioner)
+                        && p.get("status").and_then(Value::as_str) == Some("declined")
+                })
+            });
+            !matches!(status, "cancelled" | "noshow" | "entered-in-error")
+                && !declined
+                && end.is_none_or(|end| end.saturating_add(horizon) > now)
+        }
+        _ => false,
+    }
 }
 
 /// Whether an active Consent of the patient denies `actor` (`""`: anyone not named).
@@ -384,4 +535,44 @@ pub fn value_patient(r: &Record, v: &Value) -> Option<String> {
 pub fn record_patient(r: &Record) -> Option<String> {
     let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&r.payload) else { return None };
     patient_of(r.meta.rtype.as_str(), Some(r.meta.id.as_str()), &o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const DR: &str = "Practitioner/dr";
+    const NOW: i64 = 1_790_000_000; // 2026-09-21
+    const YEAR: i64 = 365 * 86_400;
+
+    #[test]
+    fn care_teams_tie_while_active_and_in_their_period() {
+        let t = |v: Value| ties("CareTeam", &v, DR, NOW, YEAR);
+        assert!(t(json!({"status": "active"})));
+        assert!(t(json!({})));
+        assert!(t(json!({"status": "active", "period": {"end": "2027-01-01"}})));
+        assert!(!t(json!({"status": "inactive"})));
+        assert!(!t(json!({"status": "entered-in-error"})));
+        assert!(!t(json!({"status": "active", "period": {"end": "2026-01-01"}})), "the team's period ended");
+    }
+
+    #[test]
+    fn encounters_and_appointments_tie_until_the_horizon_after_they_end() {
+        let e = |v: Value| ties("Encounter", &v, DR, NOW, YEAR);
+        assert!(e(json!({"status": "in-progress"})));
+        assert!(e(json!({"status": "finished", "period": {"end": "2026-03-01T10:00:00Z"}})));
+        assert!(!e(json!({"status": "finished", "period": {"end": "2024-03-01T10:00:00Z"}})), "ended 2.5 years ago");
+        assert!(!e(json!({"status": "cancelled"})));
+        assert!(!e(json!({"status": "entered-in-error"})));
+
+        let a = |v: Value| ties("Appointment", &v, DR, NOW, YEAR);
+        let me = |status: &str| json!([{"actor": {"reference": DR}, "status": status}]);
+        assert!(a(json!({"status": "booked", "participant": me("accepted"), "end": "2026-10-01T09:30:00Z"})));
+        assert!(!a(json!({"status": "cancelled", "participant": me("accepted")})));
+        assert!(!a(json!({"status": "noshow", "participant": me("accepted")})));
+        assert!(!a(json!({"status": "booked", "participant": me("declined")})), "declined");
+        assert!(!a(json!({"status": "fulfilled", "participant": me("accepted"), "end": "2020-01-01T09:30:00Z"})));
+        assert!(!ties("Observation", &json!({}), DR, NOW, YEAR));
+    }
 }

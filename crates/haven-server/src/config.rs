@@ -225,6 +225,12 @@ pub struct SecurityConfig {
     pub lockout_max_secs: u64,
     /// How long a break-the-glass grant lasts, in minutes.
     pub break_glass_minutes: u64,
+    /// How many days after an Encounter or Appointment ends it still counts
+    /// as a care relationship with the patient.
+    pub care_relationship_days: u64,
+    /// Break-the-glass needs a second factor presented at most this many
+    /// seconds ago (else a current code in the request).
+    pub break_glass_fresh_mfa_secs: u64,
     /// An operator's Cedar policy file, added to the default policies
     /// (relative to the data directory); invalid policies stop start-up.
     pub policy_file: Option<PathBuf>,
@@ -241,6 +247,8 @@ impl Default for SecurityConfig {
             lockout_threshold: 5,
             lockout_max_secs: 15 * 60,
             break_glass_minutes: 60,
+            break_glass_fresh_mfa_secs: 15 * 60,
+            care_relationship_days: 365,
             policy_file: None,
         }
     }

@@ -35,6 +35,10 @@ pub enum ApiError {
     /// No valid credentials.
     #[error("authentication required")]
     Unauthorized,
+    /// Valid credentials, but this action needs a fresher or stronger
+    /// authentication (RFC 9470 step-up); the message says what to send.
+    #[error("{0}")]
+    StepUp(String),
     /// Authenticated but not allowed.
     #[error("not allowed")]
     Forbidden,
@@ -66,7 +70,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "structure"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
             ApiError::NotSupported(_) => (StatusCode::BAD_REQUEST, "not-supported"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "login"),
+            ApiError::Unauthorized | ApiError::StepUp(_) => (StatusCode::UNAUTHORIZED, "login"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::Gone => (StatusCode::GONE, "deleted"),
@@ -116,6 +120,10 @@ impl IntoResponse for ApiError {
         }
         if matches!(self, ApiError::Unauthorized) {
             resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, ApiError::StepUp(_)) {
+            let v = http::HeaderValue::from_static(r#"Bearer error="insufficient_user_authentication""#);
+            resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
         }
         resp
     }

@@ -137,10 +137,17 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
         "server.start",
         haven_audit::Outcome::Success,
     );
+    // The policy file by name and content hash, so a changed policy shows.
+    let policy = match &config.security.policy_file {
+        Some(f) => {
+            let sum = std::fs::read(data_dir.join(f)).map(|b| hex::encode(&haven_crypto::sha256(&b)[..8]));
+            format!(" + {} (sha256 {})", f.display(), sum.unwrap_or_else(|_| "unreadable".into()))
+        }
+        None => String::new(),
+    };
     started.detail = Some(format!(
-        "haven {}; policies: default{}; KEK provider {}",
+        "haven {}; policies: default{policy}; KEK provider {}",
         env!("CARGO_PKG_VERSION"),
-        config.security.policy_file.as_ref().map(|f| format!(" + {}", f.display())).unwrap_or_default(),
         store.key_provider().name()
     ));
     audit.record(started).await.map_err(crate::state::OpenError::Audit)?;
@@ -185,7 +192,22 @@ async fn watch_audit(state: AppState) {
             last_prune = Some(std::time::Instant::now());
             let before = haven_audit::days_ago(days);
             match state.audit().store().prune(before).await {
-                Ok(r) if r.removed > 0 => tracing::info!(removed = r.removed, "pruned expired audit records"),
+                Ok(r) if r.removed > 0 => {
+                    tracing::info!(removed = r.removed, "pruned expired audit records");
+                    let mut e = haven_audit::Event::new(
+                        haven_audit::Actor { id: "system:haven".into(), ..Default::default() },
+                        "audit.prune",
+                        haven_audit::Outcome::Success,
+                    );
+                    e.detail = Some(format!(
+                        "retention {days} days: {} records removed up to checkpoint {}",
+                        r.removed,
+                        r.anchor.map_or(0, |a| a.seq)
+                    ));
+                    if let Err(e) = state.audit().record(e).await {
+                        tracing::error!(error = %e, "could not record the audit pruning");
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "audit pruning failed"),
             }

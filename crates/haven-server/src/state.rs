@@ -52,12 +52,10 @@ pub fn open_authz(data_dir: &Path, config: &Config) -> Result<crate::authz::Auth
         }
         None => None,
     };
-    crate::authz::Authz::new(extra.as_ref().map(|(_, t)| t.as_str()), config.security.break_glass_minutes).map_err(
-        |e| OpenError::Policy {
-            path: extra.as_ref().map(|(p, _)| p.display().to_string()).unwrap_or_else(|| "(default policies)".into()),
-            reason: e.to_string(),
-        },
-    )
+    crate::authz::Authz::new(extra.as_ref().map(|(_, t)| t.as_str()), &config.security).map_err(|e| OpenError::Policy {
+        path: extra.as_ref().map(|(p, _)| p.display().to_string()).unwrap_or_else(|| "(default policies)".into()),
+        reason: e.to_string(),
+    })
 }
 
 /// Checks the data directory exists and is private to its owner.

@@ -25,6 +25,7 @@ pub(crate) struct Migration {
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "audit", sql: include_str!("../../migrations/sqlite/0001_audit.sql") },
     Migration { version: 2, name: "lazy_index", sql: include_str!("../../migrations/sqlite/0002_lazy_index.sql") },
+    Migration { version: 3, name: "index_file", sql: include_str!("../../migrations/sqlite/0003_index_file.sql") },
 ];
 
 /// The PostgreSQL migrations.
@@ -122,7 +123,7 @@ mod tests {
         let sum = hash_record(SQLITE[0].sql.as_bytes()).to_vec();
         assert_eq!(pending(SQLITE, &[]).unwrap().len(), SQLITE.len());
         let later: Vec<i64> = pending(SQLITE, &[(1, sum.clone())]).unwrap().iter().map(|m| m.version).collect();
-        assert_eq!(later, [2], "a database at version 1 gets the later migrations");
+        assert_eq!(later, [2, 3], "a database at version 1 gets the later migrations");
         assert!(pending(SQLITE, &[(1, vec![0; 32])]).is_err());
         assert!(pending(SQLITE, &[(1, sum), (99, vec![])]).is_err());
     }

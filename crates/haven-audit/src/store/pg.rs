@@ -9,7 +9,7 @@ use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row};
 use super::{
     AppendResult, AuditQuery, AuditStore, Batch, Bind, CheckpointPolicy, INDEX_BATCH, PRUNE_PAGE, PruneCheck,
     PruneReport, Row as LogRow, StoredRecord, Tip, build_batch, checkpoint_due, checkpoint_from, chunk_sizes,
-    index_rows, limit_to_db, search_sql, seq_from_db, seq_to_db,
+    index_rows, limit_to_db, prune_anchor_sql, search_sql, seq_from_db, seq_to_db,
 };
 use crate::chain::{Signer, hash_record};
 use crate::record::{Event, now_micros};
@@ -282,7 +282,7 @@ impl AuditStore for PgAuditStore {
     async fn search(&self, q: &AuditQuery) -> Result<Vec<StoredRecord>, AuditError> {
         // Complete results: index whatever the appends added since the last run.
         self.catch_up(false).await?;
-        let s = search_sql(q, true)?;
+        let s = search_sql(q, true, "")?;
         let mut query = sqlx::query(&s.sql);
         for b in s.binds {
             query = match b {
@@ -305,11 +305,10 @@ impl AuditStore for PgAuditStore {
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(self.lock_key).execute(&mut *tx).await?;
         let current = anchor_on(&mut tx).await?;
         let floor = current.as_ref().map_or(0, |c| c.seq);
-        let q =
-            format!("SELECT {CP_COLS} FROM audit_checkpoint WHERE time < $1 AND seq > $2 ORDER BY seq DESC LIMIT 1");
+        let q = prune_anchor_sql(true);
         let cp = sqlx::query(&q)
-            .bind(before_time)
             .bind(seq_to_db(floor)?)
+            .bind(before_time)
             .fetch_optional(&mut *tx)
             .await?
             .as_ref()

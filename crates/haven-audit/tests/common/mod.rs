@@ -126,7 +126,22 @@ impl Fixture {
             Db::Sqlite { path, .. } => {
                 let opts =
                     sqlx::sqlite::SqliteConnectOptions::new().filename(path).busy_timeout(Duration::from_secs(10));
-                Raw::Sqlite(sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap())
+                // The search indexes live in a file of their own; attached,
+                // their tables answer to the same unqualified names.
+                let idx = haven_audit::sqlite_index_path(path).to_string_lossy().into_owned();
+                let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .after_connect(move |c, _| {
+                        let idx = idx.clone();
+                        Box::pin(async move {
+                            sqlx::query("ATTACH DATABASE ? AS idx").bind(idx).execute(c).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await
+                    .unwrap();
+                Raw::Sqlite(pool)
             }
             Db::Pg { url, schema } => {
                 let set = format!("SET search_path TO {schema}");

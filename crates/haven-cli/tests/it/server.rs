@@ -78,6 +78,7 @@ async fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/auth/logout",
         "/v1/admin/keys",
         "/v1/break-glass",
+        "/v1/assignments",
         "/v1/admin/users",
         "/v1/admin/users/{id}/disable",
         "/v1/admin/users/{id}/reset-mfa",

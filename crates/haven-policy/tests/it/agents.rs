@@ -95,12 +95,34 @@ fn agent_on_behalf_of_a_user_is_the_intersection() {
     let a = agent(Some(&scopes), None);
     let nurse = Caller { account: "n1", role: Role::Nurse, patient: None, practitioner: Some("prac-2"), scopes: None };
     let facts = Facts { mfa: true, care_relationship: true, ..Facts::default() };
+    let own = Facts { mfa: true, ..Facts::default() };
     let both = |action, target: &Target<'_>, facts: &Facts| {
-        engine.decide(&a, action, target, facts).allow && engine.decide(&nurse, action, target, facts).allow
+        engine.decide_delegated(&a, &own, &nurse, facts, action, target).allow
     };
     assert!(both(Action::Read, &obs("pat-1"), &facts));
     // The nurse may update, the agent's scopes may not.
     assert!(!both(Action::Update, &obs("pat-1"), &facts));
     // The agent may read, the nurse has no relationship with this patient.
     assert!(!both(Action::Read, &obs("pat-1"), &Facts { care_relationship: false, ..facts }));
+    // Nor through an active Consent that denies the nurse.
+    assert!(!both(Action::Read, &obs("pat-1"), &Facts { consent_denies: true, ..facts }));
+    // A nurse may not see the Conditions of an unrelated patient even when
+    // the agent's scopes would let it read any Condition.
+    let cond = Target { rtype: "Condition", patient: Some("pat-2") };
+    assert!(!both(Action::Read, &cond, &Facts { care_relationship: false, ..facts }));
+
+    // A patient's agent: `patient/` scopes with the patient's own record as
+    // launch context reach that record only.
+    let pscopes = parse_scopes("patient/Appointment.crus patient/Observation.rs").unwrap();
+    let pa = agent(Some(&pscopes), Some("pat-9"));
+    let me = Caller { account: "u9", role: Role::Patient, patient: Some("pat-9"), practitioner: None, scopes: None };
+    let pf = Facts::default();
+    let d = |action, rtype, patient| {
+        engine.decide_delegated(&pa, &pf, &me, &pf, action, &Target { rtype, patient: Some(patient) }).allow
+    };
+    assert!(d(Action::Read, "Observation", "pat-9"));
+    assert!(d(Action::Create, "Appointment", "pat-9"));
+    assert!(!d(Action::Read, "Observation", "pat-1"), "another patient's record");
+    assert!(!d(Action::Read, "Condition", "pat-9"), "outside the client's scopes");
+    assert!(!d(Action::Delete, "Appointment", "pat-9"), "outside the client's scopes");
 }

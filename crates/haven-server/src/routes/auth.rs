@@ -281,7 +281,8 @@ pub async fn mfa_activate(
 /// OAuth 2.0 token request (form-encoded).
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
-    /// `refresh_token` or `client_credentials`.
+    /// `refresh_token`, `client_credentials`, or
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (a client acting for a user).
     pub grant_type: String,
     /// For `refresh_token`.
     #[schema(value_type = Option<String>)]
@@ -297,7 +298,18 @@ pub struct TokenRequest {
     pub client_assertion_type: Option<String>,
     /// The signed JWT (RFC 7523), instead of a client secret.
     pub client_assertion: Option<String>,
+    /// For token exchange: the signed-in user's access token.
+    #[schema(value_type = Option<String>)]
+    pub subject_token: Option<Secret<String>>,
+    /// For token exchange: `urn:ietf:params:oauth:token-type:access_token`.
+    pub subject_token_type: Option<String>,
 }
+
+/// The grant type of OAuth 2.0 token exchange (RFC 8693).
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// The token type of an access token (RFC 8693).
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// The client-assertion type of RFC 7523.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -322,70 +334,119 @@ pub async fn token(
 ) -> Response {
     let Ok(axum::Form(req)) = body else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request") };
     let sec = &state.config().security;
-    match req.grant_type.as_str() {
+    let exchange = match req.grant_type.as_str() {
         "refresh_token" => {
             trail.action("token.refresh");
             let Some(rt) = req.refresh_token else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request") };
-            match accounts::refresh(state.store(), rt.expose(), sec).await {
-                Ok(pair) => Json(pair_response(pair, String::new())).into_response(),
-                Err(AuthError::InvalidToken) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
+            return match accounts::refresh(state.store(), rt.expose(), sec).await {
+                Ok((account, pair)) => {
+                    trail.actor(crate::audit::account_actor(&account));
+                    Json(pair_response(pair, account.role.to_string())).into_response()
+                }
+                Err(AuthError::InvalidToken) => {
+                    trail.detail("invalid or expired refresh token");
+                    oauth_error(StatusCode::BAD_REQUEST, "invalid_grant")
+                }
                 Err(e) => auth_error(e).into_response(),
-            }
+            };
         }
         "client_credentials" => {
             trail.action("token.client_credentials");
-            if let Some(id) = &req.client_id {
-                // Client ids are chosen by operators: names, not PHI.
-                let name = haven_audit::truncate(id.clone(), 64);
-                trail.actor(haven_audit::Actor { id: "anonymous".into(), name: Some(name), ..Default::default() });
-            }
-            let result = match (req.client_id, req.client_secret, req.client_assertion_type, req.client_assertion) {
-                (Some(id), Some(secret), None, None) => {
-                    let scope = req.scope.as_deref();
-                    accounts::client_credentials(state.store(), state.limiter(), ip, &id, &secret, scope, sec).await
-                }
-                (_, None, Some(kind), Some(jwt)) if kind == JWT_BEARER => {
-                    // The assertion's audience must be this endpoint, as the client reached it.
-                    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-                    let audience = format!("{}://{host}/auth/token", state.scheme());
-                    let scope = req.scope.as_deref();
-                    accounts::client_assertion(state.store(), state.limiter(), ip, &jwt, &audience, scope, sec).await
-                }
-                _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
-            };
-            match result {
-                Ok((account, t)) => {
-                    tracing::info!(account = %account.id, "client credentials accepted");
-                    let mut actor = crate::audit::account_actor(&account);
-                    actor.name = Some(account.username.clone());
-                    trail.actor(actor);
-                    Json(TokenResponse {
-                        access_token: Some(t.token.expose().clone()),
-                        token_type: "Bearer",
-                        expires_in: remaining(t.expires_at),
-                        role: account.role.to_string(),
-                        scope: req.scope.or(Some(String::new())),
-                        ..TokenResponse::default()
-                    })
-                    .into_response()
-                }
-                Err(AuthError::InvalidCredentials) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"),
-                Err(e) => auth_error(e).into_response(),
-            }
+            false
         }
-        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        TOKEN_EXCHANGE => {
+            trail.action("token.exchange");
+            true
+        }
+        _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    };
+    if let Some(id) = &req.client_id {
+        // Client ids are chosen by operators: names, not PHI.
+        let name = haven_audit::truncate(id.clone(), 64);
+        trail.actor(haven_audit::Actor { id: "anonymous".into(), name: Some(name), ..Default::default() });
+    }
+    let client = match (req.client_id, req.client_secret, req.client_assertion_type, req.client_assertion) {
+        (Some(id), Some(secret), None, None) => {
+            accounts::client_secret(state.store(), state.limiter(), ip, &id, &secret, sec).await
+        }
+        (_, None, Some(kind), Some(jwt)) if kind == JWT_BEARER => {
+            // The assertion's audience must be this endpoint, as the client reached it.
+            let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+            let audience = format!("{}://{host}/auth/token", state.scheme());
+            accounts::client_assertion(state.store(), state.limiter(), ip, &jwt, &audience, sec).await
+        }
+        _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+    };
+    let client = match client {
+        Ok(c) => c,
+        Err(AuthError::InvalidCredentials) => {
+            trail.detail("client authentication failed");
+            return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+        }
+        Err(e) => return auth_error(e).into_response(),
+    };
+    let account = client.account();
+    let mut actor = crate::audit::account_actor(&account);
+    actor.name = Some(account.username.clone());
+    trail.actor(actor.clone());
+    let scope = req.scope.as_deref();
+    let issued = if exchange {
+        let (Some(subject), Some(ACCESS_TOKEN_TYPE)) = (&req.subject_token, req.subject_token_type.as_deref()) else {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+        };
+        match accounts::exchange(state.store(), &client, subject.expose(), scope, sec).await {
+            Ok((user, t)) => {
+                actor.on_behalf_of = Some(format!("account:{}", user.account));
+                trail.actor(actor);
+                for_user(&user, &trail);
+                Ok(t)
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        accounts::client_token(state.store(), &client, scope, sec).await
+    };
+    match issued {
+        Ok(t) => {
+            tracing::info!(account = %account.id, exchange, "client token issued");
+            Json(TokenResponse {
+                access_token: Some(t.token.token.expose().clone()),
+                token_type: "Bearer",
+                expires_in: remaining(t.token.expires_at),
+                role: account.role.to_string(),
+                scope: Some(t.scopes),
+                ..TokenResponse::default()
+            })
+            .into_response()
+        }
+        Err(AuthError::InvalidToken) => {
+            trail.detail("invalid subject token");
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_grant")
+        }
+        Err(e) => auth_error(e).into_response(),
     }
 }
 
-/// Revokes the token used for this request.
+/// Notes, for the audit record, the user a client now acts for.
+fn for_user(user: &haven_core::OnBehalfOf, trail: &AuditTrail) {
+    if let Some(p) = &user.patient {
+        trail.patient(p.as_str());
+    }
+    trail.detail(format!("acting for a {} account", user.role));
+}
+
+/// Signs out: revokes the token used for this request, its refresh token and
+/// every token exchanged for them.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])), responses(
     (status = 204, description = "signed out"),
     (status = 401, description = "no valid token")
 ))]
 pub async fn logout(State(state): State<AppState>, Authenticated(p): Authenticated) -> Result<StatusCode, ApiError> {
     state.sessions().evict(&p.session);
-    accounts::revoke(state.store(), &p.session).await.map_err(auth_error)?;
-    // Again after the write: a request racing the logout may have re-cached it.
-    state.sessions().evict(&p.session);
+    let revoked = accounts::sign_out(state.store(), &p.session).await.map_err(auth_error)?;
+    // Again after the write: a request racing the logout may have re-cached them.
+    for id in &revoked {
+        state.sessions().evict(id);
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -58,16 +58,34 @@ impl Guard {
     }
 }
 
-#[async_trait::async_trait]
-impl fhir::Visibility for Guard {
-    async fn visible(&self, r: &Record) -> Result<bool, ApiError> {
+impl Guard {
+    /// Whether the caller may see a record through `action`, without failing.
+    async fn allows(&self, action: Action, r: &Record) -> Result<bool, ApiError> {
         let patient = authz::record_patient(r);
         let d = self
             .state
             .authz()
-            .decide(self.state.store(), &self.flag, &self.p, Action::Read, r.meta.rtype.as_str(), patient.as_deref())
+            .decide(self.state.store(), &self.flag, &self.p, action, r.meta.rtype.as_str(), patient.as_deref())
             .await?;
         Ok(d.allow)
+    }
+}
+
+#[async_trait::async_trait]
+impl fhir::Visibility for Guard {
+    async fn visible(&self, r: &Record) -> Result<bool, ApiError> {
+        self.allows(Action::Read, r).await
+    }
+}
+
+/// The caller's view of search matches: each decided as a `search`, so a
+/// scope or policy that allows reads but not searches finds nothing.
+struct Searching<'a>(&'a Guard);
+
+#[async_trait::async_trait]
+impl fhir::Visibility for Searching<'_> {
+    async fn visible(&self, r: &Record) -> Result<bool, ApiError> {
+        self.0.allows(Action::Search, r).await
     }
 }
 
@@ -404,15 +422,16 @@ async fn run_search(
     let state = &guard.state;
     let q = search::parse_query(rtype.as_str(), &pairs, handling(headers))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    // Each result is decided on its own; what the caller may not see is
-    // neither returned nor counted.
+    // Each result is decided on its own (as a `search`); what the caller may
+    // not see is neither returned nor counted. An empty result discloses
+    // nothing, so no decision is owed for it.
     guard.flag.mark();
     if let Some(trail) = guard.flag.trail() {
         // The type searched, never the query (its values may be PHI); the
         // records returned are added as they are shown.
         trail.resource(rtype.as_str().to_owned());
     }
-    let page = fhir::search(state.store(), rtype, &q, Some(guard)).await?;
+    let page = fhir::search(state.store(), rtype, &q, Some(&Searching(guard))).await?;
     let base = base_url(state, headers);
     let link = |offset: usize| {
         let mut p = q.applied.clone();
@@ -432,7 +451,7 @@ async fn run_search(
         for r in records {
             entries.push(json!({
                 "fullUrl": format!("{base}/{}/{}", r.meta.rtype, r.meta.id),
-                "resource": guard.shown(Action::Read, r).await?,
+                "resource": guard.shown(Action::Search, r).await?,
                 "search": {"mode": mode},
             }));
         }

@@ -48,6 +48,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         crate::routes::auth::TokenRequest,
         crate::routes::access::BreakGlassRequest,
         crate::routes::access::BreakGlassGrant,
+        crate::routes::access::AssignmentRequest,
+        crate::routes::access::Assignment,
         crate::routes::admin::AccountView,
         crate::routes::admin::NewUser,
         crate::routes::admin::Revoked,
@@ -86,6 +88,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(keys::key_status))
         .routes(routes!(access::break_glass))
+        .routes(routes!(access::assign))
         .routes(routes!(admin::list_users, admin::add_user))
         .routes(routes!(admin::disable_user))
         .routes(routes!(admin::reset_mfa))
@@ -142,6 +145,13 @@ pub fn app(state: AppState) -> Router {
         // ... and every handler must obtain a policy decision (fail closed).
         .route_layer(axum::middleware::from_fn(crate::authz::require_decision))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_authentication))
+        // A panic or a timeout inside a route still ends as a response the
+        // audit layer records (the outer layers below cover the rest).
+        .route_layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
+        .route_layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(cfg.request_timeout_secs),
+        ))
         // ... and every request leaves an audit record before its response
         // is sent, authenticated or not, allowed or not.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::record))
