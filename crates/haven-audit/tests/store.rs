@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Fixture, event, events, fill, keys, manual, signer};
+use common::{Fixture, Val, event, events, fill, keys, manual, signer};
 use haven_audit::{
     AuditError, AuditLog, AuditQuery, AuditStore, CheckpointPolicy, Outcome, Record, export_jsonl, hash_record,
     now_micros, verify_jsonl, verify_store,
@@ -264,6 +264,44 @@ async fn pruning_keeps_the_log_verifiable() {
         let rep = verify_store(f.store.as_ref(), keys(), None, None).await.unwrap();
         assert!(rep.ok(), "{:?}", rep.problem);
         assert_eq!((rep.first_seq, rep.last_seq, rep.unsigned_tail), (Some(21), 22, 2));
+        f.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_clock_that_goes_backwards_breaks_neither_order_nor_retention() {
+    for f in Fixture::all().await {
+        // Records stamped ever earlier: the sequence number orders the log,
+        // and it verifies and searches as usual.
+        let mut evs = events(1, 6);
+        for (i, e) in evs.iter_mut().enumerate() {
+            e.time = common::BASE_TIME - i as i64 * 1_000_000;
+        }
+        let s = signer();
+        f.store.append(evs, &s, &manual(), true).await.unwrap();
+        f.store.append(events(7, 3), &s, &manual(), true).await.unwrap();
+        f.store.append(events(10, 3), &s, &manual(), true).await.unwrap();
+        let rep = verify_store(f.store.as_ref(), keys(), None, None).await.unwrap();
+        assert!(rep.ok(), "{}: {:?}", f.name, rep.problem);
+        let all = f.store.search(&AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+        let q = AuditQuery { until: Some(common::BASE_TIME - 2_500_000), ..Default::default() };
+        let early: Vec<u64> = f.store.search(&q).await.unwrap().iter().map(|r| r.seq).collect();
+        assert_eq!(early, [4, 5, 6], "{}: times are searched as stamped", f.name);
+
+        // The clock ran ahead when checkpoint 9 was signed and then went
+        // back: retention must not prune past a checkpoint signed after the
+        // cut-off, even though a later one looks older.
+        let cps = f.store.checkpoints(0, 10).await.unwrap();
+        assert_eq!(cps.iter().map(|c| c.seq).collect::<Vec<_>>(), [6, 9, 12]);
+        let raw = f.raw().await;
+        raw.drop_triggers().await;
+        let ahead = cps[2].time + 3_600_000_000;
+        raw.exec("UPDATE audit_checkpoint SET time = $1 WHERE seq = 9", vec![Val::I(ahead)]).await.unwrap();
+        raw.close().await;
+        let r = f.store.prune(cps[2].time + 1).await.unwrap();
+        assert_eq!(r.anchor.map(|a| a.seq), Some(6), "{}: only up to the checkpoint before the recent one", f.name);
+        assert_eq!(r.removed, 6);
         f.cleanup().await;
     }
 }

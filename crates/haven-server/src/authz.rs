@@ -541,6 +541,35 @@ pub fn record_patient(r: &Record) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tower::ServiceExt;
+
+    /// A handler that answers without a decision is turned into a 500; one
+    /// that asked keeps its answer; errors pass through as they are.
+    #[tokio::test]
+    async fn a_handler_without_a_decision_fails_closed() {
+        use axum::routing::get;
+        async fn forgot() -> &'static str {
+            "patient data"
+        }
+        async fn asked(axum::Extension(flag): axum::Extension<DecisionFlag>) -> &'static str {
+            flag.mark();
+            "patient data"
+        }
+        async fn refused() -> ApiError {
+            ApiError::Forbidden
+        }
+        let app = axum::Router::new()
+            .route("/forgot", get(forgot))
+            .route("/asked", get(asked))
+            .route("/refused", get(refused))
+            .route("/auth/logout", get(forgot))
+            .route_layer(axum::middleware::from_fn(require_decision));
+        for (path, status) in [("/forgot", 500), ("/asked", 200), ("/refused", 403), ("/auth/logout", 200)] {
+            let req = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap_or_default();
+            let resp = app.clone().oneshot(req).await.map(|r| r.status().as_u16()).unwrap_or_default();
+            assert_eq!(resp, status, "{path}");
+        }
+    }
 
     const DR: &str = "Practitioner/dr";
     const NOW: i64 = 1_790_000_000; // 2026-09-21

@@ -229,7 +229,7 @@ pub struct SecurityConfig {
     /// as a care relationship with the patient.
     pub care_relationship_days: u64,
     /// Break-the-glass needs a second factor presented at most this many
-    /// seconds ago (else a current code in the request).
+    /// seconds ago (else a current code in the request; 0: always a code).
     pub break_glass_fresh_mfa_secs: u64,
     /// An operator's Cedar policy file, added to the default policies
     /// (relative to the data directory); invalid policies stop start-up.

@@ -283,3 +283,62 @@ async fn a_failed_audit_write_fails_the_request() {
     assert!(!body.contains("Patient/"), "no data leaves without its record: {body}");
     server.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_tokens_and_key_changes_are_recorded() {
+    let dir = DataDir::new();
+    add_user(&dir, "pat.events", "patient", &["--patient", "p-ev"]);
+    let config = Config::load(&dir.path).unwrap();
+    let opts = ServeOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        insecure_http: false,
+    };
+    let server = serve::start(&dir.path, config, opts).await.unwrap();
+    let http = client(&dir.path);
+    let base = server.url();
+    let login = |user: &str, pw: &str| {
+        http.post(format!("{base}/auth/login")).json(&json!({"username": user, "password": pw})).send()
+    };
+    assert_eq!(login("nobody.here@example.org", "whatever-password-1").await.unwrap().status(), 401);
+    assert_eq!(login("pat.events", "the-wrong-password-1").await.unwrap().status(), 401);
+    let v: Value = login("pat.events", "a-long-enough-password-42").await.unwrap().json().await.unwrap();
+    let (access, refresh) = (v["access_token"].as_str().unwrap(), v["refresh_token"].as_str().unwrap());
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let r = http.post(format!("{base}/auth/token")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let access2 = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(http.post(format!("{base}/auth/logout")).bearer_auth(&access2).send().await.unwrap().status(), 204);
+    assert_eq!(http.get(format!("{base}/fhir/Patient/p-ev")).bearer_auth(access).send().await.unwrap().status(), 401);
+    haven_ok(&["keys", "rotate", "--data-dir", dir.arg()]);
+
+    let stored = server.state().audit().store().records(0, 100_000).await.unwrap();
+    let records: Vec<haven_audit::Record> = stored.iter().map(|r| serde_json::from_slice(&r.bytes).unwrap()).collect();
+    let find = |action: &str, outcome: &str| {
+        records.iter().filter(|r| r.event.action == action && r.event.outcome.as_str() == outcome).collect::<Vec<_>>()
+    };
+    let failed = find("auth.login", "denied");
+    assert_eq!(failed.len(), 2, "both failures");
+    let unknown = failed.iter().find(|r| r.event.detail.as_deref() == Some("unknown-user")).unwrap();
+    assert!(unknown.event.actor.name.as_deref().unwrap().starts_with("unknown-user:"), "a keyed pseudonym");
+    let text: String = stored.iter().map(|r| String::from_utf8_lossy(&r.bytes)).collect();
+    assert!(!text.contains("nobody.here"), "an unknown sign-in name is never stored");
+    let bad = failed.iter().find(|r| r.event.detail.as_deref() == Some("bad-password")).unwrap();
+    assert!(bad.event.actor.id.starts_with("account:") && bad.event.actor.fhir.as_deref() == Some("Patient/p-ev"));
+    let account = bad.event.actor.id.clone();
+    assert_eq!(find("auth.login", "success").len(), 1);
+    let refreshed = find("token.refresh", "success");
+    assert_eq!(refreshed.len(), 1);
+    assert_eq!(refreshed[0].event.actor.id, account, "the refresh names the account");
+    let out = find("auth.logout", "success");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].event.actor.id, account);
+    assert_eq!(find("fhir.read", "denied").len(), 1, "the revoked token's attempt");
+    for action in ["keys.rotate", "keys.rewrap", "keys.retire"] {
+        let r = find(action, "success");
+        assert!(!r.is_empty(), "{action} is recorded");
+        assert!(r.iter().all(|r| r.event.actor.id.starts_with("operator:")), "{action} by the operator");
+    }
+    assert_eq!(find("server.start", "success").len(), 1);
+    server.shutdown();
+}

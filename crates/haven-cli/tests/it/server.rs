@@ -152,6 +152,43 @@ async fn protected_routes_refuse_missing_and_forged_tokens() {
     assert_eq!(keys(token).await.unwrap().status(), 401);
 }
 
+/// Every route, called by callers who are allowed in (an administrator and
+/// an EMR client), answers without a 500: a handler that returned data
+/// without asking for a policy decision would be turned into one, so a new
+/// route that forgets authorization fails here.
+#[tokio::test]
+async fn no_route_answers_without_a_policy_decision() {
+    let c = Ctx::new().await;
+    let doc = serde_json::to_value(haven_server::api_doc()).unwrap();
+    let mut cases: Vec<(reqwest::Method, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|k| k.chars().all(|c| c.is_ascii_lowercase())) {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            cases.push((m, path.replace("{id}", "no-such-account")));
+        }
+    }
+    for (m, path) in haven_server::FHIR_ROUTES {
+        let concrete = path.replace("{rtype}", "Patient").replace("{id}", "x").replace("{vid}", "1");
+        cases.push((reqwest::Method::from_bytes(m.as_bytes()).unwrap(), concrete));
+    }
+    let bodies = [json!({}), json!({"resourceType": "Patient", "id": "x"})];
+    let mut seen_success = 0;
+    for (m, path) in &cases {
+        if path == "/auth/logout" {
+            continue; // it would end the caller's session for the cases after it
+        }
+        for token in [&c.admin, &c.emr] {
+            for body in &bodies {
+                let r = c.http.request(m.clone(), format!("{}{path}", c.base)).bearer_auth(token).json(body);
+                let s = r.send().await.unwrap().status();
+                assert_ne!(s, 500, "{m} {path} answered 500: a handler without an authorization decision?");
+                seen_success += usize::from(s.is_success());
+            }
+        }
+    }
+    assert!(seen_success >= 10, "the callers were let in often enough to mean something ({seen_success})");
+}
+
 #[tokio::test]
 async fn fhir_create_read_update_delete_history() {
     let c = Ctx::new().await;
