@@ -131,14 +131,28 @@ pub fn patient_of(rtype: &str, id: Option<&str>, obj: &Map<String, Value>) -> Op
     if let Some(def) = search::param(rtype, "patient") {
         return search::references(def, obj).into_iter().find(|(t, _)| *t == "Patient").map(|(_, id)| id.to_owned());
     }
-    // Types without typed parameters (Coverage, Claim, ...): the usual
-    // top-level links to a patient still put them in that compartment.
-    ["patient", "subject", "beneficiary"].iter().find_map(|k| {
-        let r = obj.get(*k)?.get("reference")?.as_str()?;
-        let (t, id) = search::normalise_reference(r)?;
-        (t == "Patient").then(|| id.to_owned())
+    // Types without typed parameters (Coverage, Claim, Task, ...): the usual
+    // top-level links to a patient still put them in that compartment. An
+    // element may hold one reference or a list (Provenance.target).
+    PATIENT_LINKS.iter().find_map(|k| {
+        let v = obj.get(*k)?;
+        let refs: Vec<&Value> = match v {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        refs.into_iter().find_map(|r| {
+            let (t, id) = search::normalise_reference(r.get("reference")?.as_str()?)?;
+            (t == "Patient").then(|| id.to_owned())
+        })
     })
 }
+
+/// Top-level elements that link a resource to its patient, in the order
+/// they are tried: `patient`, `subject` and `beneficiary` (most types),
+/// `for` (Task), `actor` (AppointmentResponse), `target` (Provenance),
+/// `candidate` (EnrollmentRequest), `policyHolder` and `subscriber` (Coverage).
+const PATIENT_LINKS: [&str; 9] =
+    ["patient", "subject", "beneficiary", "for", "actor", "target", "candidate", "subscriber", "policyHolder"];
 
 impl Authz {
     /// The default policies plus an operator's policy text.
@@ -574,6 +588,20 @@ mod tests {
     const DR: &str = "Practitioner/dr";
     const NOW: i64 = 1_790_000_000; // 2026-09-21
     const YEAR: i64 = 365 * 86_400;
+
+    #[test]
+    fn every_usual_patient_link_puts_a_resource_in_the_compartment() {
+        let of = |t: &str, v: Value| patient_of(t, None, v.as_object().unwrap_or(&Map::new()));
+        let p = json!({"reference": "Patient/p1"});
+        assert_eq!(of("Observation", json!({"subject": p})).as_deref(), Some("p1"));
+        assert_eq!(of("Task", json!({"for": p})).as_deref(), Some("p1"));
+        assert_eq!(of("AppointmentResponse", json!({"actor": p})).as_deref(), Some("p1"));
+        assert_eq!(of("Provenance", json!({"target": [{"reference": "Encounter/e"}, p]})).as_deref(), Some("p1"));
+        assert_eq!(of("Coverage", json!({"beneficiary": p})).as_deref(), Some("p1"));
+        assert_eq!(of("Task", json!({"for": {"reference": "Group/g"}})), None);
+        assert_eq!(of("Patient", json!({"id": "p9"})).as_deref(), Some("p9"));
+        assert_eq!(of("Medication", json!({"code": {}})), None);
+    }
 
     #[test]
     fn care_teams_tie_while_active_and_in_their_period() {

@@ -15,34 +15,110 @@ const PATIENTS: [(&str, &str); 5] = [
     ("consent-denied", "p-consent"),
     ("break-glass", "p-glass"),
 ];
-const TYPES: [&str; 4] = ["Patient", "Observation", "Appointment", "Coverage"];
+/// Patient-linked types of every category the policies speak of, each
+/// linked to its patient the way FHIR does it (subject, patient, for,
+/// beneficiary, actor, target).
+const TYPES: [&str; 20] = [
+    "Patient",
+    "RelatedPerson",
+    "Observation",
+    "Condition",
+    "Encounter",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "Procedure",
+    "DiagnosticReport",
+    "DocumentReference",
+    "CarePlan",
+    "Task",
+    "Appointment",
+    "AppointmentResponse",
+    "Coverage",
+    "Claim",
+    "ExplanationOfBenefit",
+    "Consent",
+    "Provenance",
+];
 const OPS: [&str; 3] = ["read", "search", "write"];
+/// Non-patient data: the directory.
+const DIRECTORY: [&str; 3] = ["Practitioner", "Organization", "Location"];
+
+fn coding(system: &str, code: &str) -> Value {
+    json!({"coding": [{"system": system, "code": code}]})
+}
 
 fn resource(rtype: &str, pid: &str) -> (String, Value) {
-    let id = format!("{}-{pid}", rtype.to_lowercase());
-    let r = match rtype {
-        "Patient" => json!({"resourceType": "Patient", "id": pid, "name": [{"family": "Matrix"}]}),
-        "Observation" => json!({"resourceType": "Observation", "id": id, "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}, "subject": {"reference": format!("Patient/{pid}")}}),
-        "Appointment" => json!({"resourceType": "Appointment", "id": id, "status": "booked",
-            "participant": [{"actor": {"reference": format!("Patient/{pid}")}, "status": "accepted"}]}),
-        _ => json!({"resourceType": "Coverage", "id": id, "status": "active",
-            "beneficiary": {"reference": format!("Patient/{pid}")}, "payor": [{"reference": "Organization/payer"}]}),
+    let id = if rtype == "Patient" { pid.to_owned() } else { format!("{}-{pid}", rtype.to_lowercase()) };
+    let pat = json!({"reference": format!("Patient/{pid}")});
+    let loinc = coding("http://loinc.org", "8867-4");
+    let mut r = match rtype {
+        "Patient" => json!({"name": [{"family": "Matrix"}]}),
+        "RelatedPerson" => json!({"patient": pat}),
+        "Observation" => json!({"status": "final", "code": loinc, "subject": pat}),
+        "Condition" => json!({"subject": pat, "code": coding("http://snomed.info/sct", "38341003")}),
+        "Encounter" => json!({"status": "finished", "subject": pat,
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}),
+        "MedicationRequest" => json!({"status": "active", "intent": "order", "subject": pat,
+            "medicationCodeableConcept": coding("http://www.nlm.nih.gov/research/umls/rxnorm", "197361")}),
+        "AllergyIntolerance" => json!({"patient": pat}),
+        "Immunization" => json!({"status": "completed", "patient": pat, "occurrenceDateTime": "2024-01-01",
+            "vaccineCode": coding("http://hl7.org/fhir/sid/cvx", "140")}),
+        "Procedure" => json!({"status": "completed", "subject": pat}),
+        "DiagnosticReport" => json!({"status": "final", "code": loinc, "subject": pat}),
+        "DocumentReference" => json!({"status": "current", "subject": pat,
+            "content": [{"attachment": {"contentType": "text/plain", "data": "bm90ZQ=="}}]}),
+        "CarePlan" => json!({"status": "active", "intent": "plan", "subject": pat}),
+        "Task" => json!({"status": "requested", "intent": "order", "for": pat}),
+        "Appointment" => json!({"status": "booked", "participant": [{"actor": pat, "status": "accepted"}]}),
+        "AppointmentResponse" => json!({"appointment": {"reference": format!("Appointment/appointment-{pid}")},
+            "participantStatus": "accepted", "actor": pat}),
+        "Coverage" => json!({"status": "active", "beneficiary": pat, "payor": [{"reference": "Organization/payer"}]}),
+        "Claim" => json!({"status": "active", "use": "claim", "patient": pat, "created": "2024-01-01",
+            "type": coding("http://terminology.hl7.org/CodeSystem/claim-type", "professional"),
+            "provider": {"reference": "Organization/payer"}, "priority": coding("http://terminology.hl7.org/CodeSystem/processpriority", "normal"),
+            "insurance": [{"sequence": 1, "focal": true, "coverage": {"reference": format!("Coverage/coverage-{pid}")}}]}),
+        "ExplanationOfBenefit" => json!({"status": "active", "use": "claim", "patient": pat, "created": "2024-01-01",
+            "type": coding("http://terminology.hl7.org/CodeSystem/claim-type", "professional"), "outcome": "complete",
+            "insurer": {"reference": "Organization/payer"}, "provider": {"reference": "Organization/payer"},
+            "insurance": [{"focal": true, "coverage": {"reference": format!("Coverage/coverage-{pid}")}}]}),
+        // A proposed Consent: in the data, without changing any decision.
+        "Consent" => json!({"status": "proposed", "patient": pat,
+            "scope": coding("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy"),
+            "category": [coding("http://loinc.org", "59284-0")]}),
+        "Provenance" => json!({"target": [pat], "recorded": "2024-01-01T00:00:00Z",
+            "agent": [{"who": {"reference": "Organization/payer"}}]}),
+        other => panic!("no test resource for {other}"),
     };
-    let id = if rtype == "Patient" { pid.to_owned() } else { id };
+    r["resourceType"] = json!(rtype);
+    r["id"] = json!(id);
     (id, r)
 }
 
-/// What the default policies promise (the table).
+/// What the default policies promise (the table), by category.
 fn expected(role: &str, rtype: &str, op: &str, kind: &str) -> bool {
     let read = op != "write";
+    let category = haven_policy::category_of(rtype).as_str();
     match role {
-        "patient" => kind == "own" && (read || rtype == "Appointment"),
-        "clinician" | "nurse" => matches!(kind, "related" | "break-glass") && rtype != "Coverage",
-        "scheduler" => matches!(rtype, "Patient" | "Appointment"),
-        "billing" => rtype == "Coverage" || (rtype == "Patient" && read),
+        "patient" => kind == "own" && ((read && category != "audit") || rtype == "Appointment"),
+        "clinician" | "nurse" => {
+            matches!(kind, "related" | "break-glass")
+                && ["clinical", "demographic", "scheduling", "consent"].contains(&category)
+        }
+        "scheduler" => matches!(category, "scheduling" | "demographic"),
+        "billing" => category == "financial" || (category == "demographic" && read),
+        "auditor" => category == "audit" && read,
         "agent" => rtype == "Observation" && read,
-        _ => false, // admin, auditor: no PHI
+        _ => false, // admin: no PHI
+    }
+}
+
+/// The directory: everyone but auditors and narrowly scoped agents reads it;
+/// administrators maintain it.
+fn expected_directory(role: &str, op: &str) -> bool {
+    match op {
+        "write" => role == "admin",
+        _ => !matches!(role, "auditor" | "agent"),
     }
 }
 
@@ -94,6 +170,7 @@ async fn every_role_type_action_and_relationship() {
         ("Practitioner/doc-1", json!({"resourceType": "Practitioner", "id": "doc-1"})),
         ("Practitioner/nurse-1", json!({"resourceType": "Practitioner", "id": "nurse-1"})),
         ("Organization/payer", json!({"resourceType": "Organization", "id": "payer", "name": "Payer"})),
+        ("Location/ward-1", json!({"resourceType": "Location", "id": "ward-1", "name": "Ward 1"})),
     ] {
         assert!(put(&emr, path.to_owned(), body).await.unwrap().status().is_success());
     }
@@ -174,6 +251,43 @@ async fn every_role_type_action_and_relationship() {
             }
         }
     }
+    // The directory: no patient, the same for every kind of patient.
+    for (role, token) in &tokens {
+        for (t, id) in DIRECTORY.iter().zip(["doc-1", "payer", "ward-1"]) {
+            let (_, body) = (
+                (),
+                http.get(format!("{fhir}/{t}/{id}"))
+                    .bearer_auth(&emr)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap(),
+            );
+            for op in OPS {
+                let allowed = match op {
+                    "read" => {
+                        http.get(format!("{fhir}/{t}/{id}")).bearer_auth(token).send().await.unwrap().status() == 200
+                    }
+                    "search" => {
+                        let r = http.get(format!("{fhir}/{t}?_id={id}")).bearer_auth(token).send().await.unwrap();
+                        r.status() == 200 && r.json::<Value>().await.unwrap()["total"] == 1
+                    }
+                    _ => put(token, format!("{t}/{id}"), body.clone()).await.unwrap().status() == 200,
+                };
+                let want = expected_directory(role, op);
+                let cell = format!("{role} {op} {t} (directory)");
+                if allowed && !want {
+                    unexpected_allows.push(cell);
+                } else if !allowed && want {
+                    unexpected_denies.push(cell);
+                }
+            }
+        }
+    }
+    let cells = tokens.len() * (PATIENTS.len() * TYPES.len() + DIRECTORY.len()) * OPS.len();
+    eprintln!("authorization matrix: {cells} cells over HTTP");
     assert!(unexpected_allows.is_empty(), "UNEXPECTED ALLOWS:\n{}", unexpected_allows.join("\n"));
     assert!(unexpected_denies.is_empty(), "unexpected denies:\n{}", unexpected_denies.join("\n"));
     server.shutdown();
