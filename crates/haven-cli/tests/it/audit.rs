@@ -215,16 +215,28 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_record() {
     let emr = dir.fhir_token();
     let mut server = ServerProcess::start(&dir, &[]).await;
     let http = client(&dir.path);
-    let acked = Arc::new(tokio::sync::Mutex::new(Vec::<String>::new()));
+    // Request ids acknowledged, with the resource a write created.
+    let acked = Arc::new(tokio::sync::Mutex::new(Vec::<(String, Option<String>)>::new()));
     let mut workers = Vec::new();
-    for _ in 0..8 {
+    for w in 0..8 {
         let (http, base, token, acked) = (http.clone(), server.base.clone(), emr.clone(), acked.clone());
         workers.push(tokio::spawn(async move {
             loop {
-                let r = http.get(format!("{base}/fhir/Patient?_count=1")).bearer_auth(&token).send().await;
+                // Half the workers write, half search.
+                let r = if w % 2 == 0 {
+                    http.post(format!("{base}/fhir/Patient")).bearer_auth(&token).json(&patient()).send().await
+                } else {
+                    http.get(format!("{base}/fhir/Patient?_count=1")).bearer_auth(&token).send().await
+                };
                 let Ok(r) = r else { break };
-                if r.status() == 200 {
-                    acked.lock().await.push(r.headers()["x-request-id"].to_str().unwrap().to_owned());
+                if r.status().is_success() {
+                    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+                    let created = r.headers().get("location").map(|l| {
+                        let l = l.to_str().unwrap();
+                        let path = l.split("/fhir/").nth(1).unwrap();
+                        path.split("/_history").next().unwrap().to_owned()
+                    });
+                    acked.lock().await.push((id, created));
                 }
             }
         }));
@@ -246,17 +258,24 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_record() {
     let export = dir.path.with_extension("crash.jsonl");
     haven_ok(&["audit", "export", "--data-dir", dir.arg(), "--out", export.to_str().unwrap()]);
     let text = std::fs::read_to_string(&export).unwrap();
-    let ids: HashSet<&str> = text
-        .lines()
-        .filter_map(|l| l.split("\"request_id\":\"").nth(1))
-        .filter_map(|rest| rest.split('"').next())
-        .collect();
-    let missing: Vec<&String> = acked.iter().filter(|id| !ids.contains(id.as_str())).collect();
+    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: HashSet<&str> = records.iter().filter_map(|r| r["request_id"].as_str()).collect();
+    let missing: Vec<_> = acked.iter().filter(|(id, _)| !ids.contains(id.as_str())).collect();
     assert!(missing.is_empty(), "{} acknowledged requests have no audit record", missing.len());
+    // Each acknowledged write's record names what it created.
+    let writes: Vec<_> = acked.iter().filter_map(|(id, c)| c.as_ref().map(|c| (id, c))).collect();
+    assert!(writes.len() >= 20, "too few writes to mean anything: {}", writes.len());
+    for (id, created) in writes {
+        let r = records.iter().find(|r| r["request_id"] == id.as_str()).unwrap();
+        assert_eq!((r["action"].as_str(), r["resources"][0].as_str()), (Some("fhir.create"), Some(created.as_str())));
+    }
+    let written = acked.iter().filter(|(_, c)| c.is_some()).count();
     // And the restarted server carries on the same chain.
     let server = ServerProcess::start(&dir, &[]).await;
     let r = http.get(format!("{}/fhir/Patient?_count=1", server.base)).bearer_auth(&emr).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let total = r.json::<Value>().await.unwrap()["total"].as_u64().unwrap();
+    assert!(total >= written as u64, "every acknowledged write survived: {total} < {written}");
     drop(server);
     haven_ok(&["audit", "verify", "--data-dir", dir.arg()]);
 }
