@@ -57,6 +57,12 @@ impl Ctx {
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, path, body).await
     }
+
+    /// PUT `Type/id` (create with that id, or update).
+    async fn put(&self, body: &Value) -> (u16, Value) {
+        let path = format!("{}/{}", body["resourceType"].as_str().unwrap(), body["id"].as_str().unwrap());
+        self.send(reqwest::Method::PUT, &path, body).await
+    }
 }
 
 fn outcome_text(v: &Value) -> String {
@@ -480,5 +486,69 @@ async fn an_independent_fhir_client_works_unmodified() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "fhir-kit-client run failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("\"ok\":true"), "{stdout}");
+    c.server.shutdown();
+}
+
+#[tokio::test]
+async fn only_fhir_r4_resource_types_are_accepted() {
+    let c = Ctx::new().await;
+    // In the URL: 404 not-supported, for every interaction; the name is not repeated.
+    let (s, b) = c.post("Foo", &json!({"resourceType": "Foo"})).await;
+    assert_eq!(s, 404, "{b}");
+    assert_eq!(b["issue"][0]["code"], "not-supported");
+    assert!(!outcome_text(&b).contains("Foo"), "{b}");
+    for path in ["Foo/1", "Foo?_id=1", "Foo/1/_history", "Observaton?patient=1", "HavenImport/x"] {
+        let (s, b) = c.get(path).await;
+        assert_eq!((s, b["issue"][0]["code"].as_str()), (404, Some("not-supported")), "{path}: {b}");
+    }
+    let (s, _) = c.send(reqwest::Method::PUT, "Foo/1", &json!({"resourceType": "Foo", "id": "1"})).await;
+    assert_eq!(s, 404);
+
+    // In a body, a contained resource, a transaction or a batch entry: 400 not-supported.
+    let (s, b) = c.post("Patient", &json!({"resourceType": "Foo"})).await;
+    assert_eq!((s, b["issue"][0]["code"].as_str()), (400, Some("not-supported")), "{b}");
+    let mut p = patient("Contained", "MRN-C");
+    p["contained"] = json!([{"resourceType": "Foo", "id": "c1"}]);
+    let (s, b) = c.post("Patient", &p).await;
+    assert_eq!((s, b["issue"][0]["code"].as_str()), (400, Some("not-supported")), "{b}");
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient("Tx", "MRN-TX-FOO"), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Foo"}, "request": {"method": "POST", "url": "Foo"}},
+    ]});
+    let (s, b) = c.post("", &tx).await;
+    assert_eq!((s, b["issue"][0]["code"].as_str()), (400, Some("not-supported")), "{b}");
+    let (_, found) = c.get("Patient?identifier=MRN-TX-FOO").await;
+    assert_eq!(found["total"], 0, "nothing of the refused transaction is written");
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": {"resourceType": "Foo"}, "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Basic", "code": {"text": "note"}}, "request": {"method": "POST", "url": "Basic"}},
+        // A real type, but the audit log's: never written through the API.
+        {"resource": {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2024-01-01T00:00:00Z",
+            "agent": [{"requestor": true}], "source": {"observer": {"display": "x"}}},
+            "request": {"method": "POST", "url": "AuditEvent"}},
+    ]});
+    let (s, b) = c.post("", &batch).await;
+    assert_eq!(s, 200, "{b}");
+    let st: Vec<&str> =
+        b["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
+    assert!(st[0].starts_with("400") && st[1].starts_with("201") && st[2].starts_with("400"), "{st:?}");
+
+    // Every real R4 type keeps the generic store-and-read behaviour.
+    for (t, extra) in [
+        ("Basic", json!({"code": {"text": "x"}})),
+        ("ImmunizationRecommendation", json!({"patient": {"reference": "Patient/p"}, "date": "2024-01-01"})),
+        ("VisionPrescription", json!({"status": "active"})),
+        ("Bundle", json!({"type": "collection"})),
+    ] {
+        let mut r = extra.clone();
+        r["resourceType"] = json!(t);
+        r["id"] = json!("generic-1");
+        let (s, b) = c.put(&r).await;
+        assert_eq!(s, 201, "{t}: {b}");
+        let (s, b) = c.get(&format!("{t}/generic-1")).await;
+        assert_eq!((s, b["resourceType"].as_str()), (200, Some(t)), "{t}");
+        let (s, b) = c.get(&format!("{t}?_id=generic-1")).await;
+        assert_eq!((s, b["total"].as_u64()), (200, Some(1)), "{t}");
+    }
     c.server.shutdown();
 }
