@@ -953,6 +953,8 @@ pub fn parse_query(rtype: &str, pairs: &[(String, String)], handling: Handling) 
                 let n: usize = value.parse().map_err(|_| bad(name, "expected a whole number"))?;
                 if name == "_count" {
                     q.count = n.min(MAX_COUNT);
+                    // FHIR: `_count=0` asks for the total only (no entries, so no pages to link).
+                    q.summary_count |= n == 0;
                 } else {
                     q.offset = n;
                 }
@@ -1166,6 +1168,8 @@ mod tests {
         assert!(parse_query("Patient", &pairs(&[("_count", "-1")]), Handling::Strict).is_err());
         let q = parse_query("Patient", &pairs(&[("_count", "5000")]), Handling::Strict).unwrap();
         assert_eq!(q.count, MAX_COUNT);
+        let q = parse_query("Patient", &pairs(&[("_count", "0")]), Handling::Strict).unwrap();
+        assert!(q.summary_count && q.count == 0, "_count=0 asks for the total only");
     }
 
     #[test]

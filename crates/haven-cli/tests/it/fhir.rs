@@ -108,6 +108,10 @@ fn ids(bundle: &Value, mode: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn links(bundle: &Value) -> Vec<String> {
+    bundle["link"].as_array().unwrap().iter().map(|l| l["relation"].as_str().unwrap().to_owned()).collect()
+}
+
 #[tokio::test]
 async fn capability_statement_is_public_and_every_listed_parameter_is_accepted() {
     let c = Ctx::new().await;
@@ -241,6 +245,15 @@ async fn search_paging_parameters_and_includes() {
     let (s, b) = c.get(&format!("Patient/{pid}/$everything")).await;
     assert_eq!(s, 200);
     assert_eq!(b["total"], 26);
+
+    // _count=0: the total only. No entries and no page links, so a client
+    // following links cannot loop on the same offset.
+    for q in ["_count=0", "_count=0&_offset=10", "_summary=count&_offset=10"] {
+        let (s, b) = c.get(&format!("Observation?patient={pid}&{q}")).await;
+        assert_eq!((s, b["total"].as_u64()), (200, Some(25)), "{q}: {b}");
+        assert!(b["entry"].as_array().is_none_or(Vec::is_empty), "{q}: {b}");
+        assert_eq!(links(&b), ["self"], "{q}");
+    }
     c.server.shutdown();
 }
 

@@ -419,11 +419,15 @@ async fn run_search(
         format!("{base}/{}?{}", rtype.as_str(), encode_query(&p))
     };
     let mut links = vec![json!({"relation": "self", "url": link(q.offset)})];
-    if !q.summary_count && q.offset + q.count < page.total {
-        links.push(json!({"relation": "next", "url": link(q.offset + q.count)}));
-    }
-    if q.offset > 0 {
-        links.push(json!({"relation": "previous", "url": link(q.offset.saturating_sub(q.count))}));
+    // A total-only answer (`_summary=count`, `_count=0`) has no pages: a
+    // next or previous link would point back at the same offset forever.
+    if !q.summary_count && q.count > 0 {
+        if q.offset + q.count < page.total {
+            links.push(json!({"relation": "next", "url": link(q.offset + q.count)}));
+        }
+        if q.offset > 0 {
+            links.push(json!({"relation": "previous", "url": link(q.offset.saturating_sub(q.count))}));
+        }
     }
     let mut entries = Vec::with_capacity(page.matches.len() + page.included.len() + 1);
     for (records, mode) in [(&page.matches, "match"), (&page.included, "include")] {
