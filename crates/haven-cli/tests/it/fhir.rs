@@ -63,6 +63,41 @@ impl Ctx {
         let path = format!("{}/{}", body["resourceType"].as_str().unwrap(), body["id"].as_str().unwrap());
         self.send(reqwest::Method::PUT, &path, body).await
     }
+
+    /// GET with another caller's token.
+    async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}/{path}", self.fhir)).bearer_auth(token).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An account of `role` and an operator-issued token for it (the CLI
+    /// runs on a blocking thread while the server serves).
+    async fn user_token(&self, username: &str, role: &str) -> String {
+        let (dir, username, role) = (self.dir.path.clone(), username.to_owned(), role.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let dir = DataDir::wrap(dir);
+            if role != "admin" {
+                let pw = dir.path.with_extension(format!("{username}.pw"));
+                std::fs::write(&pw, "a-long-enough-password-42\n").unwrap();
+                crate::common::haven_ok(&[
+                    "user",
+                    "add",
+                    "--data-dir",
+                    dir.arg(),
+                    "--username",
+                    &username,
+                    "--role",
+                    &role,
+                    "--password-file",
+                    pw.to_str().unwrap(),
+                ]);
+            }
+            dir.token_for(&username, None)
+        })
+        .await
+        .unwrap()
+    }
 }
 
 fn outcome_text(v: &Value) -> String {
@@ -115,6 +150,8 @@ fn links(bundle: &Value) -> Vec<String> {
 #[tokio::test]
 async fn capability_statement_is_public_and_every_listed_parameter_is_accepted() {
     let c = Ctx::new().await;
+    // AuditEvent is served from the audit log and only auditors search it.
+    let auditor = c.user_token("auditor1", "auditor").await;
     let r = c.http.get(format!("{}/metadata", c.fhir)).send().await.unwrap();
     assert_eq!(r.status(), 200, "metadata needs no token");
     let cs: Value = r.json().await.unwrap();
@@ -130,12 +167,21 @@ async fn capability_statement_is_public_and_every_listed_parameter_is_accepted()
                 "date" => "ge2020-01-01",
                 _ => "123",
             };
-            let (status, body) = c.get(&format!("{t}?{name}={value}&_count=1")).await;
+            let token = if t == "AuditEvent" { &auditor } else { &c.token };
+            let (status, body) = c.get_as(token, &format!("{t}?{name}={value}&_count=1")).await;
             assert_eq!(status, 200, "{t}?{name} is listed but refused: {body}");
             checked += 1;
         }
     }
     assert!(checked > 100, "{checked}");
+    // AuditEvent is listed, searchable and not writable, as the statement says.
+    let audit = resources.iter().find(|r| r["type"] == "AuditEvent").expect("AuditEvent is listed");
+    let interactions: Vec<&str> =
+        audit["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+    assert_eq!(interactions, ["read", "search-type"]);
+    let (s, b) = c.post("AuditEvent", &json!({"resourceType": "AuditEvent"})).await;
+    assert_eq!(s, 400, "{b}");
+    assert!(cs["rest"][0]["documentation"].as_str().unwrap().starts_with("Every other FHIR R4 resource type"));
     c.server.shutdown();
 }
 
