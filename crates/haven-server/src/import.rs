@@ -137,6 +137,19 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
     Ok(out)
 }
 
+/// What kind of input a file or body is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A Bundle or a single resource (`*.json`).
+    Json,
+    /// A bulk-export file (`Type.000.ndjson`): its name must start with a
+    /// resource type, which keeps other NDJSON (Synthea's `log.ndjson`) out.
+    NdjsonFile,
+    /// NDJSON sent to `$import`: no name to go by; each line's own
+    /// `resourceType` decides, and types may be mixed.
+    NdjsonBody,
+}
+
 /// Imports files and directories.
 pub async fn import_paths(
     store: &Store,
@@ -148,17 +161,19 @@ pub async fn import_paths(
         let bytes = std::fs::read(&path)
             .map_err(|e| ImportError::Read { path: path.display().to_string(), reason: e.to_string() })?;
         let name = path.display().to_string();
-        let ndjson = path.extension().is_some_and(|x| x == "ndjson");
-        imp.file(&name, &bytes, ndjson).await?;
+        let kind = if path.extension().is_some_and(|x| x == "ndjson") { Kind::NdjsonFile } else { Kind::Json };
+        imp.file(&name, &bytes, kind).await?;
     }
     Ok(imp.report)
 }
 
-/// Imports one request body (NDJSON or a Bundle/resource).
-pub async fn import_bytes(store: &Store, name: &str, bytes: &[u8], ndjson: bool) -> Result<ImportReport, ApiError> {
+/// Imports one `$import` request body: NDJSON (any mix of types, one
+/// resource per line), or a Bundle or single resource.
+pub async fn import_body(store: &Store, bytes: &[u8], ndjson: bool) -> Result<ImportReport, ApiError> {
     let quiet = |_: u64, _: &str| {};
     let mut imp = Importer { store, report: ImportReport::default(), resolved: HashMap::new(), progress: &quiet };
-    imp.file(name, bytes, ndjson).await?;
+    let kind = if ndjson { Kind::NdjsonBody } else { Kind::Json };
+    imp.file("request body", bytes, kind).await?;
     Ok(imp.report)
 }
 
@@ -171,7 +186,7 @@ impl Importer<'_> {
         *self.report.per_type.entry(rtype.as_str().to_owned()).or_default() += n;
     }
 
-    async fn file(&mut self, name: &str, bytes: &[u8], ndjson: bool) -> Result<(), ApiError> {
+    async fn file(&mut self, name: &str, bytes: &[u8], kind: Kind) -> Result<(), ApiError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             self.skip(name, "empty file");
             return Ok(());
@@ -183,10 +198,13 @@ impl Importer<'_> {
             self.report.files_already_done += 1;
             return Ok(());
         }
-        let done = if ndjson { self.ndjson(name, bytes).await? } else { self.json(name, bytes).await? };
+        let done = match kind {
+            Kind::Json => self.json(name, bytes).await?,
+            Kind::NdjsonFile | Kind::NdjsonBody => self.ndjson(name, bytes, kind).await?,
+        };
         (self.progress)(self.report.total(), name);
         if done {
-            if ndjson {
+            if kind != Kind::Json {
                 self.store.write_batch(&[ledger_item(&digest)?]).await?;
             }
             self.report.files_imported += 1;
@@ -224,10 +242,10 @@ impl Importer<'_> {
         fhir::rewrite_references(v, &mut |r| Ok(resolved.get(r).cloned().flatten()))
     }
 
-    async fn ndjson(&mut self, name: &str, bytes: &[u8]) -> Result<bool, ApiError> {
+    async fn ndjson(&mut self, name: &str, bytes: &[u8], kind: Kind) -> Result<bool, ApiError> {
         let file = name.rsplit('/').next().unwrap_or(name);
-        let starts_with_type = file.split('.').next().is_some_and(|t| ResourceType::parse(t).is_ok());
-        if !starts_with_type {
+        let starts_with_type = file.split('.').next().is_some_and(haven_fhir::resource_types::is_r4_resource_type);
+        if kind == Kind::NdjsonFile && !starts_with_type {
             self.skip(
                 name,
                 "not a FHIR NDJSON file (the name must start with a resource type, e.g. Patient.000.ndjson)",

@@ -548,6 +548,105 @@ async fn an_independent_fhir_client_works_unmodified() {
     c.server.shutdown();
 }
 
+/// `$import` answers a FHIR Parameters resource; its counters by name.
+fn import_counter(params: &Value, name: &str) -> u64 {
+    params["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["valueInteger"].as_u64())
+        .unwrap()
+}
+
+/// `$import`'s per-type counts.
+fn imported_types(params: &Value) -> std::collections::BTreeMap<String, u64> {
+    params["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "type")
+        .map(|p| {
+            (p["part"][0]["valueCode"].as_str().unwrap().to_owned(), p["part"][1]["valueInteger"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn import_operation_takes_bundles_and_mixed_ndjson_from_administrators_only() {
+    let c = Ctx::new().await;
+    let admin = c.user_token("admin", "admin").await;
+    let import = |token: &str, content_type: &'static str, body: Vec<u8>| {
+        c.http
+            .post(format!("{}/$import", c.fhir))
+            .bearer_auth(token.to_owned())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    // A transaction Bundle: new ids, references rewritten.
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:4b2f0a10-0000-4000-8000-000000000001", "resource": patient("Imported", "MRN-IMP-1"), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
+            "subject": {"reference": "urn:uuid:4b2f0a10-0000-4000-8000-000000000001"}}, "request": {"method": "POST", "url": "Encounter"}},
+    ]});
+    let r = import(&admin, "application/fhir+json", serde_json::to_vec(&bundle).unwrap()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(import_counter(&report, "imported"), 2, "{report}");
+    assert_eq!(imported_types(&report), [("Encounter".to_owned(), 1), ("Patient".to_owned(), 1)].into());
+
+    // NDJSON: each line's own resourceType decides, types mixed in one body;
+    // a line of an unknown type is skipped with its reason, by line number.
+    let lines = [
+        json!({"resourceType": "Patient", "id": "nd-pat", "name": [{"family": "Ndjson"}], "gender": "other"}),
+        observation("nd-pat", "2024-05-01T08:00:00Z"),
+        json!({"resourceType": "Claim", "id": "nd-claim", "status": "active", "use": "claim",
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+            "patient": {"reference": "Patient/nd-pat"}, "created": "2024-05-01", "provider": {"display": "Clinic"},
+            "priority": {"coding": [{"code": "normal"}]}, "insurance": [{"sequence": 1, "focal": true, "coverage": {"display": "Self-pay"}}]}),
+        json!({"resourceType": "Foo", "id": "nd-foo"}),
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let r = import(&admin, "application/fhir+ndjson", body.clone().into_bytes()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(import_counter(&report, "imported"), 3, "{report}");
+    assert_eq!(
+        imported_types(&report),
+        [("Claim".to_owned(), 1), ("Observation".to_owned(), 1), ("Patient".to_owned(), 1)].into()
+    );
+    let skipped: Vec<&Value> =
+        report["parameter"].as_array().unwrap().iter().filter(|p| p["name"] == "skipped").collect();
+    assert_eq!(skipped.len(), 1, "{report}");
+    assert_eq!(skipped[0]["part"][0]["valueString"], "request body:4");
+    assert!(skipped[0]["part"][1]["valueString"].as_str().unwrap().contains("not a FHIR R4 resource type"));
+
+    // Readable by a caller allowed to read them (the administrator sees no PHI).
+    let (s, p) = c.get("Patient/nd-pat").await;
+    assert_eq!((s, p["name"][0]["family"].as_str()), (200, Some("Ndjson")));
+    let (s, b) = c.get("Observation?patient=nd-pat").await;
+    assert_eq!((s, b["total"].as_u64()), (200, Some(1)));
+    let (s, _) = c.get("Claim/nd-claim").await;
+    assert_eq!(s, 200);
+    let (s, b) = c.get("Patient?identifier=MRN-IMP-1&_revinclude=Encounter:patient").await;
+    assert_eq!((s, b["total"].as_u64(), ids(&b, "include").len()), (200, Some(1), 1), "{b}");
+
+    // The same body again is recognised and imports nothing.
+    let r = import(&admin, "application/fhir+ndjson", body.into_bytes()).await.unwrap();
+    let report: Value = r.json().await.unwrap();
+    assert_eq!((import_counter(&report, "imported"), import_counter(&report, "filesAlreadyImported")), (0, 1));
+
+    // Anyone else is refused, the EMR client with every clinical scope included.
+    let r = import(&c.token, "application/fhir+json", serde_json::to_vec(&bundle).unwrap()).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let clinician = c.user_token("dr.import", "clinician").await;
+    let r = import(&clinician, "application/fhir+ndjson", b"{}\n".to_vec()).await.unwrap();
+    assert_eq!(r.status(), 403);
+    c.server.shutdown();
+}
+
 #[tokio::test]
 async fn only_fhir_r4_resource_types_are_accepted() {
     let c = Ctx::new().await;

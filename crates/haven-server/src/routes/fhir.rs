@@ -560,6 +560,6 @@ async fn import(
 ) -> Result<Response, ApiError> {
     state.authz().require(state.store(), &flag, &p, Action::Import, "Bundle", None).await?;
     let ndjson = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("ndjson"));
-    let report = crate::import::import_bytes(state.store(), "request body", &body, ndjson).await?;
+    let report = crate::import::import_body(state.store(), &body, ndjson).await?;
     json_response(StatusCode::OK, &report.to_parameters())
 }
