@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::compartment::{self, COMPARTMENT_INDEX};
 use crate::datetime::{DateError, PartialDateTime};
 
 /// The kind of a search parameter (FHIR search parameter types).
@@ -353,7 +354,7 @@ pub const COMMON_PARAMS: [(&str, ParamKind, &str); 2] =
 // Walking element paths
 
 /// The values at `path` in `obj` (arrays flattened).
-fn values_at<'a>(obj: &'a Map<String, Value>, path: &str) -> Vec<&'a Value> {
+pub(crate) fn values_at<'a>(obj: &'a Map<String, Value>, path: &str) -> Vec<&'a Value> {
     let mut current: Vec<&Value> = Vec::new();
     let mut first = true;
     for seg in path.split('.') {
@@ -594,7 +595,9 @@ pub fn references<'a>(def: &ParamDef, obj: &'a Map<String, Value>) -> Vec<(&'a s
 }
 
 /// The index terms of a resource: `(parameter name, tagged normalised
-/// value)` pairs. PHI: the caller turns them into keyed HMACs at once.
+/// value)` pairs, plus one [`COMPARTMENT_INDEX`] term (`Patient/{id}`) per
+/// patient whose compartment the resource is in, for every type, typed or
+/// generic. PHI: the caller turns them into keyed HMACs at once.
 pub fn index_terms(rtype: &str, obj: &Map<String, Value>) -> Vec<(&'static str, String)> {
     let mut terms = Vec::new();
     for def in params_for(rtype) {
@@ -603,6 +606,9 @@ pub fn index_terms(rtype: &str, obj: &Map<String, Value>) -> Vec<(&'static str, 
         values.dedup();
         terms.extend(values.into_iter().map(|v| (def.name, v)));
     }
+    terms.extend(
+        compartment::patient_ids_in(rtype, obj).into_iter().map(|id| (COMPARTMENT_INDEX, format!("Patient/{id}"))),
+    );
     terms
 }
 
@@ -1187,6 +1193,22 @@ mod tests {
         assert!(parse_query("Patient", &pairs(&[("_revinclude", "Observation:subject")]), Handling::Strict).is_ok());
         assert!(parse_query("Patient", &pairs(&[("_revinclude", "Observation:encounter")]), Handling::Strict).is_err());
         assert!(parse_query("Patient", &pairs(&[("_include", "Observation:patient")]), Handling::Strict).is_err());
+    }
+
+    #[test]
+    fn compartment_terms_for_typed_and_generic_types() {
+        let claim = obj(json!({"resourceType": "Claim", "patient": {"reference": "Patient/p1"}}));
+        assert_eq!(index_terms("Claim", &claim), vec![(COMPARTMENT_INDEX, "Patient/p1".to_owned())]);
+        let o = obj(json!({"resourceType": "Observation", "subject": {"reference": "Patient/p1"},
+            "performer": [{"reference": "Patient/p2"}]}));
+        let terms = index_terms("Observation", &o);
+        for want in ["Patient/p1", "Patient/p2"] {
+            assert!(terms.contains(&(COMPARTMENT_INDEX, want.to_owned())), "{want}");
+        }
+        let org = obj(json!({"resourceType": "Organization", "name": "x"}));
+        assert!(index_terms("Organization", &org).iter().all(|(n, _)| *n != COMPARTMENT_INDEX));
+        // No search parameter can reach the compartment index.
+        assert!(parse_query("Claim", &pairs(&[(COMPARTMENT_INDEX, "Patient/p1")]), Handling::Strict).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use haven_core::{ResourceId, ResourceType, VersionId};
 use haven_fhir::search::{self, Handling, SearchQuery};
-use haven_fhir::{limits, model, resource_types, validate};
+use haven_fhir::{compartment, limits, model, resource_types, validate};
 use haven_store::{BatchItem, IndexTerm, Precondition, Record, Store};
 use serde_json::{Map, Value, json};
 
@@ -315,18 +315,36 @@ async fn includes(
     Ok(out)
 }
 
-/// Everything in a patient's compartment: the Patient and every resource of
-/// a type with a `patient` search parameter that refers to it.
+/// Everything in a patient's compartment: the Patient and every resource
+/// the R4 Patient CompartmentDefinition puts there, of any type, typed or
+/// stored generically (found through the compartment index term that every
+/// write records; see `haven_fhir::compartment`).
 pub async fn everything(store: &Store, id: &ResourceId, vis: Option<&dyn Visibility>) -> Result<Vec<Record>, ApiError> {
     let patient_type = ResourceType::parse("Patient").map_err(|_| ApiError::Internal)?;
     let mut out = vec![store.read(&patient_type, id).await?];
-    for t in search::RESOURCE_TYPES {
-        if search::param(t, "patient").is_none() {
+    let target = format!("Patient/{}", id.as_str());
+    let mut seen: HashSet<(ResourceType, ResourceId)> = HashSet::new();
+    seen.insert((patient_type, id.clone()));
+    // One index lookup per type of the compartment (66 in R4).
+    for (t, _) in compartment::PATIENT_COMPARTMENT {
+        let rtype = ResourceType::parse(t).map_err(|_| ApiError::Internal)?;
+        let mut ids =
+            store.search(&rtype, &[(compartment::COMPARTMENT_INDEX.to_owned(), vec![target.clone()])]).await?;
+        // Records written before the compartment index existed are still
+        // found through a typed `patient` parameter.
+        if search::param(t, "patient").is_some() {
+            ids.extend(store.search(&rtype, &[("patient".to_owned(), vec![format!("r:{target}")])]).await?);
+            ids.sort();
+            ids.dedup();
+        }
+        ids.retain(|i| !seen.contains(&(rtype.clone(), i.clone())));
+        if ids.is_empty() {
             continue;
         }
-        let rtype = ResourceType::parse(t).map_err(|_| ApiError::Internal)?;
-        let ids = store.search(&rtype, &[("patient".to_owned(), vec![format!("r:Patient/{}", id.as_str())])]).await?;
         for r in store.read_many(&rtype, &ids).await? {
+            if !seen.insert((r.meta.rtype.clone(), r.meta.id.clone())) {
+                continue;
+            }
             if let Some(v) = vis
                 && !v.visible(&r).await?
             {

@@ -710,3 +710,100 @@ async fn only_fhir_r4_resource_types_are_accepted() {
     }
     c.server.shutdown();
 }
+
+/// Creates (PUT) every resource and checks each answer.
+async fn put_all(c: &Ctx, resources: &[Value]) {
+    for r in resources {
+        let (s, b) = c.put(r).await;
+        assert_eq!(s, 201, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn everything_includes_every_type_of_the_patient_compartment() {
+    let c = Ctx::new().await;
+    let pid = "cmp-p";
+    let subject = json!({"reference": format!("Patient/{pid}")});
+    let coding =
+        json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]});
+    put_all(
+        &c,
+        &[
+            json!({"resourceType": "Patient", "id": pid, "name": [{"family": "Compartment"}]}),
+            json!({"resourceType": "Patient", "id": "other", "name": [{"family": "Other"}]}),
+            // Another Patient record of the same person points here: in the compartment.
+            json!({"resourceType": "Patient", "id": "linked", "link": [{"other": subject, "type": "seealso"}]}),
+            // Typed types.
+            {
+                let mut o = observation(pid, "2024-01-01T10:00:00Z");
+                o["id"] = json!("obs-1");
+                o
+            },
+            json!({"resourceType": "Condition", "id": "cond-1", "subject": subject, "code": {"text": "x"}}),
+            // Stored generically, linked through the compartment's paths.
+            json!({"resourceType": "Claim", "id": "claim-1", "status": "active", "type": coding, "use": "claim",
+                "patient": subject, "created": "2024-01-01", "provider": {"display": "Clinic"},
+                "priority": {"coding": [{"code": "normal"}]},
+                "insurance": [{"sequence": 1, "focal": true, "coverage": {"display": "Self-pay"}}]}),
+            json!({"resourceType": "ExplanationOfBenefit", "id": "eob-1", "status": "active", "type": coding,
+                "use": "claim", "patient": subject, "created": "2024-01-01", "insurer": {"display": "Payer"},
+                "provider": {"display": "Clinic"}, "outcome": "complete",
+                "insurance": [{"focal": true, "coverage": {"display": "Self-pay"}}]}),
+            json!({"resourceType": "CarePlan", "id": "plan-1", "status": "active", "intent": "plan", "subject": subject}),
+            json!({"resourceType": "Goal", "id": "goal-1", "lifecycleStatus": "active",
+                "description": {"text": "walk"}, "subject": subject}),
+            json!({"resourceType": "Coverage", "id": "cov-1", "status": "active", "beneficiary": subject,
+                "payor": [{"display": "Payer"}]}),
+            json!({"resourceType": "Provenance", "id": "prov-1", "target": [subject],
+                "recorded": "2024-01-01T10:00:00Z", "agent": [{"who": {"display": "Clinic"}}]}),
+            json!({"resourceType": "MedicationAdministration", "id": "ma-1", "status": "completed",
+                "medicationCodeableConcept": {"text": "x"}, "subject": subject, "effectiveDateTime": "2024-01-01"}),
+            // Never in the compartment (R4 lists Device as never), or someone else's.
+            json!({"resourceType": "Device", "id": "dev-1", "patient": subject}),
+            json!({"resourceType": "Claim", "id": "claim-other", "status": "active", "type": coding, "use": "claim",
+                "patient": {"reference": "Patient/other"}, "created": "2024-01-01", "provider": {"display": "Clinic"},
+                "priority": {"coding": [{"code": "normal"}]},
+                "insurance": [{"sequence": 1, "focal": true, "coverage": {"display": "Self-pay"}}]}),
+        ],
+    )
+    .await;
+    let (s, b) = c.get(&format!("Patient/{pid}/$everything")).await;
+    assert_eq!(s, 200, "{b}");
+    let mut got = ids(&b, "match");
+    got.sort();
+    let mut want: Vec<String> = [
+        "CarePlan/plan-1",
+        "Claim/claim-1",
+        "Condition/cond-1",
+        "Coverage/cov-1",
+        "ExplanationOfBenefit/eob-1",
+        "Goal/goal-1",
+        "MedicationAdministration/ma-1",
+        "Observation/obs-1",
+        "Patient/cmp-p",
+        "Patient/linked",
+        "Provenance/prov-1",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(b["total"].as_u64(), Some(want.len() as u64));
+
+    // An update that moves a record to another patient moves it out.
+    let mut goal = json!({"resourceType": "Goal", "id": "goal-1", "lifecycleStatus": "active",
+        "description": {"text": "walk"}, "subject": {"reference": "Patient/other"}});
+    let (s, _) = c.put(&goal).await;
+    assert_eq!(s, 200);
+    let (_, b) = c.get(&format!("Patient/{pid}/$everything")).await;
+    assert!(!ids(&b, "match").contains(&"Goal/goal-1".to_owned()));
+    goal["subject"] = subject;
+    c.put(&goal).await;
+    let r = c.http.delete(format!("{}/Claim/claim-1", c.fhir)).bearer_auth(&c.token).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let (_, b) = c.get(&format!("Patient/{pid}/$everything")).await;
+    let got = ids(&b, "match");
+    assert!(got.contains(&"Goal/goal-1".to_owned()) && !got.contains(&"Claim/claim-1".to_owned()), "{got:?}");
+    c.server.shutdown();
+}
