@@ -143,6 +143,13 @@ fn ids(bundle: &Value, mode: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The sorted `Type/id` of a searchset's matches.
+fn sorted_matches(bundle: &Value) -> Vec<String> {
+    let mut v = ids(bundle, "match");
+    v.sort();
+    v
+}
+
 fn links(bundle: &Value) -> Vec<String> {
     bundle["link"].as_array().unwrap().iter().map(|l| l["relation"].as_str().unwrap().to_owned()).collect()
 }
@@ -717,6 +724,136 @@ async fn put_all(c: &Ctx, resources: &[Value]) {
         let (s, b) = c.put(r).await;
         assert_eq!(s, 201, "{b}");
     }
+}
+
+fn slot(id: &str, schedule: &str, status: &str, start: &str) -> Value {
+    let end = start.replace(":00:00Z", ":20:00Z");
+    json!({"resourceType": "Slot", "id": id, "schedule": {"reference": format!("Schedule/{schedule}")},
+        "status": status, "start": start, "end": end})
+}
+
+fn appointment(id: &str, status: &str, start: &str, actors: &[&str]) -> Value {
+    let participant: Vec<Value> =
+        actors.iter().map(|a| json!({"actor": {"reference": a}, "status": "accepted"})).collect();
+    json!({"resourceType": "Appointment", "id": id, "status": status, "start": start, "participant": participant})
+}
+
+#[tokio::test]
+async fn appointment_and_slot_searches() {
+    let c = Ctx::new().await;
+    let svc = json!([{"coding": [{"system": "http://snomed.info/sct", "code": "11429006"}]}]);
+    let mut slot5 = slot("slot-5", "s-b", "busy-unavailable", "2027-01-05T09:00:00Z");
+    slot5["serviceType"] = svc.clone();
+    slot5["identifier"] = json!([{"system": "https://clinic.invalid/slot", "value": "S5"}]);
+    let mut ap1 =
+        appointment("ap-1", "booked", "2026-12-01T10:00:00Z", &["Patient/pa", "Practitioner/dr-a", "Location/room-1"]);
+    ap1["slot"] = json!([{"reference": "Slot/slot-2"}]);
+    ap1["serviceType"] = svc.clone();
+    ap1["appointmentType"] =
+        json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0276", "code": "ROUTINE"}]});
+    ap1["identifier"] = json!([{"system": "https://clinic.invalid/appt", "value": "A1"}]);
+    put_all(
+        &c,
+        &[
+            json!({"resourceType": "Practitioner", "id": "dr-a", "name": [{"family": "A"}]}),
+            json!({"resourceType": "Practitioner", "id": "dr-b", "name": [{"family": "B"}]}),
+            json!({"resourceType": "Patient", "id": "pa", "name": [{"family": "Pa"}]}),
+            json!({"resourceType": "Patient", "id": "pb", "name": [{"family": "Pb"}]}),
+            json!({"resourceType": "Location", "id": "room-1", "name": "Room 1"}),
+            json!({"resourceType": "Schedule", "id": "s-a", "actor": [{"reference": "Practitioner/dr-a"}]}),
+            json!({"resourceType": "Schedule", "id": "s-b", "actor": [{"reference": "Practitioner/dr-b"}]}),
+            slot("slot-1", "s-a", "free", "2026-12-01T09:00:00Z"),
+            slot("slot-2", "s-a", "busy", "2026-12-01T10:00:00Z"),
+            slot("slot-3", "s-a", "free", "2026-12-02T09:00:00Z"),
+            slot("slot-4", "s-b", "free", "2026-12-01T09:00:00Z"),
+            slot5,
+            ap1,
+            appointment("ap-2", "booked", "2026-12-03T09:00:00Z", &["Patient/pb", "Practitioner/dr-a"]),
+            appointment("ap-3", "cancelled", "2026-11-20T09:00:00Z", &["Patient/pa", "Practitioner/dr-b"]),
+            appointment("ap-4", "proposed", "2027-01-10T09:00:00Z", &["Patient/pb", "Practitioner/dr-b"]),
+        ],
+    )
+    .await;
+
+    let mut tested: std::collections::BTreeSet<(&str, String)> = std::collections::BTreeSet::new();
+    let cases: &[(&str, &str, &[&str])] = &[
+        // date, with every prefix
+        ("Appointment", "date=2026-12-01", &["ap-1"]),
+        ("Appointment", "date=eq2026-12", &["ap-1", "ap-2"]),
+        ("Appointment", "date=ne2026-12-01", &["ap-2", "ap-3", "ap-4"]),
+        ("Appointment", "date=ge2026-12-01", &["ap-1", "ap-2", "ap-4"]),
+        ("Appointment", "date=gt2026-12-01", &["ap-2", "ap-4"]),
+        ("Appointment", "date=le2026-12-01", &["ap-1", "ap-3"]),
+        ("Appointment", "date=lt2026-12-01", &["ap-3"]),
+        ("Appointment", "date=sa2026-11-30", &["ap-1", "ap-2", "ap-4"]),
+        ("Appointment", "date=eb2026-12-01", &["ap-3"]),
+        ("Appointment", "date=ap2026-12-01", &["ap-1"]),
+        ("Appointment", "date=gt2026-12-01&date=le2026-12-31", &["ap-2"]),
+        ("Appointment", "date=ge2026-12-01T09:30:00Z&date=lt2026-12-01T10:30:00Z", &["ap-1"]),
+        // status
+        ("Appointment", "status=booked", &["ap-1", "ap-2"]),
+        ("Appointment", "status=booked,cancelled", &["ap-1", "ap-2", "ap-3"]),
+        ("Appointment", "status=arrived", &[]),
+        // actor: any participant, by id, Type/id or a type modifier
+        ("Appointment", "actor=Practitioner/dr-a", &["ap-1", "ap-2"]),
+        ("Appointment", "actor=pa", &["ap-1", "ap-3"]),
+        ("Appointment", "actor:Practitioner=dr-b", &["ap-3", "ap-4"]),
+        ("Appointment", "actor=Location/room-1", &["ap-1"]),
+        // practitioner, patient, location, slot
+        ("Appointment", "practitioner=dr-b", &["ap-3", "ap-4"]),
+        ("Appointment", "practitioner=Practitioner/dr-a&status=booked", &["ap-1", "ap-2"]),
+        ("Appointment", "patient=pa", &["ap-1", "ap-3"]),
+        ("Appointment", "patient=Patient/pb&date=ge2027", &["ap-4"]),
+        ("Appointment", "patient=pa&practitioner=dr-a", &["ap-1"]),
+        ("Appointment", "location=room-1", &["ap-1"]),
+        ("Appointment", "slot=Slot/slot-2", &["ap-1"]),
+        ("Appointment", "service-type=http://snomed.info/sct|11429006", &["ap-1"]),
+        ("Appointment", "appointment-type=ROUTINE", &["ap-1"]),
+        ("Appointment", "identifier=https://clinic.invalid/appt|A1", &["ap-1"]),
+        // Slot: schedule, status, start (and its alias date)
+        ("Slot", "schedule=s-a", &["slot-1", "slot-2", "slot-3"]),
+        ("Slot", "schedule=Schedule/s-b", &["slot-4", "slot-5"]),
+        ("Slot", "status=free", &["slot-1", "slot-3", "slot-4"]),
+        ("Slot", "status=busy,busy-unavailable", &["slot-2", "slot-5"]),
+        ("Slot", "start=2026-12-01", &["slot-1", "slot-2", "slot-4"]),
+        ("Slot", "start=ge2026-12-02", &["slot-3", "slot-5"]),
+        ("Slot", "start=lt2026-12-02", &["slot-1", "slot-2", "slot-4"]),
+        ("Slot", "start=gt2026-12-31", &["slot-5"]),
+        ("Slot", "start=sa2026-12-01T09:00:00Z&start=eb2026-12-02T09:00:00Z", &["slot-2"]),
+        ("Slot", "schedule=s-a&status=free&start=ge2026-12-01T09:30:00Z", &["slot-3"]),
+        ("Slot", "date=2026-12-02", &["slot-3"]),
+        ("Slot", "service-type=11429006", &["slot-5"]),
+        ("Slot", "identifier=https://clinic.invalid/slot|S5", &["slot-5"]),
+    ];
+    for (t, q, want) in cases {
+        let (s, b) = c.get(&format!("{t}?{q}")).await;
+        assert_eq!(s, 200, "{t}?{q}: {b}");
+        let want: Vec<String> = want.iter().map(|id| format!("{t}/{id}")).collect();
+        assert_eq!(sorted_matches(&b), want, "{t}?{q}");
+        assert_eq!(b["total"].as_u64(), Some(want.len() as u64), "{t}?{q}");
+        for pair in q.split('&') {
+            let name = pair.split(['=', ':']).next().unwrap();
+            tested.insert((t, name.to_owned()));
+        }
+    }
+    // Typed references must name the right type.
+    let (s, b) = c.get("Appointment?practitioner=Patient/pa").await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = c.get("Slot?schedule=s-a&_include=Slot:schedule&_count=1").await;
+    assert_eq!((s, ids(&b, "include")), (200, vec!["Schedule/s-a".to_owned()]));
+
+    // Every parameter the CapabilityStatement lists for the two types is exercised above.
+    let (_, cs) = c.get("metadata").await;
+    for t in ["Appointment", "Slot"] {
+        let res = cs["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == t).unwrap();
+        for p in res["searchParam"].as_array().unwrap() {
+            let name = p["name"].as_str().unwrap();
+            if !name.starts_with('_') {
+                assert!(tested.contains(&(t, name.to_owned())), "{t}?{name} is listed but not tested");
+            }
+        }
+    }
+    c.server.shutdown();
 }
 
 #[tokio::test]
