@@ -79,8 +79,22 @@ pub enum ImportError {
     Api(#[from] ApiError),
 }
 
-/// Progress callback: resources written so far and the file being read.
-pub type Progress<'a> = &'a (dyn Fn(u64, &str) + Send + Sync);
+/// Where an import is, for a progress display.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportProgress<'a> {
+    /// Resources written so far.
+    pub resources: u64,
+    /// Input bytes read so far (files done, plus the lines of an NDJSON file
+    /// already written).
+    pub bytes: u64,
+    /// Bytes of all input files together (known before the import starts).
+    pub total_bytes: u64,
+    /// The file being read.
+    pub file: &'a str,
+}
+
+/// Progress callback, called after each written batch and each file.
+pub type Progress<'a> = &'a (dyn Fn(&ImportProgress<'_>) + Send + Sync);
 
 fn ledger_item(digest: &str) -> Result<BatchItem, ApiError> {
     Ok(BatchItem {
@@ -99,6 +113,10 @@ struct Importer<'a> {
     /// Conditional reference → `Type/id` it resolved to (or `None`).
     resolved: HashMap<String, Option<String>>,
     progress: Progress<'a>,
+    /// Bytes of the files finished so far.
+    bytes_done: u64,
+    /// Bytes of all input files.
+    total_bytes: u64,
 }
 
 fn order_key(path: &Path) -> (u8, usize, PathBuf) {
@@ -156,8 +174,12 @@ pub async fn import_paths(
     paths: &[PathBuf],
     progress: Progress<'_>,
 ) -> Result<ImportReport, ImportError> {
-    let mut imp = Importer { store, report: ImportReport::default(), resolved: HashMap::new(), progress };
-    for path in collect_files(paths)? {
+    let files = collect_files(paths)?;
+    // Sizes up front, so a progress display knows the whole before it starts.
+    let total_bytes = files.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let mut imp = Importer::new(store, progress, total_bytes);
+    imp.report_progress("", 0);
+    for path in files {
         let bytes = std::fs::read(&path)
             .map_err(|e| ImportError::Read { path: path.display().to_string(), reason: e.to_string() })?;
         let name = path.display().to_string();
@@ -170,14 +192,35 @@ pub async fn import_paths(
 /// Imports one `$import` request body: NDJSON (any mix of types, one
 /// resource per line), or a Bundle or single resource.
 pub async fn import_body(store: &Store, bytes: &[u8], ndjson: bool) -> Result<ImportReport, ApiError> {
-    let quiet = |_: u64, _: &str| {};
-    let mut imp = Importer { store, report: ImportReport::default(), resolved: HashMap::new(), progress: &quiet };
+    let quiet = |_: &ImportProgress<'_>| {};
+    let mut imp = Importer::new(store, &quiet, bytes.len() as u64);
     let kind = if ndjson { Kind::NdjsonBody } else { Kind::Json };
     imp.file("request body", bytes, kind).await?;
     Ok(imp.report)
 }
 
-impl Importer<'_> {
+impl<'a> Importer<'a> {
+    fn new(store: &'a Store, progress: Progress<'a>, total_bytes: u64) -> Self {
+        Importer {
+            store,
+            report: ImportReport::default(),
+            resolved: HashMap::new(),
+            progress,
+            bytes_done: 0,
+            total_bytes,
+        }
+    }
+
+    /// Reports progress; `in_file` is how far into the current file the import is.
+    fn report_progress(&self, file: &str, in_file: u64) {
+        (self.progress)(&ImportProgress {
+            resources: self.report.total(),
+            bytes: self.bytes_done + in_file,
+            total_bytes: self.total_bytes,
+            file,
+        });
+    }
+
     fn skip(&mut self, source: impl Into<String>, reason: impl Into<String>) {
         self.report.skipped.push((source.into(), reason.into()));
     }
@@ -187,6 +230,14 @@ impl Importer<'_> {
     }
 
     async fn file(&mut self, name: &str, bytes: &[u8], kind: Kind) -> Result<(), ApiError> {
+        let size = bytes.len() as u64;
+        self.file_inner(name, bytes, kind).await?;
+        self.bytes_done += size;
+        self.report_progress(name, 0);
+        Ok(())
+    }
+
+    async fn file_inner(&mut self, name: &str, bytes: &[u8], kind: Kind) -> Result<(), ApiError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             self.skip(name, "empty file");
             return Ok(());
@@ -202,7 +253,6 @@ impl Importer<'_> {
             Kind::Json => self.json(name, bytes).await?,
             Kind::NdjsonFile | Kind::NdjsonBody => self.ndjson(name, bytes, kind).await?,
         };
-        (self.progress)(self.report.total(), name);
         if done {
             if kind != Kind::Json {
                 self.store.write_batch(&[ledger_item(&digest)?]).await?;
@@ -254,7 +304,10 @@ impl Importer<'_> {
         }
         let mut items: Vec<BatchItem> = Vec::with_capacity(BATCH);
         let mut in_batch = std::collections::HashSet::new();
+        // Bytes up to the end of the current line, for progress.
+        let mut offset = 0u64;
         for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            offset += line.len() as u64 + 1;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -289,7 +342,7 @@ impl Importer<'_> {
             if items.len() >= BATCH {
                 self.flush(&mut items).await?;
                 in_batch.clear();
-                (self.progress)(self.report.total(), name);
+                self.report_progress(name, offset.min(bytes.len() as u64));
             }
         }
         self.flush(&mut items).await?;
