@@ -466,7 +466,7 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     // 1. Import into the encrypted store, before the server holds it.
     let store = haven_server::state::open_store(&dir, &config).await?;
     let started = Instant::now();
-    let report = haven_server::import::import_paths(&store, &[data.to_path_buf()], &|_, _| {})
+    let report = haven_server::import::import_paths(&store, &[data.to_path_buf()], &|_| {})
         .await
         .with_context(|| format!("importing {}", data.display()))?;
     let import_secs = started.elapsed().as_secs_f64();

@@ -245,21 +245,25 @@ async fn serve_dir(dir: &Path, listen: Listen) -> Result<()> {
 }
 
 async fn import(dir: &Path, paths: &[PathBuf]) -> Result<()> {
-    use std::io::{IsTerminal, Write};
+    use std::io::IsTerminal;
     let config = load_config(dir)?;
     let store = haven_server::state::open_store(dir, &config).await?;
-    let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
-    let progress = move |n: u64, file: &str| {
-        let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        if tty {
-            eprint!("\r\x1b[2K{n} resources ({rate:.0}/s) {file}");
-            let _ = std::io::stderr().flush();
-        } else {
-            eprintln!("{n} resources ({rate:.0}/s) {file}");
+    // A bar only for a person watching: scripts and logs get the summary alone.
+    let bar = if std::io::stderr().is_terminal() { import_bar() } else { indicatif::ProgressBar::hidden() };
+    let progress = |p: &haven_server::import::ImportProgress<'_>| {
+        if bar.length() != Some(p.total_bytes) {
+            bar.set_length(p.total_bytes);
+            // Redraws the clock and rate while one large file is being read.
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
         }
+        bar.set_position(p.bytes);
+        // No file name: Synthea names files after (synthetic) patients.
+        bar.set_message(format!("{} resources", p.resources));
     };
-    let report = haven_server::import::import_paths(&store, paths, &progress).await?;
+    let report = haven_server::import::import_paths(&store, paths, &progress).await;
+    bar.finish_and_clear();
+    let report = report?;
     let secs = started.elapsed().as_secs_f64();
     let mut e = audit::operator_event("fhir.import", haven_audit::Outcome::Success);
     e.detail = Some(format!(
@@ -269,9 +273,6 @@ async fn import(dir: &Path, paths: &[PathBuf]) -> Result<()> {
         report.files_already_done
     ));
     audit::record_operator(dir, &config, e).await?;
-    if tty {
-        eprintln!();
-    }
     println!(
         "Imported {} resources in {secs:.2} s ({:.0}/s) from {} files; {} files were already imported.",
         report.total(),
@@ -292,6 +293,19 @@ async fn import(dir: &Path, paths: &[PathBuf]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The import progress bar on stderr: bytes of all input files, rate, ETA.
+fn import_bar() -> indicatif::ProgressBar {
+    // The length is set by the first progress report, once the input is sized.
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    // The template is a constant; should it ever fail to parse, the default style still shows a bar.
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }
 
 async fn config_check(dir: &Path) -> Result<()> {

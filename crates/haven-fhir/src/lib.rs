@@ -10,10 +10,14 @@
 //! - [`search`]: the search parameters Haven supports, the index terms a
 //!   resource yields, and the parser for search queries.
 //! - [`capability`]: the CapabilityStatement, generated from the same tables.
+//! - [`resource_types`]: the FHIR R4 resource type names; nothing else is accepted.
+//! - [`compartment`]: the R4 Patient compartment and the patients a resource belongs to.
 
 pub mod capability;
+pub mod compartment;
 pub mod datetime;
 pub mod limits;
 pub mod model;
+pub mod resource_types;
 pub mod search;
 pub mod validate;

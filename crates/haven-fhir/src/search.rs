@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::compartment::{self, COMPARTMENT_INDEX};
 use crate::datetime::{DateError, PartialDateTime};
 
 /// The kind of a search parameter (FHIR search parameter types).
@@ -353,7 +354,7 @@ pub const COMMON_PARAMS: [(&str, ParamKind, &str); 2] =
 // Walking element paths
 
 /// The values at `path` in `obj` (arrays flattened).
-fn values_at<'a>(obj: &'a Map<String, Value>, path: &str) -> Vec<&'a Value> {
+pub(crate) fn values_at<'a>(obj: &'a Map<String, Value>, path: &str) -> Vec<&'a Value> {
     let mut current: Vec<&Value> = Vec::new();
     let mut first = true;
     for seg in path.split('.') {
@@ -594,7 +595,9 @@ pub fn references<'a>(def: &ParamDef, obj: &'a Map<String, Value>) -> Vec<(&'a s
 }
 
 /// The index terms of a resource: `(parameter name, tagged normalised
-/// value)` pairs. PHI: the caller turns them into keyed HMACs at once.
+/// value)` pairs, plus one [`COMPARTMENT_INDEX`] term (`Patient/{id}`) per
+/// patient whose compartment the resource is in, for every type, typed or
+/// generic. PHI: the caller turns them into keyed HMACs at once.
 pub fn index_terms(rtype: &str, obj: &Map<String, Value>) -> Vec<(&'static str, String)> {
     let mut terms = Vec::new();
     for def in params_for(rtype) {
@@ -603,6 +606,9 @@ pub fn index_terms(rtype: &str, obj: &Map<String, Value>) -> Vec<(&'static str, 
         values.dedup();
         terms.extend(values.into_iter().map(|v| (def.name, v)));
     }
+    terms.extend(
+        compartment::patient_ids_in(rtype, obj).into_iter().map(|id| (COMPARTMENT_INDEX, format!("Patient/{id}"))),
+    );
     terms
 }
 
@@ -953,6 +959,8 @@ pub fn parse_query(rtype: &str, pairs: &[(String, String)], handling: Handling) 
                 let n: usize = value.parse().map_err(|_| bad(name, "expected a whole number"))?;
                 if name == "_count" {
                     q.count = n.min(MAX_COUNT);
+                    // FHIR: `_count=0` asks for the total only (no entries, so no pages to link).
+                    q.summary_count |= n == 0;
                 } else {
                     q.offset = n;
                 }
@@ -1166,6 +1174,8 @@ mod tests {
         assert!(parse_query("Patient", &pairs(&[("_count", "-1")]), Handling::Strict).is_err());
         let q = parse_query("Patient", &pairs(&[("_count", "5000")]), Handling::Strict).unwrap();
         assert_eq!(q.count, MAX_COUNT);
+        let q = parse_query("Patient", &pairs(&[("_count", "0")]), Handling::Strict).unwrap();
+        assert!(q.summary_count && q.count == 0, "_count=0 asks for the total only");
     }
 
     #[test]
@@ -1183,6 +1193,22 @@ mod tests {
         assert!(parse_query("Patient", &pairs(&[("_revinclude", "Observation:subject")]), Handling::Strict).is_ok());
         assert!(parse_query("Patient", &pairs(&[("_revinclude", "Observation:encounter")]), Handling::Strict).is_err());
         assert!(parse_query("Patient", &pairs(&[("_include", "Observation:patient")]), Handling::Strict).is_err());
+    }
+
+    #[test]
+    fn compartment_terms_for_typed_and_generic_types() {
+        let claim = obj(json!({"resourceType": "Claim", "patient": {"reference": "Patient/p1"}}));
+        assert_eq!(index_terms("Claim", &claim), vec![(COMPARTMENT_INDEX, "Patient/p1".to_owned())]);
+        let o = obj(json!({"resourceType": "Observation", "subject": {"reference": "Patient/p1"},
+            "performer": [{"reference": "Patient/p2"}]}));
+        let terms = index_terms("Observation", &o);
+        for want in ["Patient/p1", "Patient/p2"] {
+            assert!(terms.contains(&(COMPARTMENT_INDEX, want.to_owned())), "{want}");
+        }
+        let org = obj(json!({"resourceType": "Organization", "name": "x"}));
+        assert!(index_terms("Organization", &org).iter().all(|(n, _)| *n != COMPARTMENT_INDEX));
+        // No search parameter can reach the compartment index.
+        assert!(parse_query("Claim", &pairs(&[(COMPARTMENT_INDEX, "Patient/p1")]), Handling::Strict).is_err());
     }
 
     #[test]
@@ -1204,12 +1230,79 @@ mod tests {
         }
     }
 
+    use proptest::prelude::{Just, Strategy, any, prop_oneof};
+    use proptest::sample::select;
+
+    /// Keys: anything at all, or a real parameter with a real or odd modifier.
+    fn any_key() -> impl Strategy<Value = String> {
+        let names = vec![
+            "_id",
+            "_lastUpdated",
+            "_count",
+            "_offset",
+            "_summary",
+            "_include",
+            "_revinclude",
+            "_format",
+            "identifier",
+            "birthdate",
+            "family",
+            "phone",
+            "patient",
+            "subject",
+            "actor",
+            "date",
+            "status",
+            "start",
+            "schedule",
+        ];
+        let modifiers = vec!["", ":exact", ":missing", ":Patient", ":contains", ":", "::", ":Practitioner:x"];
+        prop_oneof![
+            any::<String>(),
+            "[_a-z:-]{0,20}",
+            (select(names), select(modifiers)).prop_map(|(n, m)| format!("{n}{m}")),
+        ]
+    }
+
+    /// Values: anything at all, printable text, or something shaped like a
+    /// date, token or reference search.
+    fn any_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "\\PC{0,40}",
+            (select(vec!["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap", ""]), "[0-9T:.+Z-]{0,30}")
+                .prop_map(|(p, d)| format!("{p}{d}")),
+            (select(vec!["", "|", "Patient/", "http://x/Patient/", "a|", "|b", ","]), "\\PC{0,20}")
+                .prop_map(|(p, x)| format!("{p}{x}")),
+            Just(String::new()),
+        ]
+    }
+
     proptest::proptest! {
+        /// Any key and any value: no panic, and a refusal is always a
+        /// [`SearchError`] that names the refused parameter and does not
+        /// repeat the searched value.
         #[test]
-        fn query_parser_never_panics(k in "[_a-z:-]{0,20}", v in "\\PC{0,40}") {
-            for t in ["Patient", "Observation", "Appointment", "Basic"] {
-                let _ = parse_query(t, &[(k.clone(), v.clone())], Handling::Strict);
-                let _ = parse_query(t, &[(k.clone(), v.clone())], Handling::Lenient);
+        fn query_parser_refuses_with_typed_errors(k in any_key(), v in any_value()) {
+            for t in ["Patient", "Observation", "Appointment", "Slot", "Basic", "Foo"] {
+                for h in [Handling::Strict, Handling::Lenient] {
+                    match parse_query(t, &[(k.clone(), v.clone())], h) {
+                        Ok(q) => proptest::prop_assert!(q.count <= MAX_COUNT),
+                        Err(e) => {
+                            let (SearchError::UnknownParam { name, .. }
+                            | SearchError::UnsupportedModifier { name, .. }
+                            | SearchError::BadValue { name, .. }) = &e;
+                            proptest::prop_assert!(k.starts_with(name.as_str()), "{e:?} for key {k:?}");
+                            let msg = e.to_string();
+                            proptest::prop_assert!(!msg.is_empty());
+                            // _include values are type and parameter names, named back on purpose.
+                            let names_only = k.starts_with("_include") || k.starts_with("_revinclude");
+                            if !names_only && v.chars().count() >= 6 && !k.contains(v.as_str()) {
+                                proptest::prop_assert!(!msg.contains(v.as_str()), "{msg} echoes {v:?}");
+                            }
+                        }
+                    }
+                }
             }
         }
 

@@ -8,13 +8,15 @@
 //!
 //! Issue codes used (FHIR IssueType): `structure` (JSON shape), `required`
 //! (missing element), `value` (bad value), `invalid` (element name, nesting),
-//! `too-costly` (issue list truncated).
+//! `not-supported` (a `resourceType` that is not FHIR R4), `too-costly`
+//! (issue list truncated).
 
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
 use crate::datetime::PartialDateTime;
+use crate::resource_types::is_r4_resource_type;
 
 /// How serious an issue is. Only [`Severity::Error`] makes a resource unacceptable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,8 +68,9 @@ const MAX_NAME_LEN: usize = 64;
 pub fn validate(obj: &Map<String, Value>, opts: &Options) -> Vec<Issue> {
     let mut w = Walker { issues: Vec::new(), dropped: 0, dropped_error: false, path: String::new() };
     // Paths start with the resource type, or "Resource" when it is unusable.
+    // Only a known type is copied into paths: anything else is input.
     let label = match obj.get("resourceType").and_then(Value::as_str) {
-        Some(t) if is_resource_type(t) => t,
+        Some(t) if is_r4_resource_type(t) => t,
         _ => "Resource",
     };
     w.path.push_str(label);
@@ -368,7 +371,14 @@ impl Walker {
                 self.record(Severity::Error, "required", ".resourceType", "resourceType is required");
                 ""
             }
-            Some(Value::String(t)) if is_resource_type(t) => t,
+            Some(Value::String(t)) if is_r4_resource_type(t) => t,
+            // Contained resources and Bundle entries too: an invented type
+            // would be stored inside an accepted resource.
+            Some(Value::String(t)) if is_resource_type(t) => {
+                let msg = "resourceType is not a FHIR R4 resource type";
+                self.record(Severity::Error, "not-supported", ".resourceType", msg);
+                ""
+            }
             Some(_) => {
                 let msg = "resourceType must be a string of letters starting with an upper-case one";
                 self.record(Severity::Error, "value", ".resourceType", msg);
@@ -780,6 +790,14 @@ mod tests {
         p["id"] = json!("p-1");
         p["resourceType"] = json!("patient");
         assert_eq!(errors(&run(p)), vec![("value", "Resource.resourceType")]);
+        // Well-formed but not FHIR R4, at the top or contained; the name is not echoed.
+        let foo = json!({"resourceType": "Foo", "id": "f1"});
+        assert_eq!(errors(&run(foo)), vec![("not-supported", "Resource.resourceType")]);
+        let mut p = patient();
+        p["contained"] = json!([{"resourceType": "Secretname", "id": "c1"}]);
+        let issues = run(p);
+        assert_eq!(errors(&issues), vec![("not-supported", "Patient.contained[0].resourceType")]);
+        assert!(!format!("{issues:?}").contains("Secretname"));
         // Element ids (not resource ids) are plain strings.
         let mut p = patient();
         p["name"][0]["id"] = json!("Annotation.author[x]");

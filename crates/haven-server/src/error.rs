@@ -45,6 +45,10 @@ pub enum ApiError {
     /// No such resource (or not visible to the caller).
     #[error("not found")]
     NotFound,
+    /// The URL names a type that is not a FHIR R4 resource type (internal
+    /// record types look the same). The name is not repeated: it is input.
+    #[error("the resource type in the URL is not a FHIR R4 resource type")]
+    UnknownType,
     /// The resource was deleted.
     #[error("deleted")]
     Gone,
@@ -73,6 +77,7 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::StepUp(_) => (StatusCode::UNAUTHORIZED, "login"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
+            ApiError::UnknownType => (StatusCode::NOT_FOUND, "not-supported"),
             ApiError::Gone => (StatusCode::GONE, "deleted"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "duplicate"),
             ApiError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "conflict"),

@@ -6,12 +6,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use haven_core::{ResourceId, ResourceType, VersionId};
 use haven_fhir::search::{self, Handling, SearchQuery};
-use haven_fhir::{limits, model, validate};
+use haven_fhir::{compartment, limits, model, resource_types, validate};
 use haven_store::{BatchItem, IndexTerm, Precondition, Record, Store};
 use serde_json::{Map, Value, json};
 
 use crate::ApiError;
 use crate::error::Issue;
+
+/// The resource type served from the audit log (`routes/audit.rs`), never from the store.
+pub const AUDIT_EVENT: &str = "AuditEvent";
+
+/// Why an AuditEvent cannot be written through the FHIR API or imported.
+pub const AUDIT_EVENT_WRITES: &str = "AuditEvent records are written by Haven only";
 
 /// Parses a request body as JSON after the cheap size and depth checks.
 pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -36,6 +42,16 @@ pub fn check_resource(
         }
         _ => return Err(ApiError::BadRequest("resourceType is missing".into())),
     };
+    // Only FHIR R4 types are stored; this also keeps Haven's internal record
+    // types (`Haven*`) out of reach. The name is input, so it is not repeated.
+    if !resource_types::is_r4_resource_type(rtype.as_str()) {
+        return Err(ApiError::NotSupported("resourceType is not a FHIR R4 resource type".into()));
+    }
+    // Reads and searches of AuditEvent are answered from the audit log, so a
+    // stored one could never be read back; only Haven writes audit events.
+    if rtype.as_str() == AUDIT_EVENT {
+        return Err(ApiError::NotSupported(AUDIT_EVENT_WRITES.into()));
+    }
     if let Some(want) = expected
         && want != &rtype
     {
@@ -44,9 +60,6 @@ pub fn check_resource(
             rtype.as_str(),
             want.as_str()
         )));
-    }
-    if rtype.as_str().starts_with("Haven") {
-        return Err(ApiError::BadRequest(format!("{} is reserved", rtype.as_str())));
     }
     let issues: Vec<Issue> =
         validate::validate(&obj, &validate::Options { allow_conditional_references: conditional_refs })
@@ -302,18 +315,36 @@ async fn includes(
     Ok(out)
 }
 
-/// Everything in a patient's compartment: the Patient and every resource of
-/// a type with a `patient` search parameter that refers to it.
+/// Everything in a patient's compartment: the Patient and every resource
+/// the R4 Patient CompartmentDefinition puts there, of any type, typed or
+/// stored generically (found through the compartment index term that every
+/// write records; see `haven_fhir::compartment`).
 pub async fn everything(store: &Store, id: &ResourceId, vis: Option<&dyn Visibility>) -> Result<Vec<Record>, ApiError> {
     let patient_type = ResourceType::parse("Patient").map_err(|_| ApiError::Internal)?;
     let mut out = vec![store.read(&patient_type, id).await?];
-    for t in search::RESOURCE_TYPES {
-        if search::param(t, "patient").is_none() {
+    let target = format!("Patient/{}", id.as_str());
+    let mut seen: HashSet<(ResourceType, ResourceId)> = HashSet::new();
+    seen.insert((patient_type, id.clone()));
+    // One index lookup per type of the compartment (66 in R4).
+    for (t, _) in compartment::PATIENT_COMPARTMENT {
+        let rtype = ResourceType::parse(t).map_err(|_| ApiError::Internal)?;
+        let mut ids =
+            store.search(&rtype, &[(compartment::COMPARTMENT_INDEX.to_owned(), vec![target.clone()])]).await?;
+        // Records written before the compartment index existed are still
+        // found through a typed `patient` parameter.
+        if search::param(t, "patient").is_some() {
+            ids.extend(store.search(&rtype, &[("patient".to_owned(), vec![format!("r:{target}")])]).await?);
+            ids.sort();
+            ids.dedup();
+        }
+        ids.retain(|i| !seen.contains(&(rtype.clone(), i.clone())));
+        if ids.is_empty() {
             continue;
         }
-        let rtype = ResourceType::parse(t).map_err(|_| ApiError::Internal)?;
-        let ids = store.search(&rtype, &[("patient".to_owned(), vec![format!("r:Patient/{}", id.as_str())])]).await?;
         for r in store.read_many(&rtype, &ids).await? {
+            if !seen.insert((r.meta.rtype.clone(), r.meta.id.clone())) {
+                continue;
+            }
             if let Some(v) = vis
                 && !v.visible(&r).await?
             {
@@ -392,8 +423,16 @@ fn parse_entry(i: usize, e: &Value, conditional_refs: bool) -> Result<Entry, Api
     if parts.next().is_some() {
         return Err(entry_error(i, "request.url must be Type, Type/id or Type?query"));
     }
-    if rtype.as_str().starts_with("Haven") {
-        return Err(entry_error(i, "reserved resource type"));
+    if !resource_types::is_r4_resource_type(rtype.as_str()) {
+        return Err(ApiError::NotSupported(format!(
+            "Bundle.entry[{i}]: request.url names a type that is not a FHIR R4 resource type"
+        )));
+    }
+    if rtype.as_str() == AUDIT_EVENT {
+        // Entries run against the record store, which holds no audit events.
+        return Err(ApiError::NotSupported(format!(
+            "Bundle.entry[{i}]: {AUDIT_EVENT_WRITES}; use GET /fhir/AuditEvent"
+        )));
     }
     let if_match = req
         .get("ifMatch")
@@ -414,6 +453,7 @@ fn parse_entry(i: usize, e: &Value, conditional_refs: bool) -> Result<Entry, Api
                     }
                     ApiError::Invalid(issues)
                 }
+                ApiError::NotSupported(m) => ApiError::NotSupported(format!("Bundle.entry[{i}].resource: {m}")),
                 other => entry_error(i, other),
             })?;
             Some(obj)

@@ -79,8 +79,22 @@ pub enum ImportError {
     Api(#[from] ApiError),
 }
 
-/// Progress callback: resources written so far and the file being read.
-pub type Progress<'a> = &'a (dyn Fn(u64, &str) + Send + Sync);
+/// Where an import is, for a progress display.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportProgress<'a> {
+    /// Resources written so far.
+    pub resources: u64,
+    /// Input bytes read so far (files done, plus the lines of an NDJSON file
+    /// already written).
+    pub bytes: u64,
+    /// Bytes of all input files together (known before the import starts).
+    pub total_bytes: u64,
+    /// The file being read.
+    pub file: &'a str,
+}
+
+/// Progress callback, called after each written batch and each file.
+pub type Progress<'a> = &'a (dyn Fn(&ImportProgress<'_>) + Send + Sync);
 
 fn ledger_item(digest: &str) -> Result<BatchItem, ApiError> {
     Ok(BatchItem {
@@ -99,6 +113,10 @@ struct Importer<'a> {
     /// Conditional reference → `Type/id` it resolved to (or `None`).
     resolved: HashMap<String, Option<String>>,
     progress: Progress<'a>,
+    /// Bytes of the files finished so far.
+    bytes_done: u64,
+    /// Bytes of all input files.
+    total_bytes: u64,
 }
 
 fn order_key(path: &Path) -> (u8, usize, PathBuf) {
@@ -137,32 +155,72 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
     Ok(out)
 }
 
+/// What kind of input a file or body is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A Bundle or a single resource (`*.json`).
+    Json,
+    /// A bulk-export file (`Type.000.ndjson`): its name must start with a
+    /// resource type, which keeps other NDJSON (Synthea's `log.ndjson`) out.
+    NdjsonFile,
+    /// NDJSON sent to `$import`: no name to go by; each line's own
+    /// `resourceType` decides, and types may be mixed.
+    NdjsonBody,
+}
+
 /// Imports files and directories.
 pub async fn import_paths(
     store: &Store,
     paths: &[PathBuf],
     progress: Progress<'_>,
 ) -> Result<ImportReport, ImportError> {
-    let mut imp = Importer { store, report: ImportReport::default(), resolved: HashMap::new(), progress };
-    for path in collect_files(paths)? {
+    let files = collect_files(paths)?;
+    // Sizes up front, so a progress display knows the whole before it starts.
+    let total_bytes = files.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let mut imp = Importer::new(store, progress, total_bytes);
+    imp.report_progress("", 0);
+    for path in files {
         let bytes = std::fs::read(&path)
             .map_err(|e| ImportError::Read { path: path.display().to_string(), reason: e.to_string() })?;
         let name = path.display().to_string();
-        let ndjson = path.extension().is_some_and(|x| x == "ndjson");
-        imp.file(&name, &bytes, ndjson).await?;
+        let kind = if path.extension().is_some_and(|x| x == "ndjson") { Kind::NdjsonFile } else { Kind::Json };
+        imp.file(&name, &bytes, kind).await?;
     }
     Ok(imp.report)
 }
 
-/// Imports one request body (NDJSON or a Bundle/resource).
-pub async fn import_bytes(store: &Store, name: &str, bytes: &[u8], ndjson: bool) -> Result<ImportReport, ApiError> {
-    let quiet = |_: u64, _: &str| {};
-    let mut imp = Importer { store, report: ImportReport::default(), resolved: HashMap::new(), progress: &quiet };
-    imp.file(name, bytes, ndjson).await?;
+/// Imports one `$import` request body: NDJSON (any mix of types, one
+/// resource per line), or a Bundle or single resource.
+pub async fn import_body(store: &Store, bytes: &[u8], ndjson: bool) -> Result<ImportReport, ApiError> {
+    let quiet = |_: &ImportProgress<'_>| {};
+    let mut imp = Importer::new(store, &quiet, bytes.len() as u64);
+    let kind = if ndjson { Kind::NdjsonBody } else { Kind::Json };
+    imp.file("request body", bytes, kind).await?;
     Ok(imp.report)
 }
 
-impl Importer<'_> {
+impl<'a> Importer<'a> {
+    fn new(store: &'a Store, progress: Progress<'a>, total_bytes: u64) -> Self {
+        Importer {
+            store,
+            report: ImportReport::default(),
+            resolved: HashMap::new(),
+            progress,
+            bytes_done: 0,
+            total_bytes,
+        }
+    }
+
+    /// Reports progress; `in_file` is how far into the current file the import is.
+    fn report_progress(&self, file: &str, in_file: u64) {
+        (self.progress)(&ImportProgress {
+            resources: self.report.total(),
+            bytes: self.bytes_done + in_file,
+            total_bytes: self.total_bytes,
+            file,
+        });
+    }
+
     fn skip(&mut self, source: impl Into<String>, reason: impl Into<String>) {
         self.report.skipped.push((source.into(), reason.into()));
     }
@@ -171,7 +229,15 @@ impl Importer<'_> {
         *self.report.per_type.entry(rtype.as_str().to_owned()).or_default() += n;
     }
 
-    async fn file(&mut self, name: &str, bytes: &[u8], ndjson: bool) -> Result<(), ApiError> {
+    async fn file(&mut self, name: &str, bytes: &[u8], kind: Kind) -> Result<(), ApiError> {
+        let size = bytes.len() as u64;
+        self.file_inner(name, bytes, kind).await?;
+        self.bytes_done += size;
+        self.report_progress(name, 0);
+        Ok(())
+    }
+
+    async fn file_inner(&mut self, name: &str, bytes: &[u8], kind: Kind) -> Result<(), ApiError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             self.skip(name, "empty file");
             return Ok(());
@@ -183,10 +249,12 @@ impl Importer<'_> {
             self.report.files_already_done += 1;
             return Ok(());
         }
-        let done = if ndjson { self.ndjson(name, bytes).await? } else { self.json(name, bytes).await? };
-        (self.progress)(self.report.total(), name);
+        let done = match kind {
+            Kind::Json => self.json(name, bytes).await?,
+            Kind::NdjsonFile | Kind::NdjsonBody => self.ndjson(name, bytes, kind).await?,
+        };
         if done {
-            if ndjson {
+            if kind != Kind::Json {
                 self.store.write_batch(&[ledger_item(&digest)?]).await?;
             }
             self.report.files_imported += 1;
@@ -224,10 +292,10 @@ impl Importer<'_> {
         fhir::rewrite_references(v, &mut |r| Ok(resolved.get(r).cloned().flatten()))
     }
 
-    async fn ndjson(&mut self, name: &str, bytes: &[u8]) -> Result<bool, ApiError> {
+    async fn ndjson(&mut self, name: &str, bytes: &[u8], kind: Kind) -> Result<bool, ApiError> {
         let file = name.rsplit('/').next().unwrap_or(name);
-        let starts_with_type = file.split('.').next().is_some_and(|t| ResourceType::parse(t).is_ok());
-        if !starts_with_type {
+        let starts_with_type = file.split('.').next().is_some_and(haven_fhir::resource_types::is_r4_resource_type);
+        if kind == Kind::NdjsonFile && !starts_with_type {
             self.skip(
                 name,
                 "not a FHIR NDJSON file (the name must start with a resource type, e.g. Patient.000.ndjson)",
@@ -236,7 +304,10 @@ impl Importer<'_> {
         }
         let mut items: Vec<BatchItem> = Vec::with_capacity(BATCH);
         let mut in_batch = std::collections::HashSet::new();
+        // Bytes up to the end of the current line, for progress.
+        let mut offset = 0u64;
         for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            offset += line.len() as u64 + 1;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -271,7 +342,7 @@ impl Importer<'_> {
             if items.len() >= BATCH {
                 self.flush(&mut items).await?;
                 in_batch.clear();
-                (self.progress)(self.report.total(), name);
+                self.report_progress(name, offset.min(bytes.len() as u64));
             }
         }
         self.flush(&mut items).await?;

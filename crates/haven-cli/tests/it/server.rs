@@ -243,7 +243,8 @@ async fn fhir_create_read_update_delete_history() {
         ("Patient", "{not json".to_string(), 400),
         ("Patient", json!({"resourceType": "Observation"}).to_string(), 400),
         ("Patient", json!([1, 2]).to_string(), 400),
-        ("patient", json!({"resourceType": "patient"}).to_string(), 400),
+        // Type names are case-sensitive: `patient` is no FHIR R4 type.
+        ("patient", json!({"resourceType": "patient"}).to_string(), 404),
         ("HavenAccount", json!({"resourceType": "HavenAccount"}).to_string(), 404),
         ("Patient", "[".repeat(10_000), 400),
     ];

@@ -21,7 +21,9 @@ use haven_policy::Action;
 
 use super::Authenticated;
 use crate::authz::{self, DecisionFlag};
-use crate::fhir::{self, rfc3339, with_meta};
+// AuditEvents are Haven's audit log seen through FHIR: searched and read
+// only, never written through the API.
+use crate::fhir::{self, AUDIT_EVENT, rfc3339, with_meta};
 use crate::{ApiError, AppState};
 
 /// One request's caller, for the per-record and per-entry checks.
@@ -138,24 +140,20 @@ pub fn router() -> Router<AppState> {
         .route("/{rtype}/{id}/_history/{vid}", get(vread))
 }
 
-/// AuditEvents are Haven's audit log seen through FHIR: searched and read
-/// only, never written through the API.
-const AUDIT_EVENT: &str = "AuditEvent";
-
-/// Parses a type from the path; internal record types are invisible here.
+/// Parses a type from the path: FHIR R4 resource types only. Internal
+/// record types (`Haven*`) get the same answer as an invented type.
 fn parse_type(s: &str) -> Result<ResourceType, ApiError> {
-    let t = ResourceType::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if t.as_str().starts_with("Haven") {
-        return Err(ApiError::NotFound);
+    if !haven_fhir::resource_types::is_r4_resource_type(s) {
+        return Err(ApiError::UnknownType);
     }
-    Ok(t)
+    ResourceType::parse(s).map_err(|_| ApiError::UnknownType)
 }
 
 /// Parses a type the caller wants to write; the audit log is not writable.
 fn writable_type(s: &str) -> Result<ResourceType, ApiError> {
     let t = parse_type(s)?;
     if t.as_str() == AUDIT_EVENT {
-        return Err(ApiError::NotSupported("AuditEvent records are written by Haven only".into()));
+        return Err(ApiError::NotSupported(fhir::AUDIT_EVENT_WRITES.into()));
     }
     Ok(t)
 }
@@ -440,11 +438,15 @@ async fn run_search(
         format!("{base}/{}?{}", rtype.as_str(), encode_query(&p))
     };
     let mut links = vec![json!({"relation": "self", "url": link(q.offset)})];
-    if !q.summary_count && q.offset + q.count < page.total {
-        links.push(json!({"relation": "next", "url": link(q.offset + q.count)}));
-    }
-    if q.offset > 0 {
-        links.push(json!({"relation": "previous", "url": link(q.offset.saturating_sub(q.count))}));
+    // A total-only answer (`_summary=count`, `_count=0`) has no pages: a
+    // next or previous link would point back at the same offset forever.
+    if !q.summary_count && q.count > 0 {
+        if q.offset + q.count < page.total {
+            links.push(json!({"relation": "next", "url": link(q.offset + q.count)}));
+        }
+        if q.offset > 0 {
+            links.push(json!({"relation": "previous", "url": link(q.offset.saturating_sub(q.count))}));
+        }
     }
     let mut entries = Vec::with_capacity(page.matches.len() + page.included.len() + 1);
     for (records, mode) in [(&page.matches, "match"), (&page.included, "include")] {
@@ -577,6 +579,6 @@ async fn import(
 ) -> Result<Response, ApiError> {
     state.authz().require(state.store(), &flag, &p, Action::Import, "Bundle", None).await?;
     let ndjson = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("ndjson"));
-    let report = crate::import::import_bytes(state.store(), "request body", &body, ndjson).await?;
+    let report = crate::import::import_body(state.store(), &body, ndjson).await?;
     json_response(StatusCode::OK, &report.to_parameters())
 }
