@@ -133,11 +133,11 @@ pub fn in_patient_compartment(rtype: &str) -> bool {
 /// skipped. A Patient is also in its own compartment; that is not a
 /// reference, so it is not reported here (only `link.other` targets are).
 pub fn patient_ids(rtype: &str, resource: &Value) -> Vec<String> {
-    resource.as_object().map(|obj| patient_ids_in(rtype, obj)).unwrap_or_default()
+    resource.as_object().map(|obj| patient_ids_of(rtype, obj)).unwrap_or_default()
 }
 
 /// [`patient_ids`] of a resource already held as a JSON object.
-pub(crate) fn patient_ids_in(rtype: &str, obj: &Map<String, Value>) -> Vec<String> {
+pub fn patient_ids_of(rtype: &str, obj: &Map<String, Value>) -> Vec<String> {
     let Some(params) = compartment_params(rtype) else { return Vec::new() };
     let mut out: Vec<String> = Vec::new();
     for (_, paths) in params {

@@ -607,7 +607,7 @@ pub fn index_terms(rtype: &str, obj: &Map<String, Value>) -> Vec<(&'static str, 
         terms.extend(values.into_iter().map(|v| (def.name, v)));
     }
     terms.extend(
-        compartment::patient_ids_in(rtype, obj).into_iter().map(|id| (COMPARTMENT_INDEX, format!("Patient/{id}"))),
+        compartment::patient_ids_of(rtype, obj).into_iter().map(|id| (COMPARTMENT_INDEX, format!("Patient/{id}"))),
     );
     terms
 }

@@ -131,9 +131,13 @@ pub fn patient_of(rtype: &str, id: Option<&str>, obj: &Map<String, Value>) -> Op
     if let Some(def) = search::param(rtype, "patient") {
         return search::references(def, obj).into_iter().find(|(t, _)| *t == "Patient").map(|(_, id)| id.to_owned());
     }
-    // Types without typed parameters (Coverage, Claim, Task, ...): the usual
-    // top-level links to a patient still put them in that compartment. An
-    // element may hold one reference or a list (Provenance.target).
+    // The R4 Patient compartment (Schedule.actor, Group.member, Claim.patient...).
+    if let Some(first) = haven_fhir::compartment::patient_ids_of(rtype, obj).into_iter().next() {
+        return Some(first);
+    }
+    // Types the compartment leaves out that still name their patient (Task,
+    // Device): the usual top-level links. An element may hold one reference
+    // or a list (Provenance.target).
     PATIENT_LINKS.iter().find_map(|k| {
         let v = obj.get(*k)?;
         let refs: Vec<&Value> = match v {
@@ -601,6 +605,8 @@ mod tests {
         assert_eq!(of("Task", json!({"for": {"reference": "Group/g"}})), None);
         assert_eq!(of("Patient", json!({"id": "p9"})).as_deref(), Some("p9"));
         assert_eq!(of("Medication", json!({"code": {}})), None);
+        assert_eq!(of("Schedule", json!({"actor": [p]})).as_deref(), Some("p1"), "the R4 compartment");
+        assert_eq!(of("Device", json!({"patient": p})).as_deref(), Some("p1"), "outside the compartment, still theirs");
     }
 
     #[test]
