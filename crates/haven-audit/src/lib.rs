@@ -25,8 +25,8 @@ pub use error::AuditError;
 pub use export::{ExportReport, export_jsonl, verify_jsonl};
 pub use record::{Actor, Event, MAX_TEXT, Outcome, RECORD_VERSION, Record, days_ago, now_micros, truncate};
 pub use store::{
-    AppendResult, AuditQuery, AuditStore, CheckpointPolicy, PgAuditStore, PruneReport, SqliteAuditStore, StoredRecord,
-    sqlite_index_path,
+    AppendResult, AuditQuery, AuditStore, CheckpointPolicy, DEFAULT_SEGMENT_BITS, PgAuditStore, PruneReport,
+    SqliteAuditStore, StoredRecord, sqlite_index_path,
 };
 pub use verify::{Problem, Verifier, VerifyReport, verify_store};
 pub use writer::AuditLog;

@@ -8,6 +8,7 @@
 
 mod migrate;
 mod pg;
+mod postings;
 mod sqlite;
 
 use std::time::Duration;
@@ -19,7 +20,7 @@ use crate::record::{Event, Outcome, RECORD_VERSION, Record};
 use crate::{AuditError, Checkpoint};
 
 pub use pg::PgAuditStore;
-pub use sqlite::{SqliteAuditStore, index_path as sqlite_index_path};
+pub use sqlite::{DEFAULT_SEGMENT_BITS, SqliteAuditStore, index_path as sqlite_index_path};
 
 /// A record as stored: its sequence number and canonical bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,15 +153,25 @@ pub trait AuditStore: Send + Sync + 'static {
 /// databases' limits on bound parameters.
 const MAX_CHUNK: usize = 512;
 
-/// Splits `n` rows into statement sizes drawn from a fixed set (`MAX_CHUNK`
-/// and the powers of two below it), so every statement is a cached prepared
-/// one instead of new SQL per batch size.
+/// Below this many rows a statement holds exactly the rows given: the
+/// small batches of a busy server's group commit take one statement each.
+const EXACT_CHUNK: usize = 32;
+
+/// Splits `n` rows into statement sizes drawn from a fixed set (every size
+/// up to `EXACT_CHUNK`, then `MAX_CHUNK` and the powers of two below it), so
+/// every statement is a cached prepared one instead of new SQL per batch size.
 pub(crate) fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         if n == 0 {
             return None;
         }
-        let take = if n >= MAX_CHUNK { MAX_CHUNK } else { 1 << n.ilog2() };
+        let take = if n >= MAX_CHUNK {
+            MAX_CHUNK
+        } else if n <= EXACT_CHUNK {
+            n
+        } else {
+            1 << n.ilog2()
+        };
         n -= take;
         Some(take)
     })
@@ -472,7 +483,8 @@ mod tests {
         for n in [0usize, 1, 2, 3, 7, 511, 512, 513, 2000, 4097] {
             let sizes: Vec<usize> = chunk_sizes(n).collect();
             assert_eq!(sizes.iter().sum::<usize>(), n);
-            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_CHUNK));
+            assert!(sizes.iter().all(|s| (s.is_power_of_two() || *s <= EXACT_CHUNK) && *s <= MAX_CHUNK));
+            assert!(n > EXACT_CHUNK || sizes.len() <= 1, "a small batch is one statement");
         }
     }
 

@@ -631,10 +631,16 @@ pub async fn verify_store(
         while let Some(cp) = cps.next_upto(last).await? {
             v.push_checkpoint(cp);
         }
-        // Fetch the next page while this one is checked.
-        let (next, stop) = tokio::join!(biased; page(store, last, end), async {
-            current.iter().any(|r| v.push_record(Some(r.seq), &r.bytes).is_err())
+        // Check this page on a blocking thread while the next one is fetched:
+        // hashing is CPU work that must neither wait for the database nor
+        // hold up an async worker (the server verifies while it serves).
+        let check = tokio::task::spawn_blocking(move || {
+            let stop = current.iter().any(|r| v.push_record(Some(r.seq), &r.bytes).is_err());
+            (v, stop)
         });
+        let (next, checked) = tokio::join!(page(store, last, end), check);
+        let stop;
+        (v, stop) = checked.map_err(|e| AuditError::Io(format!("the verification task failed: {e}")))?;
         if stop {
             return Ok(v.finish());
         }

@@ -71,9 +71,9 @@ pub enum BenchCommand {
         /// Concurrent submitters in the throughput phase.
         #[arg(long, default_value_t = 256)]
         submitters: usize,
-        /// Request rate (records/s) for the latency phase.
-        #[arg(long, default_value_t = 10_000)]
-        rate: u64,
+        /// Request rates (records/s) for the latency phases, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,3000,10000")]
+        rate: Vec<u64>,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -87,7 +87,8 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Store { records, rounds, size, json } => store(records.max(1), rounds.max(1), size, json).await,
         BenchCommand::Audit { records, submitters, rate, json } => {
-            crate::bench_audit::run(records.max(1), submitters.max(1), rate.max(1), json).await
+            let rates: Vec<u64> = rate.into_iter().map(|r| r.max(1)).collect();
+            crate::bench_audit::run(records.max(1), submitters.max(1), &rates, json).await
         }
         BenchCommand::Fhir { data, duration, concurrency, json } => {
             fhir(&data, Duration::from_secs(duration.max(1)), concurrency.max(1), json).await

@@ -85,10 +85,19 @@ async fn latency_at(log: &AuditLog, rate: u64, secs: u64) -> Result<Vec<f64>> {
 }
 
 /// Runs the audit benchmark.
-pub async fn run(records: usize, tasks: usize, rate: u64, json_out: bool) -> Result<()> {
+pub async fn run(records: usize, tasks: usize, rates: &[u64], json_out: bool) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let (store, log) = open(tmp.path(), "audit.db").await?;
     let appended_per_s = append_rate(&log, records, tasks.max(1)).await?;
+    // The search index is built behind the appends, a segment at a time:
+    // time it over everything just appended.
+    let t = Instant::now();
+    store.index().await?;
+    let index_rate = store.count().await? as f64 / t.elapsed().as_secs_f64();
+    // Let the burst's WAL reach the database file before timing anything
+    // else: a backlog being copied and synced would weigh on every later
+    // phase, which measure the steady state.
+    store.maintain().await?;
     let one = {
         // One submitter: every record its own commit (the cost group commit saves).
         let (_, single) = open(tmp.path(), "single.db").await?;
@@ -96,13 +105,13 @@ pub async fn run(records: usize, tasks: usize, rate: u64, json_out: bool) -> Res
         single.close().await;
         r
     };
-    // Searches read indexes that are built behind the appends: time
-    // building them for everything appended so far, then measure request
-    // waits with the indexer keeping up with live traffic.
-    let t = Instant::now();
-    store.index().await?;
-    let index_rate = store.count().await? as f64 / t.elapsed().as_secs_f64();
-    let lat = latency_at(&log, rate, 5).await?;
+    // Request waits at steady rates, with the indexer and the WAL upkeep
+    // keeping up with live traffic as they do in the server.
+    let mut waits = Vec::new();
+    for &rate in rates {
+        let lat = latency_at(&log, rate, 5).await?;
+        waits.push((rate, pct(&lat, 0.5), pct(&lat, 0.99), lat.last().copied().unwrap_or(0.0)));
+    }
     log.checkpoint_now().await?;
     let keys = vec![log.public_key()];
     log.close().await;
@@ -121,29 +130,39 @@ pub async fn run(records: usize, tasks: usize, rate: u64, json_out: bool) -> Res
     let file_rate = report.records as f64 / t.elapsed().as_secs_f64();
     anyhow::ensure!(report.ok(), "the exported log does not verify: {:?}", report.problem);
 
-    let (p50, p99, max) = (pct(&lat, 0.5), pct(&lat, 0.99), lat.last().copied().unwrap_or(0.0));
     if json_out {
+        let waits: Vec<_> = waits
+            .iter()
+            .map(|(r, p50, p99, max)| json!({"rate_per_s": r, "p50": p50, "p99": p99, "max": max}))
+            .collect();
         println!(
             "{}",
             json!({
                 "append_records_per_s": appended_per_s, "submitters": tasks,
                 "append_one_submitter_per_s": one, "group_commit_gain": appended_per_s / one.max(1e-9),
-                "request_wait_ms": {"rate_per_s": rate, "p50": p50, "p99": p99, "max": max},
+                "request_wait_ms": waits,
                 "index_records_per_s": index_rate, "verify_db_records_per_s": db_rate, "verify_file_records_per_s": file_rate,
                 "records": total, "export_bytes": bytes,
+                "targets": {"append_records_per_s": 100_000, "request_wait_p99_ms": 1.0, "verify_records_per_s": 1_000_000},
             })
         );
         return Ok(());
     }
     println!("audit log on SQLite (WAL, synchronous=FULL), {total} records");
-    println!("  durable append, {tasks} submitters (group commit): {appended_per_s:>12.0} records/s");
+    println!(
+        "  durable append, {tasks} submitters (group commit): {appended_per_s:>12.0} records/s  (target >= 100000)"
+    );
     println!(
         "  durable append, 1 submitter (a commit each):     {one:>12.0} records/s  (group commit: {:.0}x)",
         appended_per_s / one.max(1e-9)
     );
-    println!("  search indexes, built paced in the background:   {index_rate:>12.0} records/s");
-    println!("  wait for the record at {rate} requests/s:         p50 {p50:.3} ms  p99 {p99:.3} ms  max {max:.3} ms");
-    println!("  verify from the database:                        {db_rate:>12.0} records/s");
+    println!("  search index, a segment at a time:               {index_rate:>12.0} records/s");
+    for (rate, p50, p99, max) in &waits {
+        println!(
+            "  wait for the record at {rate:>6} requests/s:      p50 {p50:.3} ms  p99 {p99:.3} ms  max {max:.3} ms  (target p99 <= 1 ms)"
+        );
+    }
+    println!("  verify from the database:                        {db_rate:>12.0} records/s  (target >= 1000000)");
     println!("  verify an exported file ({:.1} MB):               {file_rate:>12.0} records/s", bytes as f64 / 1e6);
     Ok(())
 }

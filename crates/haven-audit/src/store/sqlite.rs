@@ -2,14 +2,18 @@
 //! acknowledged append survives a crash or power loss), one writer
 //! connection and a small pool of readers.
 //!
-//! Nothing but appends takes the log's write lock: the search indexes live
-//! in a second file (`audit-index.db`) with a connection of its own, and the
-//! WAL is copied into the database file by a passive checkpoint from a third
-//! connection ([`AuditStore::maintain`]), never inside an append's commit.
+//! Nothing but appends takes the log's write lock: the search index lives in
+//! a second file (`audit-index.db`) with a connection of its own, written a
+//! segment of records at a time ([`super::postings`]), and the WAL is copied
+//! into the database file by a passive checkpoint from a third connection
+//! when the log is idle or the WAL has grown large ([`AuditStore::maintain`]),
+//! never inside an append's commit.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,10 +22,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
+use super::postings::{self, Keys};
 use super::{
-    AppendResult, AuditQuery, AuditStore, Batch, Bind, CheckpointPolicy, INDEX_BATCH, PRUNE_PAGE, PruneCheck,
-    PruneReport, Row as LogRow, StoredRecord, Tip, build_batch, checkpoint_due, checkpoint_from, chunk_sizes,
-    index_rows, limit_to_db, prune_anchor_sql, search_sql, seq_from_db, seq_to_db,
+    AppendResult, AuditQuery, AuditStore, Batch, Bind, CheckpointPolicy, PRUNE_PAGE, PruneCheck, PruneReport,
+    Row as LogRow, StoredRecord, Tip, build_batch, checkpoint_due, checkpoint_from, chunk_sizes, limit_to_db,
+    prune_anchor_sql, search_sql, seq_from_db, seq_to_db,
 };
 use crate::chain::{Signer, hash_record};
 use crate::record::{Event, now_micros};
@@ -39,42 +44,57 @@ const HEAD_AND_CHECKPOINT: &str = "SELECT \
 #[derive(Clone, Debug)]
 pub struct SqliteAuditStore {
     writer: SqlitePool,
-    /// Read-only connections to the log, with the index file attached as `idx`.
+    /// Read-only connections to the log.
     readers: SqlitePool,
-    /// The index file's one writer.
+    /// The index file's one connection.
     indexer: SqlitePool,
     /// Runs passive WAL checkpoints of the log, off the append path.
     checkpointer: SqlitePool,
+    /// Index segments hold 2^bits records.
+    segment_bits: u32,
+    /// Record bytes appended through this store since the WAL was last
+    /// copied, and appends at the last upkeep (to tell when the log is idle).
+    pending: Arc<Pending>,
+}
+
+/// Records per index segment by default (2^14 = 16,384): a search reads at
+/// most that many unindexed records directly.
+pub const DEFAULT_SEGMENT_BITS: u32 = 14;
+
+/// Past this many bytes appended the WAL is copied into the database even
+/// while appends go on; below it, only when the log is idle.
+const WAL_CHECKPOINT_BYTES: u64 = 64 << 20;
+
+/// What this store appended that the database file does not hold yet.
+#[derive(Debug, Default)]
+struct Pending {
+    bytes: AtomicU64,
+    appends: AtomicU64,
+    appends_seen: AtomicU64,
 }
 
 /// The schema of the index file: derived data, rebuilt from the log when
-/// missing. `floor` is how far pruning has removed index rows.
+/// missing or made for another log. `seq` is the last record indexed (the
+/// end of a segment), `floor` how far pruning has removed postings.
 const INDEX_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS audit_patient (
-    patient TEXT    NOT NULL,
-    seq     INTEGER NOT NULL,
-    PRIMARY KEY (patient, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS audit_actor (
-    actor TEXT    NOT NULL,
-    seq   INTEGER NOT NULL,
-    PRIMARY KEY (actor, seq)
+CREATE TABLE IF NOT EXISTS audit_postings (
+    kind    INTEGER NOT NULL,
+    key     TEXT    NOT NULL,
+    segment INTEGER NOT NULL,
+    seqs    BLOB    NOT NULL,
+    PRIMARY KEY (kind, key, segment)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_indexed (
-    id     INTEGER PRIMARY KEY CHECK (id = 1),
-    log_id TEXT    NOT NULL,
-    seq    INTEGER NOT NULL,
-    floor  INTEGER NOT NULL
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    log_id       TEXT    NOT NULL,
+    segment_bits INTEGER NOT NULL,
+    seq          INTEGER NOT NULL,
+    floor        INTEGER NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS audit_patient_no_update BEFORE UPDATE ON audit_patient
+CREATE TRIGGER IF NOT EXISTS audit_postings_no_update BEFORE UPDATE ON audit_postings
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_patient_no_delete BEFORE DELETE ON audit_patient
-WHEN OLD.seq > (SELECT floor FROM audit_indexed WHERE id = 1)
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_actor_no_update BEFORE UPDATE ON audit_actor
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_actor_no_delete BEFORE DELETE ON audit_actor
-WHEN OLD.seq > (SELECT floor FROM audit_indexed WHERE id = 1)
+CREATE TRIGGER IF NOT EXISTS audit_postings_no_delete BEFORE DELETE ON audit_postings
+WHEN OLD.segment >= (SELECT floor FROM audit_indexed WHERE id = 1)
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 ";
 
@@ -106,6 +126,15 @@ impl SqliteAuditStore {
     /// Opens (creating if needed, mode 0600) the database at `path` and
     /// migrates it; opens or rebuilds its index file beside it.
     pub async fn open(path: &Path) -> Result<Self, AuditError> {
+        Self::open_with_segments(path, DEFAULT_SEGMENT_BITS).await
+    }
+
+    /// [`SqliteAuditStore::open`] with index segments of 2^`bits` records
+    /// (1 to 16; tests use small ones). An index built with another size is rebuilt.
+    pub async fn open_with_segments(path: &Path, bits: u32) -> Result<Self, AuditError> {
+        if !(1..=16).contains(&bits) {
+            return Err(AuditError::Malformed(format!("index segments of 2^{bits} records are not supported")));
+        }
         create_private(path)?;
         let opts = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
@@ -121,6 +150,9 @@ impl SqliteAuditStore {
         // No automatic WAL checkpoint: the commit that crossed the threshold
         // would copy the WAL into the database and sync it before answering
         // (p99 wait 3.9 -> 1.3 ms at 10k records/s); `maintain` does it.
+        // The WAL file is never cut back: once copied, it is overwritten from
+        // its beginning, and a sync of blocks the file already has is cheaper
+        // than one that also grows it.
         let writer_opts = opts
             .clone()
             .pragma("cache_size", "-65536")
@@ -143,27 +175,11 @@ impl SqliteAuditStore {
         let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
 
         let idx_path = index_path(path);
-        let indexer = open_index(&idx_path, &log_id, head.unwrap_or(0)).await?;
-        // Rows stream into a channel as the worker thread reads them: a deep
-        // channel lets a whole page arrive while the previous one is checked.
-        // The index file is attached read-only (ATTACH takes the main
-        // database's flags), for searches that join it with the log.
-        let attach = idx_path.to_string_lossy().into_owned();
-        let reader_opts = opts.read_only(true).row_buffer_size(10_240);
-        let readers = SqlitePoolOptions::new()
-            .max_connections(4)
-            .after_connect(move |conn, _| {
-                let attach = attach.clone();
-                Box::pin(async move {
-                    sqlx::query("ATTACH DATABASE ? AS idx").bind(attach).execute(conn).await?;
-                    Ok(())
-                })
-            })
-            .connect_with(reader_opts)
-            .await?;
+        let indexer = open_index(&idx_path, &log_id, head.unwrap_or(0), bits).await?;
+        let readers = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
         restrict_permissions(path);
         restrict_permissions(&idx_path);
-        Ok(SqliteAuditStore { writer, readers, indexer, checkpointer })
+        Ok(SqliteAuditStore { writer, readers, indexer, checkpointer, segment_bits: bits, pending: Arc::default() })
     }
 
     /// Closes the connections, first copying the whole WAL into the
@@ -180,8 +196,9 @@ impl SqliteAuditStore {
 }
 
 /// Opens the index file for the log `log_id` whose head is `head`; an index
-/// of another log, or one ahead of this log, is deleted and started afresh.
-async fn open_index(path: &Path, log_id: &str, head: i64) -> Result<SqlitePool, AuditError> {
+/// of another log, one ahead of this log or one with other segments is
+/// deleted and started afresh.
+async fn open_index(path: &Path, log_id: &str, head: i64, bits: u32) -> Result<SqlitePool, AuditError> {
     for attempt in 0..2 {
         create_private(path)?;
         // Derived data: NORMAL keeps the file consistent after a crash, and a
@@ -202,19 +219,24 @@ async fn open_index(path: &Path, log_id: &str, head: i64) -> Result<SqlitePool, 
             .await?;
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::raw_sql(INDEX_SCHEMA).execute(&mut *tx).await?;
-        sqlx::query("INSERT OR IGNORE INTO audit_indexed (id, log_id, seq, floor) VALUES (1, ?, 0, 0)")
-            .bind(log_id)
-            .execute(&mut *tx)
-            .await?;
-        let (of, seq): (String, i64) =
-            sqlx::query_as("SELECT log_id, seq FROM audit_indexed WHERE id = 1").fetch_one(&mut *tx).await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO audit_indexed (id, log_id, segment_bits, seq, floor) VALUES (1, ?, ?, 0, 0)",
+        )
+        .bind(log_id)
+        .bind(i64::from(bits))
+        .execute(&mut *tx)
+        .await?;
+        let (of, made_with, seq): (String, i64, i64) =
+            sqlx::query_as("SELECT log_id, segment_bits, seq FROM audit_indexed WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
         tx.commit().await?;
-        if of == log_id && seq <= head {
+        if of == log_id && made_with == i64::from(bits) && seq <= head {
             return Ok(pool);
         }
         pool.close().await;
         if attempt == 0 {
-            tracing::warn!(path = %path.display(), "the audit index file belongs to another log; rebuilding it");
+            tracing::warn!(path = %path.display(), "the audit index file does not fit this log; rebuilding it");
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = path.as_os_str().to_owned();
                 p.push(suffix);
@@ -243,29 +265,34 @@ fn restrict_permissions(path: &Path) {
     }
 }
 
-/// A page of records as one value: `seq:len:bytes` for each. The rows come
-/// in the subquery's order; [`unpack`] restores seq order should they not
-/// (an ORDER BY inside the aggregate would sort what is already sorted).
-const PACKED_PAGE: &str = "SELECT CAST(group_concat(\
-     seq || ':' || length(CAST(record AS BLOB)) || ':' || CAST(record AS TEXT), '') AS BLOB) \
+/// A page of records as three values: the sequence numbers and the byte
+/// lengths (comma-separated) and the records' bytes end to end. The rows
+/// come in the subquery's order; [`unpack`] restores seq order should they
+/// not (an ORDER BY inside the aggregates would sort what is already sorted).
+const PACKED_PAGE: &str = "SELECT group_concat(seq, ','), group_concat(length(CAST(record AS BLOB)), ','), \
+     CAST(group_concat(record, '') AS BLOB) \
      FROM (SELECT seq, record FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?)";
 
 /// Splits a packed page (see [`PACKED_PAGE`]) into records.
-fn unpack(mut b: &[u8]) -> Result<Vec<StoredRecord>, AuditError> {
-    fn number(b: &mut &[u8]) -> Option<u64> {
-        let end = b.iter().position(|&c| c == b':')?;
-        let n = std::str::from_utf8(&b[..end]).ok()?.parse().ok()?;
-        *b = &b[end + 1..];
-        Some(n)
-    }
+fn unpack(seqs: &str, lens: &str, mut bytes: &[u8]) -> Result<Vec<StoredRecord>, AuditError> {
     let corrupt = || AuditError::Corrupt("a page of audit records could not be read back".into());
     let mut out = Vec::new();
-    while !b.is_empty() {
-        let seq = number(&mut b).ok_or_else(corrupt)?;
-        let len = usize::try_from(number(&mut b).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
-        let bytes = b.get(..len).ok_or_else(corrupt)?.to_vec();
-        b = &b[len..];
-        out.push(StoredRecord { seq, bytes });
+    if seqs.is_empty() && lens.is_empty() && bytes.is_empty() {
+        return Ok(out);
+    }
+    let (mut seqs, mut lens) = (seqs.split(','), lens.split(','));
+    loop {
+        match (seqs.next(), lens.next()) {
+            (Some(seq), Some(len)) => {
+                let seq: u64 = seq.parse().map_err(|_| corrupt())?;
+                let len: usize = len.parse().map_err(|_| corrupt())?;
+                let record = bytes.get(..len).ok_or_else(corrupt)?;
+                out.push(StoredRecord { seq, bytes: record.to_vec() });
+                bytes = &bytes[len..];
+            }
+            (None, None) if bytes.is_empty() => break,
+            _ => return Err(corrupt()),
+        }
     }
     if !out.is_sorted_by_key(|r| r.seq) {
         out.sort_by_key(|r| r.seq);
@@ -307,57 +334,164 @@ async fn insert_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), 
     Ok(())
 }
 
-/// Inserts `(key, seq)` rows into an index table, in statements of at most
-/// `chunk_sizes` rows.
-async fn insert_keys(
-    conn: &mut SqliteConnection,
-    table: &str,
-    column: &str,
-    rows: &[(String, i64)],
-) -> Result<(), AuditError> {
-    let mut rest = rows;
-    for n in chunk_sizes(rest.len()) {
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT OR IGNORE INTO {table} ({column}, seq) "));
-        qb.push_values(chunk, |mut b, (k, s)| {
-            b.push_bind(k.as_str()).push_bind(*s);
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
 impl SqliteAuditStore {
-    /// Brings the search indexes up to the head, in batches. Each batch is
-    /// one transaction on the index file; the log is only read, so appends
-    /// never wait for the indexer.
-    async fn catch_up(&self) -> Result<(), AuditError> {
+    /// Indexes every complete segment not indexed yet, one transaction on
+    /// the index file each. The log is only read, so appends never wait.
+    /// Paced (in the background), it rests as long as it worked after each
+    /// slice, so it never takes a core in a burst long enough to be felt by
+    /// the appends, which share the machine.
+    async fn catch_up(&self, pace: bool) -> Result<u64, AuditError> {
+        let bits = self.segment_bits;
+        let per = 1u64 << bits;
         loop {
+            let head = self.head_seq().await?;
             let mut tx = self.indexer.begin_with("BEGIN IMMEDIATE").await?;
             let done: i64 =
                 sqlx::query_scalar("SELECT seq FROM audit_indexed WHERE id = 1").fetch_one(&mut *tx).await?;
-            let rows = sqlx::query("SELECT seq, record FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
-                .bind(done)
-                .bind(INDEX_BATCH)
-                .fetch_all(&self.readers)
-                .await?;
-            let Some(last) = rows.last() else {
+            let done = seq_from_db(done)?;
+            if head < done + per {
                 tx.rollback().await?;
-                return Ok(());
-            };
-            let last: i64 = last.try_get(0)?;
-            let records =
-                rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<Vec<_>, sqlx::Error>>()?;
-            let idx = index_rows(&records)?;
-            insert_keys(&mut tx, "audit_patient", "patient", &idx.patients).await?;
-            insert_keys(&mut tx, "audit_actor", "actor", &idx.actors).await?;
-            sqlx::query("UPDATE audit_indexed SET seq = ? WHERE id = 1").bind(last).execute(&mut *tx).await?;
+                return Ok(done);
+            }
+            // Records pruned away are simply absent from their segment.
+            let records = self.records_upto(done, done + per).await?;
+            // Parsing a segment is milliseconds of CPU: off the async workers,
+            // where it would hold up the writer task behind it.
+            let segment = postings::segment_of(done + 1, bits);
+            let mut rows = tokio::task::spawn_blocking(move || postings::build(segment, bits, &records, pace))
+                .await
+                .map_err(|e| AuditError::Io(format!("the indexing task failed: {e}")))??;
+            for n in chunk_sizes(rows.len()) {
+                let started = std::time::Instant::now();
+                let chunk: Vec<_> = rows.drain(..n).collect();
+                let mut qb =
+                    QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO audit_postings (kind, key, segment, seqs) ");
+                qb.push_values(chunk, |mut b, (kind, key, segment, seqs)| {
+                    b.push_bind(kind).push_bind(key).push_bind(segment).push_bind(seqs);
+                });
+                qb.build().execute(&mut *tx).await?;
+                if pace {
+                    tokio::time::sleep(started.elapsed()).await;
+                }
+            }
+            sqlx::query("UPDATE audit_indexed SET seq = ? WHERE id = 1")
+                .bind(seq_to_db(done + per)?)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
-            if records.len() < INDEX_BATCH as usize {
-                return Ok(());
+        }
+    }
+
+    async fn head_seq(&self) -> Result<u64, AuditError> {
+        let h: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_log").fetch_one(&self.readers).await?;
+        seq_from_db(h.unwrap_or(0))
+    }
+
+    /// The records with sequence numbers in `(after, upto]`, ascending.
+    async fn records_upto(&self, after: u64, upto: u64) -> Result<Vec<StoredRecord>, AuditError> {
+        let mut out = Vec::new();
+        let mut from = after;
+        loop {
+            let page = self.records(from, 10_000).await?;
+            let Some(last) = page.last().map(|r| r.seq) else { break };
+            let full = page.len() == 10_000;
+            out.extend(page.into_iter().filter(|r| r.seq <= upto));
+            if last >= upto || !full {
+                break;
+            }
+            from = last;
+        }
+        Ok(out)
+    }
+
+    /// The records with these sequence numbers (ascending, any number).
+    async fn records_at(&self, seqs: &[u64]) -> Result<Vec<StoredRecord>, AuditError> {
+        let mut out = Vec::with_capacity(seqs.len());
+        for chunk in seqs.chunks(500) {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT seq, record FROM audit_log WHERE seq IN (");
+            let mut list = qb.separated(", ");
+            for s in chunk {
+                list.push_bind(seq_to_db(*s)?);
+            }
+            qb.push(") ORDER BY seq");
+            let rows = qb.build().fetch_all(&self.readers).await?;
+            for r in &rows {
+                out.push(stored_from(r)?);
             }
         }
+        Ok(out)
+    }
+
+    /// The indexed candidates for a search by patient and/or actor: the
+    /// posting lists of the complete segments (intersected), and then every
+    /// record after them, which the caller filters.
+    async fn candidates(&self, q: &AuditQuery, indexed: u64) -> Result<Vec<u64>, AuditError> {
+        let mut lists = Vec::new();
+        for (kind, key) in [(postings::PATIENT, &q.patient), (postings::ACTOR, &q.actor)] {
+            let Some(key) = key else { continue };
+            let rows: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT segment, seqs FROM audit_postings WHERE kind = ? AND key = ? ORDER BY segment")
+                    .bind(kind)
+                    .bind(key)
+                    .fetch_all(&self.indexer)
+                    .await?;
+            let mut seqs = Vec::new();
+            for (segment, offsets) in rows {
+                seqs.extend(postings::decode(segment, self.segment_bits, &offsets)?);
+            }
+            lists.push(seqs);
+        }
+        let mut found = lists.pop().unwrap_or_default();
+        for other in lists {
+            found = postings::intersect(&found, &other);
+        }
+        found.retain(|s| *s <= indexed);
+        Ok(found)
+    }
+
+    /// A search by patient or actor: candidates from the postings and the
+    /// unindexed tail, each record then checked against every filter.
+    async fn search_keys(&self, q: &AuditQuery) -> Result<Vec<StoredRecord>, AuditError> {
+        let indexed = self.catch_up(false).await?;
+        let limit = if q.limit == 0 { AuditQuery::DEFAULT_LIMIT } else { q.limit };
+        let in_bounds = |s: u64| q.after_seq.is_none_or(|a| s > a) && q.before_seq.is_none_or(|b| s < b);
+        let mut out = Vec::new();
+        let keep = |out: &mut Vec<StoredRecord>, rs: Vec<StoredRecord>| -> Result<bool, AuditError> {
+            for r in rs {
+                if in_bounds(r.seq) && Keys::of(&r)?.matches(q) {
+                    out.push(r);
+                    if out.len() == limit {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        };
+        let mut cands = self.candidates(q, indexed).await?;
+        cands.retain(|s| in_bounds(*s));
+        if q.newest_first {
+            // The tail first, newest to oldest, then the indexed candidates.
+            let mut tail = self.records_upto(indexed, u64::MAX).await?;
+            tail.reverse();
+            if keep(&mut out, tail)? {
+                return Ok(out);
+            }
+            for chunk in cands.rchunks(500) {
+                let mut rs = self.records_at(chunk).await?;
+                rs.reverse();
+                if keep(&mut out, rs)? {
+                    return Ok(out);
+                }
+            }
+        } else {
+            for chunk in cands.chunks(500) {
+                if keep(&mut out, self.records_at(chunk).await?)? {
+                    return Ok(out);
+                }
+            }
+            keep(&mut out, self.records_upto(indexed, u64::MAX).await?)?;
+        }
+        Ok(out)
     }
 }
 
@@ -400,7 +534,9 @@ impl AuditStore for SqliteAuditStore {
         let mut events = events.into_iter();
         let mut head = tip;
         let mut current = sizes.next().map(|n| build_batch(&mut events, n, &mut head)).transpose()?;
+        let mut bytes = 0u64;
         while let Some(batch) = current.take() {
+            bytes += batch.rows.iter().map(|r| r.bytes.len() as u64).sum::<u64>();
             // Encode and hash the next chunk while the database inserts this one.
             let (inserted, next) = tokio::join!(biased; insert_batch(&mut tx, &batch), async {
                 sizes.next().map(|n| build_batch(&mut events, n, &mut head)).transpose()
@@ -417,6 +553,8 @@ impl AuditStore for SqliteAuditStore {
             None
         };
         tx.commit().await?;
+        self.pending.appends.fetch_add(1, Ordering::Relaxed);
+        self.pending.bytes.fetch_add(bytes, Ordering::Relaxed);
         let first_seq = if added == 0 { head.seq } else { tip.seq + 1 };
         Ok(AppendResult { first_seq, last_seq: head.seq, checkpoint })
     }
@@ -432,12 +570,16 @@ impl AuditStore for SqliteAuditStore {
         // One packed value per page instead of a row each: the driver's
         // per-row cost (a worker-thread hand-off and copies) was most of the
         // time of verifying from the database.
-        let packed: Option<Vec<u8>> = sqlx::query_scalar(PACKED_PAGE)
+        let (seqs, lens, bytes): (Option<String>, Option<String>, Option<Vec<u8>>) = sqlx::query_as(PACKED_PAGE)
             .bind(seq_to_db(after_seq)?)
             .bind(limit_to_db(limit))
             .fetch_one(&self.readers)
             .await?;
-        unpack(packed.as_deref().unwrap_or_default())
+        unpack(
+            seqs.as_deref().unwrap_or_default(),
+            lens.as_deref().unwrap_or_default(),
+            bytes.as_deref().unwrap_or_default(),
+        )
     }
 
     async fn checkpoints(&self, after_seq: u64, limit: usize) -> Result<Vec<Checkpoint>, AuditError> {
@@ -459,9 +601,11 @@ impl AuditStore for SqliteAuditStore {
     }
 
     async fn search(&self, q: &AuditQuery) -> Result<Vec<StoredRecord>, AuditError> {
-        // Complete results: index whatever the appends added since the last run.
-        self.catch_up().await?;
-        let s = search_sql(q, false, "idx.")?;
+        if q.patient.is_some() || q.actor.is_some() {
+            return self.search_keys(q).await;
+        }
+        // The other filters are columns of the log itself.
+        let s = search_sql(q, false, "")?;
         let mut query = sqlx::query(&s.sql);
         for b in s.binds {
             query = match b {
@@ -525,10 +669,15 @@ impl AuditStore for SqliteAuditStore {
         tx.commit().await?;
         // The index rows of the pruned records go after the records
         // themselves: until then they point at nothing and match nothing.
+        // Whole segments only: a segment the anchor cuts keeps its postings,
+        // whose pruned records then match nothing.
+        let below = i64::try_from(postings::segment_of(cp.seq + 1, self.segment_bits)).unwrap_or(i64::MAX);
         let mut tx = self.indexer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE audit_indexed SET floor = max(floor, ?) WHERE id = 1").bind(seq).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM audit_patient WHERE seq <= ?").bind(seq).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM audit_actor WHERE seq <= ?").bind(seq).execute(&mut *tx).await?;
+        sqlx::query("UPDATE audit_indexed SET floor = max(floor, ?) WHERE id = 1")
+            .bind(below)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM audit_postings WHERE segment < ?").bind(below).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(PruneReport { removed: removed.rows_affected(), anchor: Some(cp) })
     }
@@ -539,15 +688,24 @@ impl AuditStore for SqliteAuditStore {
     }
 
     async fn index(&self) -> Result<(), AuditError> {
-        self.catch_up().await
+        self.catch_up(false).await.map(drop)
     }
 
     async fn maintain(&self) -> Result<(), AuditError> {
-        // Passive: copies what no reader still needs and never blocks the
-        // writer; the writer restarts the WAL from its beginning once all of
-        // it has been copied.
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.checkpointer).await?;
-        self.catch_up().await
+        // Copying the WAL into the database syncs the database file, and
+        // that sync slows the appends' own syncs: do it when the log is idle,
+        // or when the WAL has grown past its bound. Passive: it copies what
+        // no reader still needs and never blocks the writer, which restarts
+        // the WAL from its beginning once all of it has been copied.
+        let p = &*self.pending;
+        let appends = p.appends.load(Ordering::Relaxed);
+        let idle = p.appends_seen.swap(appends, Ordering::Relaxed) == appends;
+        let bytes = p.bytes.load(Ordering::Relaxed);
+        if bytes > 0 && (idle || bytes > WAL_CHECKPOINT_BYTES) {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.checkpointer).await?;
+            p.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+        self.catch_up(true).await.map(drop)
     }
 }
 
@@ -558,16 +716,23 @@ mod tests {
 
     #[test]
     fn packed_pages_round_trip_and_refuse_damage() {
-        let r = unpack(b"7:3:abc8:0:9:5:{\"x\"}").unwrap();
+        let r = unpack("7,8,9", "3,0,5", b"abc{\"x\"}").unwrap();
         assert_eq!(
             r.iter().map(|r| (r.seq, r.bytes.as_slice())).collect::<Vec<_>>(),
             [(7, &b"abc"[..]), (8, &b""[..]), (9, &b"{\"x\"}"[..])]
         );
-        assert!(unpack(b"").unwrap().is_empty());
-        let r = unpack(b"9:1:a7:1:b").unwrap();
+        assert!(unpack("", "", b"").unwrap().is_empty());
+        let r = unpack("9,7", "1,1", b"ab").unwrap();
         assert_eq!(r.iter().map(|r| r.seq).collect::<Vec<_>>(), [7, 9], "seq order, whatever the input's");
-        for bad in [&b"7:3:ab"[..], b"7:x:abc", b"7", b"-1:1:a", b"7:3"] {
-            assert!(unpack(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        for (seqs, lens, bytes) in [
+            ("7", "3", &b"ab"[..]),
+            ("7", "x", b"abc"),
+            ("7,8", "3", b"abc"),
+            ("-1", "1", b"a"),
+            ("7", "2", b"abc"),
+            ("", "", b"a"),
+        ] {
+            assert!(unpack(seqs, lens, bytes).is_err(), "{seqs} {lens}");
         }
     }
 }

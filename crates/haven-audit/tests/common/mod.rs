@@ -81,11 +81,15 @@ pub struct Fixture {
 
 static SKIP_NOTED: AtomicBool = AtomicBool::new(false);
 
+/// Index segments of 4 records in tests, so that searches go through both
+/// the postings and the unindexed tail.
+pub const SEGMENT_BITS: u32 = 2;
+
 impl Fixture {
     pub async fn sqlite() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
-        let store = SqliteAuditStore::open(&path).await.unwrap();
+        let store = SqliteAuditStore::open_with_segments(&path, SEGMENT_BITS).await.unwrap();
         Fixture { name: "sqlite", store: Arc::new(store), db: Db::Sqlite { _dir: dir, path } }
     }
 
@@ -115,7 +119,9 @@ impl Fixture {
     /// A second, independent store on the same database (another process).
     pub async fn reopen(&self) -> Arc<dyn AuditStore> {
         match &self.db {
-            Db::Sqlite { path, .. } => Arc::new(SqliteAuditStore::open(path).await.unwrap()),
+            Db::Sqlite { path, .. } => {
+                Arc::new(SqliteAuditStore::open_with_segments(path, SEGMENT_BITS).await.unwrap())
+            }
             Db::Pg { url, schema } => Arc::new(PgAuditStore::connect(url, Some(schema), 4).await.unwrap()),
         }
     }
