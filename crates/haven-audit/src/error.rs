@@ -22,6 +22,9 @@ pub enum AuditError {
     /// The writer task is gone; nothing more can be recorded.
     #[error("the audit writer has stopped")]
     Closed,
+    /// Another writer appended first; the append is redone on the new head.
+    #[error("another writer appended first")]
+    Conflict,
     /// The stored log breaks an invariant (e.g. a bad row or a broken chain).
     #[error("audit log corrupt: {0}")]
     Corrupt(String),

@@ -143,7 +143,7 @@ impl From<StoreError> for ApiError {
                 "version conflict: If-Match expected version {expected}, current version is {current}"
             )),
             StoreError::AlreadyExists => ApiError::Conflict("a resource with this id already exists".into()),
-            StoreError::Database(ref err) if is_unavailable(err) => {
+            ref err if err.is_unavailable() => {
                 tracing::error!(error = %e, "database unavailable");
                 ApiError::Unavailable
             }
@@ -154,10 +154,6 @@ impl From<StoreError> for ApiError {
             }
         }
     }
-}
-
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
 }
 
 /// Turns error responses made outside the handlers (body limit, method not

@@ -34,6 +34,9 @@ pub enum StoreError {
     /// The database failed or is unreachable.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database failed on a direct (synchronous) read.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations could not be applied.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -54,4 +57,25 @@ pub enum StoreError {
     /// A local file could not be written or read.
     #[error("{0}")]
     Io(String),
+}
+
+impl StoreError {
+    /// Whether the database is unreachable or busy for now (a retry may
+    /// succeed), as opposed to a request or data problem.
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            StoreError::Database(e) => {
+                matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
+            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+                f.code,
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::SystemIoFailure
+            ),
+            _ => false,
+        }
+    }
 }

@@ -55,6 +55,9 @@ pub struct SqliteAuditStore {
     /// Record bytes appended through this store since the WAL was last
     /// copied, and appends at the last upkeep (to tell when the log is idle).
     pending: Arc<Pending>,
+    /// The head as this store last wrote or read it; appends through this
+    /// store take it in turn.
+    known: Arc<tokio::sync::Mutex<Option<Known>>>,
 }
 
 /// Records per index segment by default (2^14 = 16,384): a search reads at
@@ -64,6 +67,13 @@ pub const DEFAULT_SEGMENT_BITS: u32 = 14;
 /// Past this many bytes appended the WAL is copied into the database even
 /// while appends go on; below it, only when the log is idle.
 const WAL_CHECKPOINT_BYTES: u64 = 64 << 20;
+
+/// The head of the log and its last checkpoint `(seq, time)`.
+#[derive(Clone, Copy, Debug)]
+struct Known {
+    tip: Tip,
+    last_cp: Option<(u64, i64)>,
+}
 
 /// What this store appended that the database file does not hold yet.
 #[derive(Debug, Default)]
@@ -159,6 +169,7 @@ impl SqliteAuditStore {
             .pragma("temp_store", "memory")
             .pragma("wal_autocheckpoint", "0");
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -172,14 +183,27 @@ impl SqliteAuditStore {
         let head: Option<i64> =
             sqlx::query_scalar("SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
         tx.commit().await?;
-        let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        let checkpointer =
+            SqlitePoolOptions::new().test_before_acquire(false).max_connections(1).connect_with(opts.clone()).await?;
 
         let idx_path = index_path(path);
         let indexer = open_index(&idx_path, &log_id, head.unwrap_or(0), bits).await?;
-        let readers = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
+        let readers = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(4)
+            .connect_with(opts.read_only(true))
+            .await?;
         restrict_permissions(path);
         restrict_permissions(&idx_path);
-        Ok(SqliteAuditStore { writer, readers, indexer, checkpointer, segment_bits: bits, pending: Arc::default() })
+        Ok(SqliteAuditStore {
+            writer,
+            readers,
+            indexer,
+            checkpointer,
+            segment_bits: bits,
+            pending: Arc::default(),
+            known: Arc::default(),
+        })
     }
 
     /// Closes the connections, first copying the whole WAL into the
@@ -211,6 +235,7 @@ async fn open_index(path: &Path, log_id: &str, head: i64, bits: u32) -> Result<S
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -329,12 +354,24 @@ async fn insert_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), 
                 .push_bind(r.outcome)
                 .push_bind(&r.bytes[..]);
         });
-        qb.build().execute(&mut *conn).await?;
+        match qb.build().execute(&mut *conn).await {
+            Ok(_) => {}
+            // Another process appended these sequence numbers first.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(AuditError::Conflict),
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
 
 impl SqliteAuditStore {
+    /// Counts a batch towards the WAL upkeep.
+    fn appended(&self, batch: &Batch) {
+        self.pending.appends.fetch_add(1, Ordering::Relaxed);
+        let bytes: u64 = batch.rows.iter().map(|r| r.bytes.len() as u64).sum();
+        self.pending.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// Indexes every complete segment not indexed yet, one transaction on
     /// the index file each. The log is only read, so appends never wait.
     /// Paced (in the background), it rests as long as it worked after each
@@ -516,6 +553,31 @@ impl AuditStore for SqliteAuditStore {
         policy: &CheckpointPolicy,
         force_checkpoint: bool,
     ) -> Result<AppendResult, AuditError> {
+        let mut known = self.known.lock().await;
+        // The common case, a small batch with no checkpoint due on a head
+        // this store knows: one INSERT, its own durable transaction, chained
+        // to the known head. Another process that appended meanwhile holds
+        // the next sequence number, so the INSERT fails on the primary key
+        // and the append is redone under the write lock.
+        if let Some(k) = *known
+            && !events.is_empty()
+            && chunk_sizes(events.len()).nth(1).is_none()
+        {
+            let mut head = k.tip;
+            let batch = build_batch(&mut events.iter().cloned(), events.len(), &mut head)?;
+            if !checkpoint_due(policy, force_checkpoint, head.seq, k.last_cp, now_micros()) {
+                let mut conn = self.writer.acquire().await?;
+                match insert_batch(&mut conn, &batch).await {
+                    Ok(()) => {
+                        self.appended(&batch);
+                        *known = Some(Known { tip: head, last_cp: k.last_cp });
+                        return Ok(AppendResult { first_seq: k.tip.seq + 1, last_seq: head.seq, checkpoint: None });
+                    }
+                    Err(AuditError::Conflict) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         // BEGIN IMMEDIATE takes the write lock before reading the head, so
         // another process cannot append between our read and our insert.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
@@ -534,9 +596,8 @@ impl AuditStore for SqliteAuditStore {
         let mut events = events.into_iter();
         let mut head = tip;
         let mut current = sizes.next().map(|n| build_batch(&mut events, n, &mut head)).transpose()?;
-        let mut bytes = 0u64;
         while let Some(batch) = current.take() {
-            bytes += batch.rows.iter().map(|r| r.bytes.len() as u64).sum::<u64>();
+            self.appended(&batch);
             // Encode and hash the next chunk while the database inserts this one.
             let (inserted, next) = tokio::join!(biased; insert_batch(&mut tx, &batch), async {
                 sizes.next().map(|n| build_batch(&mut events, n, &mut head)).transpose()
@@ -552,9 +613,11 @@ impl AuditStore for SqliteAuditStore {
         } else {
             None
         };
+        // Until the commit is known to have happened, nothing is known.
+        *known = None;
         tx.commit().await?;
-        self.pending.appends.fetch_add(1, Ordering::Relaxed);
-        self.pending.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let last_cp = checkpoint.as_ref().map_or(last_cp, |c| Some((c.seq, c.time)));
+        *known = Some(Known { tip: head, last_cp });
         let first_seq = if added == 0 { head.seq } else { tip.seq + 1 };
         Ok(AppendResult { first_seq, last_seq: head.seq, checkpoint })
     }
