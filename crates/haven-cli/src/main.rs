@@ -155,6 +155,11 @@ enum ConfigCommand {
     Default,
 }
 
+// glibc's allocator spends a sixth of a FHIR read's CPU in malloc/free
+// across the runtime's threads; mimalloc's thread-local heaps do not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
