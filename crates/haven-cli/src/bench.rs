@@ -68,9 +68,11 @@ pub enum BenchCommand {
         /// Records appended in the throughput phase.
         #[arg(long, default_value_t = 300_000)]
         records: usize,
-        /// Concurrent submitters in the throughput phase.
-        #[arg(long, default_value_t = 256)]
-        submitters: usize,
+        /// Concurrent submitters in the throughput phases, comma-separated
+        /// (each phase appends `--records`; a group commit takes at most one
+        /// record per waiting submitter, so the rate grows with them).
+        #[arg(long, value_delimiter = ',', default_value = "256,1024")]
+        submitters: Vec<usize>,
         /// Request rates (records/s) for the latency phases, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1000,3000,10000")]
         rate: Vec<u64>,
@@ -88,7 +90,8 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Store { records, rounds, size, json } => store(records.max(1), rounds.max(1), size, json).await,
         BenchCommand::Audit { records, submitters, rate, json } => {
             let rates: Vec<u64> = rate.into_iter().map(|r| r.max(1)).collect();
-            crate::bench_audit::run(records.max(1), submitters.max(1), &rates, json).await
+            let submitters: Vec<usize> = submitters.into_iter().map(|s| s.max(1)).collect();
+            crate::bench_audit::run(records.max(1), &submitters, &rates, json).await
         }
         BenchCommand::Fhir { data, duration, concurrency, json } => {
             fhir(&data, Duration::from_secs(duration.max(1)), concurrency.max(1), json).await

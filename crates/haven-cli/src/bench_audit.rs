@@ -85,10 +85,16 @@ async fn latency_at(log: &AuditLog, rate: u64, secs: u64) -> Result<Vec<f64>> {
 }
 
 /// Runs the audit benchmark.
-pub async fn run(records: usize, tasks: usize, rates: &[u64], json_out: bool) -> Result<()> {
+pub async fn run(records: usize, submitters: &[usize], rates: &[u64], json_out: bool) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let (store, log) = open(tmp.path(), "audit.db").await?;
-    let appended_per_s = append_rate(&log, records, tasks.max(1)).await?;
+    // Each phase appends to the same log, so later phases also pay for a
+    // larger database.
+    let mut appends = Vec::with_capacity(submitters.len());
+    for &tasks in submitters {
+        appends.push((tasks, append_rate(&log, records, tasks.max(1)).await?));
+    }
+    let appended_per_s = appends.iter().map(|(_, r)| *r).fold(0.0, f64::max);
     // The search index is built behind the appends, a segment at a time:
     // time it over everything just appended.
     let t = Instant::now();
@@ -144,7 +150,8 @@ pub async fn run(records: usize, tasks: usize, rates: &[u64], json_out: bool) ->
         println!(
             "{}",
             json!({
-                "append_records_per_s": appended_per_s, "submitters": tasks,
+                "append_records_per_s": appended_per_s,
+                "append": appends.iter().map(|(s, r)| json!({"submitters": s, "records_per_s": r})).collect::<Vec<_>>(),
                 "append_one_submitter_per_s": one, "group_commit_gain": appended_per_s / one.max(1e-9),
                 "request_wait_ms": waits,
                 "index_records_per_s": index_rate, "verify_db_records_per_s": db_rate, "verify_file_records_per_s": file_rate,
@@ -155,11 +162,11 @@ pub async fn run(records: usize, tasks: usize, rates: &[u64], json_out: bool) ->
         return Ok(());
     }
     println!("audit log on SQLite (WAL, synchronous=FULL), {total} records");
+    for (tasks, rate) in &appends {
+        println!("  durable append, {tasks:>4} submitters (group commit):{rate:>12.0} records/s  (target >= 100000)");
+    }
     println!(
-        "  durable append, {tasks} submitters (group commit): {appended_per_s:>12.0} records/s  (target >= 100000)"
-    );
-    println!(
-        "  durable append, 1 submitter (a commit each):     {one:>12.0} records/s  (group commit: {:.0}x)",
+        "  durable append,    1 submitter (a commit each):  {one:>12.0} records/s  (best group commit: {:.0}x)",
         appended_per_s / one.max(1e-9)
     );
     println!("  search index, a segment at a time:               {index_rate:>12.0} records/s");
