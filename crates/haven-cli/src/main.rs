@@ -6,7 +6,9 @@ mod bench;
 mod bench_audit;
 mod demo;
 mod demo_data;
+mod eval;
 mod init;
+mod kb;
 mod keys;
 mod users;
 
@@ -137,6 +139,16 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// The knowledge base the agent answers from.
+    Kb {
+        #[command(subcommand)]
+        command: kb::KbCommand,
+    },
+    /// Measurements of the agent's parts on labelled data.
+    Eval {
+        #[command(subcommand)]
+        command: eval::EvalCommand,
+    },
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -179,7 +191,7 @@ fn main() -> ExitCode {
 }
 
 /// Loads the configuration of a data directory, with a message naming the file.
-fn load_config(dir: &Path) -> Result<Config> {
+pub(crate) fn load_config(dir: &Path) -> Result<Config> {
     Config::load(dir).context("invalid configuration")
 }
 
@@ -228,6 +240,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Restore { dir, from, force } => init::restore(&dir.data_dir, &from, force).await,
         Command::Audit { command } => audit::run(command).await,
+        Command::Kb { command } => kb::run(command).await,
+        Command::Eval { command } => eval::run(command).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }

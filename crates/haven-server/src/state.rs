@@ -97,6 +97,12 @@ pub async fn open_backend(data_dir: &Path, config: &Config) -> Result<Arc<dyn Ba
     })
 }
 
+/// Where the knowledge base index lives: `DATA_DIR/kb`. It holds the
+/// organisation's published content, not PHI, so it is not encrypted.
+pub fn kb_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("kb")
+}
+
 /// Opens the store of a data directory: checks permissions, loads keys,
 /// connects and migrates.
 pub async fn open_store(data_dir: &Path, config: &Config) -> Result<Store, OpenError> {
