@@ -4,9 +4,11 @@
 
 pub mod answer;
 pub mod eval;
+pub mod extract;
 pub mod ingest;
 pub mod kb;
 pub mod question;
+pub mod scenario;
 pub mod text;
 
 pub use answer::{Answer, AnswerConfig, Answerer, Citation, DONT_KNOW};
