@@ -61,6 +61,87 @@ pub struct Config {
     pub security: SecurityConfig,
     /// The audit log.
     pub audit: AuditConfig,
+    /// The healthcare agent.
+    pub agent: AgentConfig,
+}
+
+/// The healthcare agent: conversations, knowledge, scenarios, a model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Shown before a user's first conversation (and accepted before
+    /// anything else), and attached to every reply with clinical content.
+    pub disclaimer: String,
+    /// Visitors without an account may ask general questions (no personal data).
+    pub allow_anonymous: bool,
+    /// A conversation is erased this many hours after its last message.
+    pub conversation_ttl_hours: u32,
+    /// Messages per minute per account, and per address for visitors.
+    pub messages_per_minute: u32,
+    /// Longest message accepted, in characters.
+    pub max_message_chars: usize,
+    /// Extra scenarios (`*.yaml`) from this directory, relative to the data dir.
+    pub scenarios_dir: Option<PathBuf>,
+    /// SMART scopes of Haven's own assistant; its rights are these scopes
+    /// intersected with the signed-in user's.
+    pub scopes: String,
+    /// A language model behind an OpenAI-compatible endpoint; unset: the
+    /// offline answerer alone.
+    pub llm: Option<LlmConfig>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            disclaimer: "Haven is not a medical device and cannot diagnose or treat. Its answers come from this \
+                         organisation's health information and may not fit your situation; ask your care team. \
+                         In an emergency, call 911."
+                .into(),
+            allow_anonymous: false,
+            conversation_ttl_hours: 24,
+            messages_per_minute: 20,
+            max_message_chars: 4000,
+            scenarios_dir: None,
+            scopes: "user/Patient.rs user/Practitioner.rs user/PractitionerRole.rs user/Schedule.rs user/Slot.rs \
+                     user/Appointment.cruds user/Condition.rs user/MedicationRequest.rs \
+                     user/MedicationStatement.rs user/AllergyIntolerance.rs user/Encounter.rs \
+                     user/Observation.rs user/Immunization.rs user/Procedure.rs user/CareTeam.rs"
+                .into(),
+            llm: None,
+        }
+    }
+}
+
+/// An OpenAI-compatible chat-completions endpoint (vLLM, llama.cpp server,
+/// Ollama, Azure OpenAI). Prompts leave Haven de-identified.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8000/v1`; the only address Haven
+    /// will send prompts to (together with `allowed_endpoints`).
+    pub endpoint: String,
+    /// The model name sent with each request.
+    pub model: String,
+    /// Environment variable holding the API key, if the endpoint needs one.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Seconds before a request is abandoned.
+    #[serde(default = "default_llm_timeout")]
+    pub timeout_secs: u64,
+    /// Retries after a failed request (with back-off).
+    #[serde(default = "default_llm_retries")]
+    pub max_retries: u32,
+    /// Further base URLs prompts may go to (the egress allow-list).
+    #[serde(default)]
+    pub allowed_endpoints: Vec<String>,
+}
+
+fn default_llm_timeout() -> u64 {
+    30
+}
+
+fn default_llm_retries() -> u32 {
+    2
 }
 
 /// The tamper-evident audit log.
@@ -350,6 +431,28 @@ impl Config {
         }
         if self.audit.verify_every_secs == 0 {
             return Err(bad("audit.verify_every_secs", "must be at least 1"));
+        }
+        if self.agent.conversation_ttl_hours == 0 {
+            return Err(bad("agent.conversation_ttl_hours", "must be at least 1"));
+        }
+        if self.agent.messages_per_minute == 0 {
+            return Err(bad("agent.messages_per_minute", "must be at least 1"));
+        }
+        if !(16..=100_000).contains(&self.agent.max_message_chars) {
+            return Err(bad("agent.max_message_chars", "must be between 16 and 100000"));
+        }
+        if haven_policy::parse_scopes(&self.agent.scopes).is_err() {
+            return Err(bad("agent.scopes", "is not a list of SMART scopes (e.g. `user/Slot.rs`)"));
+        }
+        if let Some(llm) = &self.agent.llm {
+            for url in std::iter::once(&llm.endpoint).chain(&llm.allowed_endpoints) {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(bad("agent.llm.endpoint", "must be an http:// or https:// URL"));
+                }
+            }
+            if llm.model.trim().is_empty() {
+                return Err(bad("agent.llm.model", "must name a model"));
+            }
         }
         if self.audit.retention_days == Some(0) {
             return Err(bad("audit.retention_days", "must be at least 1 (leave it unset to keep everything)"));

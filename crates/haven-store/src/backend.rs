@@ -131,6 +131,11 @@ pub trait Backend: Send + Sync + 'static {
         version: VersionId,
     ) -> Result<Option<VersionRow>, StoreError>;
 
+    /// Erases a record: every version, its head and its index entries, in
+    /// one transaction (for data that must not outlive its retention, such
+    /// as agent conversations). Returns whether there was anything to erase.
+    async fn purge(&self, rtype: &ResourceType, id: &ResourceId) -> Result<bool, StoreError>;
+
     /// All versions of a record, newest first.
     async fn history(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Vec<VersionRow>, StoreError>;
 

@@ -29,6 +29,7 @@ pub async fn run_all(store: &Store, keyring: &LocalKeyring) {
     create_read_versions(store).await;
     optimistic_concurrency(store).await;
     soft_delete(store).await;
+    purge(store).await;
     blind_index(store).await;
     concurrent_writers(store).await;
     tampering_is_detected(store).await;
@@ -167,6 +168,20 @@ pub async fn soft_delete(store: &Store) {
     let (m3, _) = ok(store.update(&p, &m.id, None, b"{\"c\":3}", &[]).await, "revive");
     assert_eq!(m3.version, v(3));
     assert_eq!(ok(store.history(&p, &m.id).await, "history").len(), 3);
+}
+
+/// Purging erases every version and index entry; other records are untouched.
+pub async fn purge(store: &Store) {
+    let c = t("HavenConversation");
+    let m = ok(store.create(&c, None, b"{\"m\":1}", &[IndexTerm::new("owner", "a1")]).await, "create");
+    ok(store.update(&c, &m.id, None, b"{\"m\":2}", &[IndexTerm::new("owner", "a1")]).await, "update");
+    let other = ok(store.create(&c, None, b"{}", &[IndexTerm::new("owner", "a1")]).await, "create other");
+    assert!(ok(store.purge(&c, &m.id).await, "purge"));
+    assert!(matches!(store.read(&c, &m.id).await, Err(StoreError::NotFound)), "gone, not deleted");
+    assert!(matches!(store.history(&c, &m.id).await, Err(StoreError::NotFound)), "no history left");
+    assert_eq!(ok(store.find(&c, "owner", "a1").await, "find"), vec![other.id.clone()]);
+    assert!(!ok(store.purge(&c, &m.id).await, "purge again"), "nothing left to erase");
+    ok(store.read(&c, &other.id).await, "the other record stays");
 }
 
 /// Exact-match search through HMAC values.

@@ -334,6 +334,21 @@ impl Backend for SqliteBackend {
         r.map(row_from).transpose()
     }
 
+    async fn purge(&self, rtype: &ResourceType, id: &ResourceId) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut erased = 0;
+        for table in ["blind_index", "resource_heads", "resource_versions"] {
+            erased += sqlx::query(&format!("DELETE FROM {table} WHERE rtype = ? AND id = ?"))
+                .bind(rtype.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(erased > 0)
+    }
+
     async fn history(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Vec<VersionRow>, StoreError> {
         let q = format!("{SELECT_ROW} WHERE rtype = ? AND id = ? ORDER BY version DESC");
         let rows = sqlx::query(&q).bind(rtype.as_str()).bind(id.as_str()).fetch_all(&self.readers).await?;

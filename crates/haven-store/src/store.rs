@@ -388,6 +388,12 @@ impl Store {
         Ok(Record { meta, payload })
     }
 
+    /// Erases a record with its whole history and index entries; unlike
+    /// [`Store::delete`], nothing of it remains. Returns whether it existed.
+    pub async fn purge(&self, rtype: &ResourceType, id: &ResourceId) -> Result<bool, StoreError> {
+        observed("purge", self.backend.name(), self.backend.purge(rtype, id)).await
+    }
+
     /// The current version of a record; [`StoreError::Gone`] if deleted.
     pub async fn read(&self, rtype: &ResourceType, id: &ResourceId) -> Result<Record, StoreError> {
         observed("read", self.backend.name(), self.read_inner(rtype, id)).await
