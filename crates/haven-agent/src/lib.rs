@@ -7,6 +7,7 @@ pub mod eval;
 pub mod extract;
 pub mod ingest;
 pub mod kb;
+pub mod llm;
 pub mod question;
 pub mod scenario;
 pub mod text;
