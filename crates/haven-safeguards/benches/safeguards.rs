@@ -1,0 +1,3 @@
+//! Criterion benchmarks of the safeguards on typical messages.
+
+fn main() {}

@@ -1,0 +1,22 @@
+//! Haven's agent safeguards: separate, testable checks that every turn of the
+//! healthcare agent passes through. Each returns a [`Check`] (a verdict, a
+//! score and a reason that never quotes the input).
+//!
+//! - [`limits`]: input length limits, the first and cheapest check.
+//! - [`triage`]: red-flag symptoms that escalate at once (call 911, 988,
+//!   Poison Control), and a disposition for a symptom description.
+//! - [`injection`]: prompt-injection, jailbreak and abuse detection for user
+//!   messages, retrieved passages and tool results.
+//! - [`evidence`]: whether each sentence of a reply is supported by the
+//!   source spans it cites.
+//! - [`disclaimer`]: the disclaimer clinical content must carry.
+//! - [`normalize`]: the text folding the injection check relies on.
+//!
+//! Everything here is a pure function of its input and of data embedded at
+//! compile time: no file, network or clock access, no logging.
+
+pub mod check;
+pub mod limits;
+pub mod normalize;
+
+pub use check::{Check, Verdict, worst_verdict};
