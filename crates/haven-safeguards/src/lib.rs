@@ -16,6 +16,8 @@
 //! compile time: no file, network or clock access, no logging.
 
 pub mod check;
+pub mod corpus;
+pub mod injection;
 pub mod limits;
 pub mod normalize;
 
