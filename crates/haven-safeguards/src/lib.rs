@@ -20,5 +20,6 @@ pub mod corpus;
 pub mod injection;
 pub mod limits;
 pub mod normalize;
+pub mod triage;
 
 pub use check::{Check, Verdict, worst_verdict};

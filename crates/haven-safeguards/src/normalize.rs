@@ -111,6 +111,12 @@ fn fold(text: &str, obfuscation: &mut Obfuscation) -> String {
             out.push(' ');
             continue;
         }
+        // Typographic quotes fold to ASCII ones, so "can’t" reads as "can't".
+        let c = match c {
+            '\u{2018}' | '\u{2019}' | '\u{02BC}' | '\u{2032}' => '\'',
+            '\u{201C}' | '\u{201D}' => '"',
+            c => c,
+        };
         for lc in c.to_lowercase() {
             if lc.is_ascii() {
                 if lc.is_ascii_alphabetic() {
