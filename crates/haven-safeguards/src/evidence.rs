@@ -77,6 +77,11 @@ impl Idf {
         &DEFAULT_IDF
     }
 
+    /// True when the table has counted `word` (a correctly spelt word of the corpus).
+    pub fn knows(&self, word: &str) -> bool {
+        self.frequency.contains_key(word)
+    }
+
     /// The weight of `word`: `ln((N + 1) / (df + 1)) + 1`; an unknown word counts as rare (df = 0).
     pub fn weight(&self, word: &str) -> f32 {
         let df = self.frequency.get(word).copied().unwrap_or(0) as f32;

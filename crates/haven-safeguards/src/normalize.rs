@@ -7,11 +7,8 @@
 //! training script featurises through this same code (see
 //! `examples/safety_data.rs`) and never reimplements it.
 
-use std::sync::LazyLock;
-
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use regex::Regex;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -93,6 +90,20 @@ pub fn normalize(text: &str) -> Normalized {
 /// look-alikes mapped, lower case, spaced letters joined, leetspeak decoded
 /// in sensitive words, whitespace collapsed.
 fn fold(text: &str, obfuscation: &mut Obfuscation) -> String {
+    // Plain ASCII has nothing to decompose or map: the common case, and much faster.
+    if text.is_ascii() {
+        let lower: String = text
+            .bytes()
+            .map(|b| match b {
+                // Line breaks stay: a fake "system:" line is told by where it starts.
+                b'\n' => '\n',
+                b if b.is_ascii_whitespace() => ' ',
+                b => char::from(b.to_ascii_lowercase()),
+            })
+            .collect();
+        let joined = join_spaced_letters(&lower, obfuscation);
+        return decode_leetspeak(&joined, obfuscation);
+    }
     let mut out = String::with_capacity(text.len());
     let mut ascii_letters = 0usize;
     let mut mapped = 0usize;
@@ -108,7 +119,7 @@ fn fold(text: &str, obfuscation: &mut Obfuscation) -> String {
             }
             word_ascii = false;
             word_mapped = false;
-            out.push(' ');
+            out.push(if c == '\n' { '\n' } else { ' ' });
             continue;
         }
         // Typographic quotes fold to ASCII ones, so "can’t" reads as "can't".
@@ -384,55 +395,98 @@ fn leet_word(token: &str) -> Option<String> {
     })
 }
 
-static BASE64_BLOB: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/_\-]{16,}={0,2}").ok());
-static HEX_BLOB: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"(?:(?:0x|\\x)?[0-9a-fA-F]{2}[ :,]?){12,}").ok());
-static PERCENT_BLOB: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?:%[0-9a-fA-F]{2}){6,}").ok());
-
 const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
     .with_decode_allow_trailing_bits(true)
     .with_decode_padding_mode(DecodePaddingMode::Indifferent);
 const B64_STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
 const B64_URL: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
 
-/// Readable text hidden in base64, hex or percent-encoded blobs.
+/// Maximal runs of bytes for which `member` holds, at least `min` long.
+fn runs(bytes: &[u8], min: usize, member: impl Fn(&[u8], usize) -> usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() {
+            let step = member(bytes, i);
+            if step == 0 {
+                break;
+            }
+            i += step;
+        }
+        if i - start >= min {
+            out.push((start, i));
+        }
+        i = i.max(start + 1);
+    }
+    out
+}
+
+/// Readable text hidden in base64, hex or percent-encoded blobs. Hand-written
+/// scans rather than regular expressions: this runs on every input.
 fn decode_blobs(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
     let mut found = Vec::new();
-    if let Some(re) = BASE64_BLOB.as_ref() {
-        for m in re.find_iter(text).take(MAX_BLOBS) {
-            let blob = m.as_str().trim_end_matches('=');
-            // Plain words (all lower case, no digits) are not worth decoding.
-            let mixed = blob.bytes().any(|b| b.is_ascii_uppercase())
-                && (blob.bytes().any(|b| b.is_ascii_lowercase()) || blob.bytes().any(|b| b.is_ascii_digit()));
-            if !mixed {
-                continue;
-            }
-            // A length of 4n+1 cannot be base64; the last character is noise.
-            let usable = if blob.len() % 4 == 1 { &blob[..blob.len() - 1] } else { blob };
-            let bytes = B64_STANDARD.decode(usable).or_else(|_| B64_URL.decode(usable));
-            if let Ok(bytes) = bytes
-                && let Some(s) = readable(&bytes)
-            {
-                found.push(s);
-            }
+    // Cheap tests first: most texts have no word of 16 characters, few digits and no '%'.
+    let long_word = text.split_ascii_whitespace().any(|w| w.len() >= 16);
+    let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+    let percents = bytes.iter().filter(|&&b| b == b'%').count();
+    if !long_word && digits < 12 && percents < 6 {
+        return found;
+    }
+    let b64 = |b: &[u8], i: usize| {
+        usize::from(b[i].is_ascii_alphanumeric() || matches!(b[i], b'+' | b'/' | b'_' | b'-' | b'='))
+    };
+    for (start, end) in runs(bytes, 16, b64).into_iter().take(MAX_BLOBS) {
+        let blob = text[start..end].trim_end_matches('=');
+        // Plain words (all lower case, no digits) are not worth decoding.
+        let mixed = blob.bytes().any(|b| b.is_ascii_uppercase())
+            && (blob.bytes().any(|b| b.is_ascii_lowercase()) || blob.bytes().any(|b| b.is_ascii_digit()));
+        if !mixed || blob.contains('=') {
+            continue;
+        }
+        // A length of 4n+1 cannot be base64; the last character is noise.
+        let usable = if blob.len() % 4 == 1 { &blob[..blob.len() - 1] } else { blob };
+        let decoded = B64_STANDARD.decode(usable).or_else(|_| B64_URL.decode(usable));
+        if let Ok(decoded) = decoded
+            && let Some(s) = readable(&decoded)
+        {
+            found.push(s);
         }
     }
-    if let Some(re) = HEX_BLOB.as_ref() {
-        for m in re.find_iter(text).take(MAX_BLOBS) {
-            let digits: Vec<u8> =
-                m.as_str().replace("0x", "").replace("\\x", "").bytes().filter(u8::is_ascii_hexdigit).collect();
-            let bytes: Vec<u8> = digits.chunks_exact(2).filter_map(|p| hex_pair(p[0], p[1])).collect();
-            if let Some(s) = readable(&bytes) {
-                found.push(s);
-            }
+    // Hex: digit pairs, optionally as 0x.. or \x.. and separated by a space, colon or comma.
+    let hex = |b: &[u8], i: usize| {
+        let at = |k: usize| b.get(i + k).copied().unwrap_or(0);
+        let prefix =
+            if (at(0) == b'0' || at(0) == b'\\') && at(1) == b'x' && at(2).is_ascii_hexdigit() { 2 } else { 0 };
+        if at(prefix).is_ascii_hexdigit() && at(prefix + 1).is_ascii_hexdigit() {
+            let sep = usize::from(matches!(at(prefix + 2), b' ' | b':' | b',') && at(prefix + 3) != b' ');
+            prefix + 2 + sep
+        } else {
+            0
+        }
+    };
+    for (start, end) in runs(bytes, 24, hex).into_iter().take(MAX_BLOBS) {
+        let run = text[start..end].replace("0x", "").replace("\\x", "");
+        let digits: Vec<u8> = run.bytes().filter(u8::is_ascii_hexdigit).collect();
+        if digits.len() < 24 {
+            continue;
+        }
+        let decoded: Vec<u8> = digits.chunks_exact(2).filter_map(|p| hex_pair(p[0], p[1])).collect();
+        if let Some(s) = readable(&decoded) {
+            found.push(s);
         }
     }
-    if let Some(re) = PERCENT_BLOB.as_ref() {
-        for m in re.find_iter(text).take(MAX_BLOBS) {
-            let bytes: Vec<u8> = m.as_str().as_bytes().chunks_exact(3).filter_map(|p| hex_pair(p[1], p[2])).collect();
-            if let Some(s) = readable(&bytes) {
-                found.push(s);
-            }
+    let percent = |b: &[u8], i: usize| {
+        let ok = b.get(i) == Some(&b'%')
+            && b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        if ok { 3 } else { 0 }
+    };
+    for (start, end) in runs(bytes, 18, percent).into_iter().take(MAX_BLOBS) {
+        let decoded: Vec<u8> = bytes[start..end].chunks_exact(3).filter_map(|p| hex_pair(p[1], p[2])).collect();
+        if let Some(s) = readable(&decoded) {
+            found.push(s);
         }
     }
     found.truncate(MAX_BLOBS);

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde::{Deserialize, Serialize};
 
 use super::InputKind;
@@ -347,6 +347,47 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         .collect()
 });
 
+/// All rules' expressions in one set, so a text is scanned once for all of them.
+static RULE_SET: LazyLock<Option<RegexSet>> = LazyLock::new(|| RegexSet::new(RULES.iter().map(|r| r.re.as_str())).ok());
+/// The strong rules' expressions, for the ROT13 and reversed readings.
+static STRONG_SET: LazyLock<Option<RegexSet>> =
+    LazyLock::new(|| RegexSet::new(RULES.iter().filter(|r| r.strong).map(|r| r.re.as_str())).ok());
+
+/// Words one of which every strong rule's match contains; the ROT13 and
+/// reversed readings are searched only when one of these appears in them.
+const STRONG_WORDS: &[&str] = &[
+    "ignore",
+    "disregard",
+    "forget",
+    "override",
+    "bypass",
+    "instruction",
+    "prompt",
+    "system",
+    "reveal",
+    "jailbr",
+    "dan ",
+    "developer",
+    "anything now",
+    "patient",
+    "record",
+    "database",
+    "dump",
+    "kill",
+    "bomb",
+    "poison",
+    "meth",
+    "suicide",
+    "weapon",
+    "hack",
+    "explosive",
+    "password",
+    "murder",
+    "fentanyl",
+    "ricin",
+    "sarin",
+];
+
 static CLINICAL: LazyLock<Option<Regex>> = LazyLock::new(|| compile(CLINICAL_CONTEXT));
 
 /// Number of rules written in `RULES`; a rule that fails to compile is
@@ -363,10 +404,12 @@ pub(crate) fn compiled_rule_count() -> usize {
 pub(crate) fn matches(text: &str, kind: InputKind) -> Vec<(Signal, f32)> {
     let mut out = Vec::new();
     let mut clinical: Option<bool> = None;
-    for rule in RULES.iter() {
-        if !rule.re.is_match(text) {
-            continue;
-        }
+    let hits: Vec<usize> = match RULE_SET.as_ref() {
+        Some(set) => set.matches(text).into_iter().collect(),
+        None => (0..RULES.len()).filter(|&i| RULES[i].re.is_match(text)).collect(),
+    };
+    for i in hits {
+        let Some(rule) = RULES.get(i) else { continue };
         if rule.unless.as_ref().is_some_and(|u| u.is_match(text)) {
             continue;
         }
@@ -384,5 +427,13 @@ pub(crate) fn matches(text: &str, kind: InputKind) -> Vec<(Signal, f32)> {
 /// True when a strong rule (override, extraction, persona, exfiltration,
 /// bypass, synthesis, violence, self-harm) matches `text`.
 pub(crate) fn strong_match(text: &str) -> bool {
-    RULES.iter().any(|r| r.strong && r.re.is_match(text) && !r.unless.as_ref().is_some_and(|u| u.is_match(text)))
+    if !STRONG_WORDS.iter().any(|w| text.contains(w)) {
+        return false;
+    }
+    let strong: Vec<&Rule> = RULES.iter().filter(|r| r.strong).collect();
+    let hits: Vec<usize> = match STRONG_SET.as_ref() {
+        Some(set) => set.matches(text).into_iter().collect(),
+        None => (0..strong.len()).filter(|&i| strong[i].re.is_match(text)).collect(),
+    };
+    hits.into_iter().filter_map(|i| strong.get(i)).any(|r| !r.unless.as_ref().is_some_and(|u| u.is_match(text)))
 }

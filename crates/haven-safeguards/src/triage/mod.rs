@@ -12,13 +12,14 @@
 mod rules;
 mod text;
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Check, Verdict};
+use rules::Rule;
 pub use rules::{Level, NumericCheck, RuleError, Source};
-use rules::{Rule, Term};
 use text::{Speller, Word, words};
 
 static RULES_TOML: &str = include_str!("../../data/red_flags.toml");
@@ -102,9 +103,20 @@ impl Assessment {
     }
 }
 
-/// A loaded rule set with its spelling vocabulary.
+/// A pattern word by id: each distinct pattern word gets one.
+type WordId = u32;
+/// A compiled pattern: terms, each alternatives, each a run of word ids.
+type IdPattern = Vec<Vec<Vec<WordId>>>;
+
+/// A loaded rule set with its spelling vocabulary and word index.
 pub struct Triage {
     rules: Vec<Rule>,
+    /// Per rule, its patterns as word ids.
+    patterns: Vec<Vec<IdPattern>>,
+    /// Exact pattern words → ids.
+    exact: HashMap<String, WordId>,
+    /// Prefix pattern words (`breath*`) with their ids, by their first (up to) three characters.
+    prefixes: HashMap<String, Vec<(String, WordId)>>,
     speller: Speller,
 }
 
@@ -161,7 +173,42 @@ impl Triage {
             }
         }
         vocabulary.extend(SYMPTOM_WORDS.iter().map(|w| (*w).to_owned()));
-        Ok(Triage { rules, speller: Speller::new(vocabulary) })
+        let mut exact: HashMap<String, WordId> = HashMap::new();
+        let mut prefixes: HashMap<String, WordId> = HashMap::new();
+        let mut next: WordId = 0;
+        let patterns = rules
+            .iter()
+            .map(|rule| {
+                rule.patterns
+                    .iter()
+                    .map(|pattern| {
+                        pattern
+                            .iter()
+                            .map(|term| {
+                                term.iter()
+                                    .map(|alt| {
+                                        alt.iter()
+                                            .map(|w| {
+                                                let map = if w.prefix { &mut prefixes } else { &mut exact };
+                                                *map.entry(w.text.clone()).or_insert_with(|| {
+                                                    next += 1;
+                                                    next
+                                                })
+                                            })
+                                            .collect()
+                                    })
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut by_start: HashMap<String, Vec<(String, WordId)>> = HashMap::new();
+        for (p, id) in prefixes {
+            by_start.entry(p.chars().take(3).collect()).or_default().push((p, id));
+        }
+        Ok(Triage { rules, patterns, exact, prefixes: by_start, speller: Speller::new(vocabulary) })
     }
 
     /// The rules' ids, in file order.
@@ -177,13 +224,14 @@ impl Triage {
             .map(|w| Word { text: self.speller.correct(&w.text).to_owned(), clause: w.clause })
             .collect();
         let topic = is_topic_question(&ws);
+        let index = self.index(&ws);
         let mut fired: Vec<&Rule> = Vec::new();
         let mut set_aside_as_topic = false;
         let mut set_aside_as_absent = false;
-        for rule in &self.rules {
+        for (rule, patterns) in self.rules.iter().zip(&self.patterns) {
             let mut hit = false;
-            for pattern in &rule.patterns {
-                for m in find_matches(&ws, pattern, rule.window) {
+            for pattern in patterns {
+                for m in find_matches(&index, pattern, rule.window) {
                     if (rule.negatable && is_negated(&ws, &m)) || (rule.history_exempt && is_past(&ws, &m)) {
                         set_aside_as_absent = true;
                         continue;
@@ -243,9 +291,57 @@ impl Triage {
 /// A match: for each term, the word range it covers.
 type Match = Vec<(usize, usize)>;
 
+/// Which pattern words each message word matches, and where each pattern word occurs.
+struct WordIndex {
+    at: Vec<Vec<WordId>>,
+    positions: HashMap<WordId, Vec<usize>>,
+}
+
+impl Triage {
+    fn index(&self, ws: &[Word]) -> WordIndex {
+        let mut at = Vec::with_capacity(ws.len());
+        let mut positions: HashMap<WordId, Vec<usize>> = HashMap::new();
+        for (i, w) in ws.iter().enumerate() {
+            let mut ids = Vec::new();
+            if let Some(&id) = self.exact.get(&w.text) {
+                ids.push(id);
+            }
+            // Prefixes of one to three characters key the candidates.
+            for (k, _) in w.text.char_indices().skip(1).take(2).chain(std::iter::once((w.text.len(), ' '))) {
+                let key = &w.text[..k];
+                if key.chars().count() > 3 {
+                    continue;
+                }
+                if let Some(candidates) = self.prefixes.get(key) {
+                    ids.extend(candidates.iter().filter(|(p, _)| w.text.starts_with(p.as_str())).map(|(_, id)| *id));
+                }
+            }
+            if w.text.chars().count() > 3 {
+                let key: String = w.text.chars().take(3).collect();
+                if let Some(candidates) = self.prefixes.get(&key) {
+                    ids.extend(candidates.iter().filter(|(p, _)| w.text.starts_with(p.as_str())).map(|(_, id)| *id));
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            for &id in &ids {
+                positions.entry(id).or_default().push(i);
+            }
+            at.push(ids);
+        }
+        WordIndex { at, positions }
+    }
+}
+
 /// Every anchor position where all of `terms` occur within `window` words.
-fn find_matches(ws: &[Word], terms: &[Term], window: usize) -> Vec<Match> {
-    let occurrences: Vec<Vec<(usize, usize)>> = terms.iter().map(|t| occurrences_of(ws, t)).collect();
+fn find_matches(index: &WordIndex, terms: &IdPattern, window: usize) -> Vec<Match> {
+    // Most patterns fail on a term none of whose alternatives even starts in the message.
+    let present =
+        |t: &Vec<Vec<WordId>>| t.iter().any(|alt| alt.first().is_some_and(|f| index.positions.contains_key(f)));
+    if !terms.iter().all(present) {
+        return Vec::new();
+    }
+    let occurrences: Vec<Vec<(usize, usize)>> = terms.iter().map(|t| occurrences_of(index, t)).collect();
     if occurrences.iter().any(Vec::is_empty) {
         return Vec::new();
     }
@@ -268,16 +364,21 @@ fn find_matches(ws: &[Word], terms: &[Term], window: usize) -> Vec<Match> {
     out
 }
 
-fn occurrences_of(ws: &[Word], term: &Term) -> Vec<(usize, usize)> {
+fn occurrences_of(index: &WordIndex, term: &[Vec<WordId>]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    for i in 0..ws.len() {
-        for alt in term {
-            if i + alt.len() <= ws.len() && alt.iter().zip(&ws[i..]).all(|(p, w)| p.matches(&w.text)) {
-                out.push((i, i + alt.len() - 1));
-                break;
+    for alt in term {
+        let Some((first, rest)) = alt.split_first() else { continue };
+        let Some(starts) = index.positions.get(first) else { continue };
+        for &i in starts {
+            let fits =
+                rest.iter().enumerate().all(|(k, id)| index.at.get(i + 1 + k).is_some_and(|ids| ids.contains(id)));
+            if fits {
+                out.push((i, i + rest.len()));
             }
         }
     }
+    out.sort_unstable();
+    out.dedup_by_key(|o| o.0);
     out
 }
 

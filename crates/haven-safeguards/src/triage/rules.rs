@@ -120,12 +120,6 @@ pub(crate) struct WordPat {
     pub prefix: bool,
 }
 
-impl WordPat {
-    pub fn matches(&self, word: &str) -> bool {
-        if self.prefix { word.starts_with(&self.text) } else { word == self.text }
-    }
-}
-
 /// Alternatives (`|`), each a run of words.
 pub(crate) type Term = Vec<Vec<WordPat>>;
 
