@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds crates/haven-safeguards/data/idf.tsv, the default word-frequency
 table of the evidence check: for each word, the number of MedQuAD answers
-(CC BY 4.0, see data/idf-NOTICE.md) it appears in.
+(CC BY 4.0, see data/NOTICE.md) it appears in.
 
     scripts/build-idf.py [--data ../shared/data]
 

@@ -6,6 +6,7 @@ mod bench;
 mod bench_audit;
 mod demo;
 mod demo_data;
+mod eval_safety;
 mod init;
 mod keys;
 mod users;
@@ -142,6 +143,11 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// Evaluations of the agent's safeguards on labelled data.
+    Eval {
+        #[command(subcommand)]
+        command: eval_safety::EvalCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -229,6 +235,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Restore { dir, from, force } => init::restore(&dir.data_dir, &from, force).await,
         Command::Audit { command } => audit::run(command).await,
         Command::Bench { command } => bench::run(command).await,
+        Command::Eval { command } => eval_safety::run(command),
     }
 }
 

@@ -183,7 +183,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         (
             Signal::InstructionOverride,
-            r"\bforget (?:everything|all)(?: that)? (?:you|you've|you have|i|we)\b[^.!?\n]{0,20}?\b(?:told|said|learned|know|were|was|been|discussed)\b|\b(?:ignore|disregard) (?:everything|all|anything) (?:above|before|prior|previously|said|written)\b|\bignore (?:the|your|all) (?:above|previous|prior)\b".to_owned(),
+            r"\bforget (?:everything|all)(?: that)? (?:you|you've|you have|i|we)\b[^.!?\n]{0,20}?\b(?:told|said|learned|know|were|was|been|discussed)\b|\b(?:ignore|disregard) (?:everything|all|anything) (?:above|before|prior|previously|said|written)\b|\bignore (?:the|your|all) (?:above|previous|prior)\b|\b(?:ignoriere|ignorier|vergiss|missachte|ignora|ignore|olvida|olvide|ignorez|oublie|oubliez|dimentica|esqueca|esqueça)\b[^.!?\n]{0,40}?\b(?:anweisungen|instruktionen|befehle|regeln|vorgaben|instrucciones|reglas|indicaciones|consignes|regles|instructions precedentes|istruzioni|regole|instrucoes|instruções|regras)\b".to_owned(),
             None,
             true,
             true,
