@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::InputKind;
@@ -183,7 +183,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         (
             Signal::InstructionOverride,
-            r"\bforget (?:everything|all)(?: that)? (?:you|you've|you have|i|we)\b[^.!?\n]{0,20}?\b(?:told|said|learned|know|were|was|been|discussed)\b|\b(?:ignore|disregard) (?:everything|all|anything) (?:above|before|prior|previously|said|written)\b|\bignore (?:the|your|all) (?:above|previous|prior)\b|\b(?:ignoriere|ignorier|vergiss|missachte|ignora|ignore|olvida|olvide|ignorez|oublie|oubliez|dimentica|esqueca|esqueça)\b[^.!?\n]{0,40}?\b(?:anweisungen|instruktionen|befehle|regeln|vorgaben|instrucciones|reglas|indicaciones|consignes|regles|instructions precedentes|istruzioni|regole|instrucoes|instruções|regras)\b".to_owned(),
+            r"\bforget (?:everything|all)(?: that)? (?:you|you've|you have|i|we)\b[^.!?\n]{0,20}?\b(?:told|said|learned|know|were|was|been|discussed)\b|\b(?:ignore|disregard) (?:everything|all|anything) (?:above|before|prior|previously|said|written)\b|\bignore (?:the|your|all) (?:above|previous|prior)\b|\b(?:ignoriere|ignorier|vergiss|missachte|ignora|ignore|olvida|olvide|ignorez|oublie|oubliez|dimentica|esqueca)\b[^.!?\n]{0,40}?\b(?:anweisungen|instruktionen|befehle|regeln|vorgaben|instrucciones|reglas|indicaciones|consignes|regles|instructions precedentes|istruzioni|regole|instrucoes|regras)\b".to_owned(),
             None,
             true,
             true,
@@ -347,12 +347,6 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         .collect()
 });
 
-/// All rules' expressions in one set, so a text is scanned once for all of them.
-static RULE_SET: LazyLock<Option<RegexSet>> = LazyLock::new(|| RegexSet::new(RULES.iter().map(|r| r.re.as_str())).ok());
-/// The strong rules' expressions, for the ROT13 and reversed readings.
-static STRONG_SET: LazyLock<Option<RegexSet>> =
-    LazyLock::new(|| RegexSet::new(RULES.iter().filter(|r| r.strong).map(|r| r.re.as_str())).ok());
-
 /// Words one of which every strong rule's match contains; the ROT13 and
 /// reversed readings are searched only when one of these appears in them.
 const STRONG_WORDS: &[&str] = &[
@@ -404,12 +398,9 @@ pub(crate) fn compiled_rule_count() -> usize {
 pub(crate) fn matches(text: &str, kind: InputKind) -> Vec<(Signal, f32)> {
     let mut out = Vec::new();
     let mut clinical: Option<bool> = None;
-    let hits: Vec<usize> = match RULE_SET.as_ref() {
-        Some(set) => set.matches(text).into_iter().collect(),
-        None => (0..RULES.len()).filter(|&i| RULES[i].re.is_match(text)).collect(),
-    };
-    for i in hits {
-        let Some(rule) = RULES.get(i) else { continue };
+    // One regular expression per rule: a single RegexSet of them all outgrows
+    // the lazy DFA's cache and falls back to a far slower engine (measured 25x).
+    for rule in RULES.iter().filter(|r| r.re.is_match(text)) {
         if rule.unless.as_ref().is_some_and(|u| u.is_match(text)) {
             continue;
         }
@@ -430,10 +421,5 @@ pub(crate) fn strong_match(text: &str) -> bool {
     if !STRONG_WORDS.iter().any(|w| text.contains(w)) {
         return false;
     }
-    let strong: Vec<&Rule> = RULES.iter().filter(|r| r.strong).collect();
-    let hits: Vec<usize> = match STRONG_SET.as_ref() {
-        Some(set) => set.matches(text).into_iter().collect(),
-        None => (0..strong.len()).filter(|&i| strong[i].re.is_match(text)).collect(),
-    };
-    hits.into_iter().filter_map(|i| strong.get(i)).any(|r| !r.unless.as_ref().is_some_and(|u| u.is_match(text)))
+    RULES.iter().any(|r| r.strong && r.re.is_match(text) && !r.unless.as_ref().is_some_and(|u| u.is_match(text)))
 }
