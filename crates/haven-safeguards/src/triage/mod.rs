@@ -260,7 +260,7 @@ impl Triage {
         fired.sort_by_key(|r| std::cmp::Reverse(r.level));
         let ids = fired.iter().map(|r| r.id.clone()).collect();
         let Some(top) = fired.first() else {
-            let (disposition, reason) = if set_aside_as_topic || (topic && !mentions_symptom(&ws)) {
+            let (disposition, reason) = if set_aside_as_topic || topic {
                 (Disposition::Information, "a general question, not a symptom report")
             } else if set_aside_as_absent {
                 (Disposition::Information, "symptoms described as absent or in the past")
@@ -560,7 +560,17 @@ fn is_topic_question(ws: &[Word]) -> bool {
         || ws
             .windows(2)
             .any(|w| matches!((w[0].text.as_str(), w[1].text.as_str()), ("signs" | "symptoms" | "causes", "of")));
-    asks && !ws.iter().any(|w| PERSONS.contains(&w.text.as_str()) || w.text.parse::<f32>().is_ok())
+    // "you" addressing the assistant ("do you have information on...", "can you
+    // explain...") puts no person in the message; any other "you" does.
+    let addressed = |i: usize| {
+        ws[i].text == "you"
+            && i.checked_sub(1)
+                .is_some_and(|j| matches!(ws[j].text.as_str(), "do" | "can" | "could" | "would" | "will"))
+    };
+    asks && !ws
+        .iter()
+        .enumerate()
+        .any(|(i, w)| (PERSONS.contains(&w.text.as_str()) && !addressed(i)) || w.text.parse::<f32>().is_ok())
 }
 
 /// Words that describe a symptom, for messages no rule matched.

@@ -133,6 +133,9 @@ const VIGNETTES: &[(&str, Disposition, &str)] = &[
     ("my father died of a heart attack, what's my risk?", I, ""),
     ("I denied any chest pain at my checkup", I, ""),
     ("What are the warning signs of suicide?", E, "suicide_self_harm"),
+    ("Do you have information about stroke rehabilitation?", I, ""),
+    ("Can you explain what causes chest pain in teenagers?", I, ""),
+    ("do you think this is a stroke? my face feels numb on one side", E, "stroke"),
 ];
 
 #[test]
