@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::kb::{self, Hit, KbError, KnowledgeBase};
 use crate::text;
@@ -43,7 +43,7 @@ impl Default for AnswerConfig {
 }
 
 /// A source a reply relies on.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Citation {
     /// The source document's id.
     pub source_id: String,
@@ -60,7 +60,7 @@ pub struct Citation {
 }
 
 /// One sentence of a reply and the citation that supports it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Supported {
     /// The sentence.
     pub text: String,

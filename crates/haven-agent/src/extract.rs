@@ -76,7 +76,7 @@ fn words(lower: &str) -> Vec<&str> {
 fn yes_no(lower: &str) -> Option<bool> {
     let w = words(lower);
     let has = |set: &[&str]| w.iter().any(|x| set.contains(x));
-    let no = has(&["no", "nope", "nah", "cancel", "don't", "dont", "not", "stop"]);
+    let no = has(&["no", "nope", "nah", "don't", "dont", "not", "stop"]);
     let yes = has(&["yes", "yeah", "yep", "sure", "ok", "okay", "confirm", "please", "correct", "book", "y"]);
     match (yes, no) {
         (true, false) => Some(true),

@@ -11,6 +11,7 @@ pub mod llm;
 pub mod question;
 pub mod scenario;
 pub mod text;
+pub mod turn;
 
 pub use answer::{Answer, AnswerConfig, Answerer, Citation, DONT_KNOW};
 pub use kb::{Hit, IngestReport, KbError, KnowledgeBase, Passage, SourceInfo};

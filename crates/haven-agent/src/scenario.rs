@@ -118,6 +118,8 @@ struct FileDef {
     description: String,
     roles: Vec<String>,
     #[serde(default)]
+    visitors: bool,
+    #[serde(default)]
     start: StartDef,
     steps: Vec<StepDef>,
 }
@@ -127,6 +129,10 @@ struct FileDef {
 struct StartDef {
     #[serde(default)]
     keywords: Vec<String>,
+    #[serde(default)]
+    symptoms: bool,
+    #[serde(default)]
+    fallback: bool,
 }
 
 #[derive(Deserialize)]
@@ -150,13 +156,16 @@ struct StepDef {
     call: Option<String>,
     #[serde(default)]
     with: BTreeMap<String, String>,
+    #[serde(default, rename = "let")]
+    set: BTreeMap<String, Value>,
     #[serde(default)]
     goto: Option<String>,
     #[serde(default)]
     end: bool,
 }
 
-/// A condition: `var`, `not var`, `var.empty`, `var == "text"`.
+/// A condition: `var`, `not var`, `var.empty`, `var == "text"`; `var` may
+/// be a path into an object (`info.grounded`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Condition {
     Set(String),
@@ -171,30 +180,40 @@ impl Condition {
         if let Some(rest) = s.strip_prefix("not ") {
             return Some(Condition::Not(Box::new(Condition::parse(rest)?)));
         }
+        let path_ok = |p: &str| p.trim().split('.').all(extract::valid_var);
         if let Some((var, lit)) = s.split_once("==") {
             let lit = lit.trim();
             let lit = lit.strip_prefix('"').and_then(|l| l.strip_suffix('"'))?;
-            return extract::valid_var(var).then(|| Condition::Equals(var.trim().into(), lit.into()));
+            return path_ok(var).then(|| Condition::Equals(var.trim().into(), lit.into()));
         }
         if let Some(var) = s.strip_suffix(".empty") {
-            return extract::valid_var(var).then(|| Condition::Empty(var.into()));
+            return path_ok(var).then(|| Condition::Empty(var.into()));
         }
-        extract::valid_var(s).then(|| Condition::Set(s.into()))
+        path_ok(s).then(|| Condition::Set(s.into()))
     }
 
+    /// The variable the condition reads (the first part of its path).
     fn var(&self) -> &str {
         match self {
-            Condition::Set(v) | Condition::Empty(v) | Condition::Equals(v, _) => v,
+            Condition::Set(v) | Condition::Empty(v) | Condition::Equals(v, _) => v.split('.').next().unwrap_or(v),
             Condition::Not(c) => c.var(),
         }
     }
 
     fn holds(&self, vars: &Map<String, Value>) -> bool {
+        let get = |path: &str| {
+            let mut parts = path.split('.');
+            let mut v = vars.get(parts.next()?)?;
+            for p in parts {
+                v = v.get(p)?;
+            }
+            Some(v)
+        };
         match self {
-            Condition::Set(v) => vars.get(v).is_some_and(truthy),
+            Condition::Set(v) => get(v).is_some_and(truthy),
             Condition::Not(c) => !c.holds(vars),
-            Condition::Empty(v) => !vars.get(v).is_some_and(truthy),
-            Condition::Equals(v, lit) => vars.get(v).and_then(Value::as_str) == Some(lit.as_str()),
+            Condition::Empty(v) => !get(v).is_some_and(truthy),
+            Condition::Equals(v, lit) => get(v).and_then(Value::as_str) == Some(lit.as_str()),
         }
     }
 }
@@ -215,6 +234,7 @@ enum Action {
     Say(String),
     Ask { prompt: String, expect: Expect, into: String, skip_if_set: bool },
     Call { tool: Tool, args: Vec<(String, String)>, into: Option<String> },
+    Set(Vec<(String, Value)>),
     Nothing,
 }
 
@@ -240,7 +260,52 @@ pub struct Scenario {
     pub roles: Vec<Role>,
     /// Phrases (lower case) that start it.
     pub keywords: Vec<String>,
+    /// Whether it also starts when a message reports a symptom (triage).
+    pub on_symptoms: bool,
+    /// Whether it answers messages no other scenario takes.
+    pub fallback: bool,
+    /// Whether visitors without an account may use it.
+    pub visitors: bool,
     steps: Vec<Step>,
+}
+
+/// The scenarios Haven ships, in the order they are tried.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("patient-record.yaml", include_str!("../scenarios/patient-record.yaml")),
+    ("cancel-appointment.yaml", include_str!("../scenarios/cancel-appointment.yaml")),
+    ("book-appointment.yaml", include_str!("../scenarios/book-appointment.yaml")),
+    ("my-appointments.yaml", include_str!("../scenarios/my-appointments.yaml")),
+    ("symptom-triage.yaml", include_str!("../scenarios/symptom-triage.yaml")),
+    ("knowledge-qa.yaml", include_str!("../scenarios/knowledge-qa.yaml")),
+];
+
+/// The shipped scenarios, parsed (they are tested, so an error here is a build defect).
+pub fn builtin() -> Result<Vec<Scenario>, ScenarioError> {
+    BUILTIN.iter().map(|(file, yaml)| Scenario::parse(file, yaml)).collect()
+}
+
+/// Loads every `*.yaml` file of a directory (sorted by name); the first
+/// invalid one stops loading with its error.
+pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Scenario>, ScenarioError> {
+    let err = |reason: String| ScenarioError { file: dir.display().to_string(), step: None, reason };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| err(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let name = f.display().to_string();
+            let text = std::fs::read_to_string(f).map_err(|e| ScenarioError {
+                file: name.clone(),
+                step: None,
+                reason: e.to_string(),
+            })?;
+            Scenario::parse(&name, &text)
+        })
+        .collect()
 }
 
 /// Variables every scenario has: the message that started it and the user's role.
@@ -281,6 +346,7 @@ impl Scenario {
             if let Some(v) = &s.into {
                 known.insert(v.clone());
             }
+            known.extend(s.set.keys().cloned());
         }
         let mut steps = Vec::with_capacity(def.steps.len());
         for (s, name) in def.steps.into_iter().zip(&names) {
@@ -295,9 +361,12 @@ impl Scenario {
                 }
                 None => None,
             };
-            let kinds = usize::from(s.say.is_some()) + usize::from(s.ask.is_some()) + usize::from(s.call.is_some());
+            let kinds = usize::from(s.say.is_some())
+                + usize::from(s.ask.is_some())
+                + usize::from(s.call.is_some())
+                + usize::from(!s.set.is_empty());
             if kinds > 1 {
-                return Err(at("a step does one of say, ask or call".into()));
+                return Err(at("a step does one of say, ask, call or let".into()));
             }
             let check_template = |t: &str| -> Result<(), ScenarioError> {
                 for var in template_vars(t) {
@@ -351,9 +420,16 @@ impl Scenario {
                     return Err(at(format!("{v:?} is not a variable name")));
                 }
                 Action::Call { tool, args, into: s.into }
+            } else if !s.set.is_empty() {
+                for k in s.set.keys() {
+                    if !extract::valid_var(k) {
+                        return Err(at(format!("{k:?} is not a variable name")));
+                    }
+                }
+                Action::Set(s.set.into_iter().collect())
             } else {
                 if s.goto.is_none() && !s.end {
-                    return Err(at("the step does nothing: give it say, ask, call, goto or end".into()));
+                    return Err(at("the step does nothing: give it say, ask, call, let, goto or end".into()));
                 }
                 Action::Nothing
             };
@@ -371,6 +447,9 @@ impl Scenario {
             description: def.description,
             roles,
             keywords: def.start.keywords.iter().map(|k| k.to_lowercase()).collect(),
+            on_symptoms: def.start.symptoms,
+            fallback: def.start.fallback,
+            visitors: def.visitors,
             steps,
         })
     }
@@ -378,8 +457,13 @@ impl Scenario {
     /// Whether `message` starts this scenario for a user in `role`: one of
     /// its keywords appears in the message as whole words.
     pub fn starts_on(&self, role: Role, message: &str) -> bool {
+        self.roles.contains(&role) && self.starts_on_words(message)
+    }
+
+    /// Whether one of the keywords appears in `message` as whole words.
+    pub fn starts_on_words(&self, message: &str) -> bool {
         let m = message.to_lowercase();
-        self.roles.contains(&role) && self.keywords.iter().any(|k| has_phrase(&m, k))
+        self.keywords.iter().any(|k| has_phrase(&m, k))
     }
 
     /// The state of a new run started by `message`. Questions marked
@@ -481,6 +565,11 @@ impl Scenario {
                         state.vars.insert(v.clone(), result);
                     }
                 }
+                Action::Set(values) => {
+                    for (k, v) in values {
+                        state.vars.insert(k.clone(), v.clone());
+                    }
+                }
                 Action::Nothing => {}
             }
             if step.end {
@@ -521,7 +610,7 @@ pub struct ScenarioState {
 }
 
 /// A tool call made during a turn, with its result.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The tool.
     pub tool: Tool,
@@ -737,7 +826,7 @@ steps:
         assert!(bad(&format!("{head}  - call: book_slot\n")).contains("needs the argument slot"));
         assert!(bad(&format!("{head}  - say: \"{{{{ghost}}}}\"\n")).contains("which no step sets"));
         assert!(bad(&format!("{head}  - if: \"x ==\"\n    say: a\n")).contains("cannot read the condition"));
-        assert!(bad(&format!("{head}  - say: a\n    ask: b\n")).contains("one of say, ask or call"));
+        assert!(bad(&format!("{head}  - say: a\n    ask: b\n")).contains("one of say, ask, call or let"));
         assert!(
             bad(&format!("{head}  - id: a\n    say: a\n  - id: a\n    say: b\n")).contains("two steps have this id")
         );
@@ -745,6 +834,28 @@ steps:
         assert!(bad("id: x\ntitle: X\nroles: [patient]\nsteps: []\n").contains("no steps"));
         assert!(bad("id: x\ntitle: X\nroles: [patient]\nstepz: []\n").contains("unknown field"));
         assert!(bad(&format!("{head}  - say: a\n    colour: red\n")).contains("unknown field"));
+    }
+
+    #[test]
+    fn the_shipped_scenarios_are_valid() {
+        let all = builtin().unwrap();
+        let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "patient-record",
+                "cancel-appointment",
+                "book-appointment",
+                "my-appointments",
+                "symptom-triage",
+                "knowledge-qa"
+            ]
+        );
+        assert!(all.iter().filter(|s| s.fallback).count() == 1);
+        let book = &all[2];
+        assert!(book.starts_on(Role::Patient, "Can you book a cardiology appointment for me?"));
+        assert!(!book.starts_on(Role::Patient, "I read a book about diabetes"));
+        assert!(!book.visitors, "booking needs an account");
     }
 
     #[test]

@@ -9,6 +9,9 @@ use haven_agent::KnowledgeBase;
 /// Evaluation commands.
 #[derive(Subcommand)]
 pub enum EvalCommand {
+    /// Detection rate on attacks and blocked rate on benign texts of a JSON Lines file
+    /// (`{"text": ..., "label": "attack" | "benign"}` per line; optional `source` and `kind`).
+    Safety(crate::eval_safety::SafetyArgs),
     /// Retrieval on MedQuAD: index the answers of PATH (never the
     /// questions), ask every question, and print recall@1/@3/@10 and MRR
     /// of the first answer-bearing passage.
@@ -28,6 +31,7 @@ pub enum EvalCommand {
 /// Runs an evaluation.
 pub async fn run(command: EvalCommand) -> Result<()> {
     match command {
+        EvalCommand::Safety(args) => crate::eval_safety::run(args),
         EvalCommand::Retrieval { paths, limit, json } => {
             let started = std::time::Instant::now();
             let kb = KnowledgeBase::in_memory()?;

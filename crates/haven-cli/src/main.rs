@@ -7,6 +7,7 @@ mod bench_audit;
 mod demo;
 mod demo_data;
 mod eval;
+mod eval_safety;
 mod init;
 mod kb;
 mod keys;

@@ -644,7 +644,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(compared, 8 * 2 * 12 * 7 * 3 * 16);
+        assert_eq!(compared, Role::ALL.len() * 2 * Action::ALL.len() * 7 * 3 * 16);
         // The index really is smaller than the whole set.
         let biggest = e.partitions.iter().map(PolicySet::num_of_policies).max().unwrap();
         assert!(biggest * 2 < e.policies.num_of_policies(), "{biggest}");

@@ -46,11 +46,23 @@ pub enum Action {
     ManageKeys,
     /// Read the audit log.
     ReadAudit,
+    /// Talk to Haven's assistant (what it reaches is decided again per access).
+    UseAgent,
+    /// Review the assistant: feedback reports, reply provenance.
+    ReviewAgent,
+    /// De-identify text or FHIR data the caller sends.
+    Deidentify,
+    /// Turn reversible tokens back into the values they replaced.
+    Reidentify,
+    /// Read security alerts and incidents.
+    ReadAlerts,
+    /// Triage, assign and resolve security alerts and incidents.
+    ManageAlerts,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 18] = [
         Action::Read,
         Action::Search,
         Action::Create,
@@ -63,6 +75,12 @@ impl Action {
         Action::ManageAccounts,
         Action::ManageKeys,
         Action::ReadAudit,
+        Action::UseAgent,
+        Action::ReviewAgent,
+        Action::Deidentify,
+        Action::Reidentify,
+        Action::ReadAlerts,
+        Action::ManageAlerts,
     ];
 
     /// The Cedar action id, as in `Haven::Action::"read"`.
@@ -80,6 +98,12 @@ impl Action {
             Action::ManageAccounts => "manage_accounts",
             Action::ManageKeys => "manage_keys",
             Action::ReadAudit => "read_audit",
+            Action::UseAgent => "use_agent",
+            Action::ReviewAgent => "review_agent",
+            Action::Deidentify => "deidentify",
+            Action::Reidentify => "reidentify",
+            Action::ReadAlerts => "read_alerts",
+            Action::ManageAlerts => "manage_alerts",
         }
     }
 

@@ -167,7 +167,7 @@ fn v2_letters(letters: &str) -> Option<(bool, bool, bool, bool, bool)> {
 /// `read` and `history` need `r`, `search` needs `s`, `everything` needs both
 /// `r` and `s` (possibly from different scopes), `create`/`update`/`delete`
 /// need `c`/`u`/`d`. Scopes never grant break-glass, imports, account, key or
-/// audit-log management.
+/// audit-log management, the assistant, de-identification or alerts.
 pub fn scopes_allow(scopes: &[Scope], action: Action, rtype: &str) -> bool {
     let has = |want: fn(&Scope) -> bool| scopes.iter().any(|s| s.covers_type(rtype) && want(s));
     match action {
@@ -177,7 +177,17 @@ pub fn scopes_allow(scopes: &[Scope], action: Action, rtype: &str) -> bool {
         Action::Create => has(|s| s.create),
         Action::Update => has(|s| s.update),
         Action::Delete => has(|s| s.delete),
-        Action::Import | Action::BreakGlass | Action::ManageAccounts | Action::ManageKeys | Action::ReadAudit => false,
+        Action::Import
+        | Action::BreakGlass
+        | Action::ManageAccounts
+        | Action::ManageKeys
+        | Action::ReadAudit
+        | Action::UseAgent
+        | Action::ReviewAgent
+        | Action::Deidentify
+        | Action::Reidentify
+        | Action::ReadAlerts
+        | Action::ManageAlerts => false,
     }
 }
 

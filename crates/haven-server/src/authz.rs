@@ -53,7 +53,7 @@ impl DecisionFlag {
 
 /// Routes that act only on the caller's own session or are public; they
 /// need no policy decision.
-const NO_DECISION: [&str; 10] = [
+const NO_DECISION: [&str; 12] = [
     "/healthz",
     "/readyz",
     "/openapi.json",
@@ -64,6 +64,9 @@ const NO_DECISION: [&str; 10] = [
     "/auth/mfa/enroll",
     "/auth/mfa/activate",
     "/fhir/metadata",
+    // Visitors have no principal to decide about; their assistant has no tools.
+    "/v1/visitor/conversations",
+    "/v1/visitor/conversations/{id}/messages",
 ];
 
 /// Fails closed when a handler succeeded without asking for a decision.

@@ -58,6 +58,12 @@ pub enum ApiError {
     /// An If-Match precondition failed.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// Too many requests from this caller; try again later.
+    #[error("too many requests; wait a minute and try again")]
+    TooManyRequests,
+    /// Something must happen first (e.g. accepting the disclaimer); the message says what.
+    #[error("{0}")]
+    PreconditionRequired(String),
     /// A dependency (database, key service) is unavailable.
     #[error("service unavailable")]
     Unavailable,
@@ -81,6 +87,8 @@ impl ApiError {
             ApiError::Gone => (StatusCode::GONE, "deleted"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "duplicate"),
             ApiError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "conflict"),
+            ApiError::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+            ApiError::PreconditionRequired(_) => (StatusCode::PRECONDITION_REQUIRED, "business-rule"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
         }

@@ -4,6 +4,7 @@
 //! in-process or on a real port.
 
 pub mod accounts;
+pub mod agent;
 pub mod audit;
 pub mod authz;
 pub mod config;

@@ -60,6 +60,7 @@ pub struct RunningServer {
     grace: Duration,
     state: AppState,
     watcher: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -89,6 +90,7 @@ impl RunningServer {
             }
         }
         self.watcher.abort();
+        self.sweeper.abort();
         // A final checkpoint covers everything written before the stop.
         if let Err(e) = self.state.audit().checkpoint_now().await {
             tracing::error!(error = %e, "final audit checkpoint failed");
@@ -151,7 +153,8 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
         store.key_provider().name()
     ));
     audit.record(started).await.map_err(crate::state::OpenError::Audit)?;
-    let mut state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone(), authz, audit);
+    let agent = crate::agent::AgentService::open(data_dir, &config)?;
+    let mut state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone(), authz, audit, agent);
     if opts.insecure_http {
         state = state.plain_http();
     }
@@ -172,12 +175,31 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
     }
     let scheme = if opts.insecure_http { "http" } else { "https" };
     let watcher = tokio::spawn(watch_audit(state.clone()));
+    let sweeper = tokio::spawn(sweep_conversations(state.clone()));
     tracing::info!(%addr, scheme, metrics = ?metrics_addr, "Haven is listening");
-    Ok(RunningServer { addr, metrics_addr, scheme, handle, metrics_handle, tasks, grace, state, watcher })
+    Ok(RunningServer { addr, metrics_addr, scheme, handle, metrics_handle, tasks, grace, state, watcher, sweeper })
 }
 
 /// Re-verifies the audit log continuously, each run starting from the last
 /// verified checkpoint, and prunes it when retention is configured.
+/// How often expired conversations are erased.
+const SWEEP_EVERY: Duration = Duration::from_secs(300);
+
+/// Erases expired agent conversations (and forgets idle rate-limit keys)
+/// every few minutes; a conversation is also refused the moment it expires.
+async fn sweep_conversations(state: AppState) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        state.agent().shrink();
+        match crate::agent::records::sweep_conversations(state.store(), state.agent().ttl_secs()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(erased = n, "expired conversations erased"),
+            Err(e) => tracing::warn!(error = %e, "could not erase expired conversations; will retry"),
+        }
+    }
+}
+
 async fn watch_audit(state: AppState) {
     let cfg = state.config().audit.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(cfg.verify_every_secs));

@@ -195,6 +195,7 @@ struct Inner {
     sessions: crate::accounts::SessionCache,
     limiter: crate::accounts::Limiter,
     authz: crate::authz::Authz,
+    agent: Arc<crate::agent::AgentService>,
 }
 
 /// Shared, cheaply cloned application state.
@@ -210,6 +211,7 @@ impl AppState {
         metrics: Option<PrometheusHandle>,
         authz: crate::authz::Authz,
         audit: haven_audit::AuditLog,
+        agent: Arc<crate::agent::AgentService>,
     ) -> Self {
         AppState(Arc::new(Inner {
             audit,
@@ -222,6 +224,7 @@ impl AppState {
             sessions: Default::default(),
             limiter: Default::default(),
             authz,
+            agent,
         }))
     }
 
@@ -258,6 +261,11 @@ impl AppState {
     /// The authorization engine.
     pub fn authz(&self) -> &crate::authz::Authz {
         &self.0.authz
+    }
+
+    /// The healthcare agent.
+    pub fn agent(&self) -> &crate::agent::AgentService {
+        &self.0.agent
     }
 
     /// Failed sign-ins per source address.

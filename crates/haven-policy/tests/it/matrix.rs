@@ -298,13 +298,21 @@ fn operations_belong_to_their_roles() {
     let engine = PolicyEngine::new(None).unwrap();
     let facts = Facts { mfa: true, consent_denies: true, ..Facts::default() };
     let target = Target { rtype: "Patient", patient: Some(OTHER) };
-    let expected: [(Action, &[Role]); 5] = [
+    let people =
+        [Role::Patient, Role::Clinician, Role::Nurse, Role::Scheduler, Role::Billing, Role::Admin, Role::Auditor];
+    let expected: [(Action, &[Role]); 11] = [
         // Consent cannot block the request that starts an emergency override.
         (Action::BreakGlass, &[Role::Clinician, Role::Nurse]),
         (Action::ManageAccounts, &[Role::Admin]),
         (Action::ManageKeys, &[Role::Admin]),
         (Action::Import, &[Role::Admin]),
         (Action::ReadAudit, &[Role::Auditor]),
+        (Action::UseAgent, &people),
+        (Action::ReviewAgent, &[Role::Admin, Role::Auditor]),
+        (Action::Deidentify, &[Role::Clinician, Role::Nurse, Role::Admin]),
+        (Action::Reidentify, &[Role::Clinician, Role::Nurse]),
+        (Action::ReadAlerts, &[Role::Admin, Role::Auditor]),
+        (Action::ManageAlerts, &[Role::Admin, Role::Auditor]),
     ];
     for (action, roles) in expected {
         for role in Role::ALL {

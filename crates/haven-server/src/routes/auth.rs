@@ -19,8 +19,18 @@ use crate::audit::AuditTrail;
 use crate::{ApiError, AppState};
 
 /// Routes anyone may call without a token.
-pub const PUBLIC_ROUTES: [&str; 6] =
-    ["/healthz", "/readyz", "/openapi.json", "/auth/login", "/auth/token", "/fhir/metadata"];
+pub const PUBLIC_ROUTES: [&str; 8] = [
+    "/healthz",
+    "/readyz",
+    "/openapi.json",
+    "/auth/login",
+    "/auth/token",
+    "/fhir/metadata",
+    // Visitors' conversations: refused (404) unless `agent.allow_anonymous`;
+    // each message needs its conversation's secret, and reaches no record.
+    "/v1/visitor/conversations",
+    "/v1/visitor/conversations/{id}/messages",
+];
 
 /// Routes a partly signed-in session (`MfaPending`, `Enrolment`) may call.
 const PARTIAL_ROUTES: [&str; 4] = ["/auth/mfa/verify", "/auth/mfa/enroll", "/auth/mfa/activate", "/auth/logout"];

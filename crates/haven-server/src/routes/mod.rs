@@ -4,6 +4,7 @@
 
 mod access;
 mod admin;
+mod agent;
 mod audit;
 mod auth;
 mod fhir;
@@ -56,7 +57,12 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         crate::routes::admin::NewClient,
         crate::routes::admin::ClientCreated,
         crate::routes::audit::Disclosure,
-        crate::routes::audit::Disclosures
+        crate::routes::audit::Disclosures,
+        crate::routes::agent::Started,
+        crate::routes::agent::ConsentRequest,
+        crate::routes::agent::MessageRequest,
+        crate::routes::agent::FeedbackRequest,
+        crate::routes::agent::VisitorStart
     )),
     modifiers(&BearerAuth)
 )]
@@ -96,6 +102,15 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::add_client))
         .routes(routes!(audit::disclosures))
         .routes(routes!(audit::status))
+        .routes(routes!(agent::start))
+        .routes(routes!(agent::consent))
+        .routes(routes!(agent::get_conversation))
+        .routes(routes!(agent::message))
+        .routes(routes!(agent::feedback))
+        .routes(routes!(agent::feedback_report))
+        .routes(routes!(agent::provenance))
+        .routes(routes!(agent::visitor_start))
+        .routes(routes!(agent::visitor_message))
 }
 
 /// The OpenAPI document of every non-FHIR route.
