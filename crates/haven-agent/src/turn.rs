@@ -462,6 +462,19 @@ impl Dispatch<'_> {
     }
 }
 
+/// The string values of a JSON value, one per line.
+fn string_leaves(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        Value::Array(a) => a.iter().for_each(|v| string_leaves(v, out)),
+        Value::Object(o) => o.values().for_each(|v| string_leaves(v, out)),
+        _ => {}
+    }
+}
+
 #[async_trait::async_trait]
 impl Tools for Dispatch<'_> {
     async fn call(&self, tool: Tool, args: &Map<String, Value>) -> Result<Value, ToolError> {
@@ -485,7 +498,12 @@ impl Tools for Dispatch<'_> {
             _ => {
                 let result = self.ctx.tools.call(tool, args).await?;
                 // Record data may carry instructions aimed at the assistant.
-                let scan = injection::scan(&result.to_string(), InputKind::ToolResult);
+                // The text a person wrote is in the string values; the JSON
+                // around them (keys, quotes, ids) is Haven's and would only
+                // look like code to the classifier.
+                let mut text = String::new();
+                string_leaves(&result, &mut text);
+                let scan = injection::scan(&text, InputKind::ToolResult);
                 if scan.verdict != Verdict::Pass {
                     self.note(Check::new(
                         "injection_tool_result",

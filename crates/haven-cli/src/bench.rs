@@ -62,6 +62,23 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The assistant: message round trips (p50/p99, messages/s) with one and
+    /// with many conversations at once, and the process's memory.
+    Agent {
+        /// Knowledge to load (MedQuAD XML directory, Markdown...); its held-out
+        /// questions are the messages. Without it, the demo knowledge base.
+        #[arg(long, value_name = "PATH", default_value = crate::bench_agent::DEFAULT_KB)]
+        kb: PathBuf,
+        /// Conversations at once in the second phase.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        concurrency: usize,
+        /// Seconds each phase is measured (after a 1 s warm-up).
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        duration: u64,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Audit log: durable append rate (group commit), the wait a request
     /// adds for its record, and verification speed.
     Audit {
@@ -92,6 +109,9 @@ pub async fn run(cmd: BenchCommand) -> Result<()> {
             let rates: Vec<u64> = rate.into_iter().map(|r| r.max(1)).collect();
             let submitters: Vec<usize> = submitters.into_iter().map(|s| s.max(1)).collect();
             crate::bench_audit::run(records.max(1), &submitters, &rates, json).await
+        }
+        BenchCommand::Agent { kb, concurrency, duration, json } => {
+            crate::bench_agent::run(&kb, concurrency.max(1), Duration::from_secs(duration.max(1)), json).await
         }
         BenchCommand::Fhir { data, duration, concurrency, json } => {
             fhir(&data, Duration::from_secs(duration.max(1)), concurrency.max(1), json).await
@@ -355,7 +375,7 @@ async fn load(client: &reqwest::Client, concurrency: usize, duration: Duration, 
 }
 
 /// Removes the benchmark's data directory however the run ends.
-struct RemoveOnDrop(PathBuf);
+pub(crate) struct RemoveOnDrop(pub(crate) PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
@@ -364,7 +384,7 @@ impl Drop for RemoveOnDrop {
 }
 
 /// Nearest-rank percentile of sorted samples; NaN when there are none.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p * sorted.len() as f64).ceil() as usize).max(1);
     sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
 }

@@ -21,17 +21,50 @@ pub async fn prepare(dir: Option<PathBuf>) -> Result<PathBuf> {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("haven-demo-{}", std::process::id())),
     };
-    if !dir.join(haven_server::config::CONFIG_FILE).exists() {
-        crate::init::init(&dir, "admin").await?;
-    }
-    let loaded = load(&dir).await?;
+    let (loaded, passages) = populate(&dir).await?;
     println!("Demo data directory: {}", dir.display());
-    println!("Loaded {loaded} demo resources.");
+    println!("Loaded {loaded} demo resources and {} knowledge documents ({passages} passages).", DEMO_KB.len());
     println!("Demo sign-ins (POST /auth/login; staff enrol a TOTP second factor at first sign-in):");
     for (user, role, pw) in DEMO_LOGINS {
         println!("  {user:<12} {role:<10} password: {pw}");
     }
     Ok(dir)
+}
+
+/// Initialises `dir` if needed and loads the demo clinic and its knowledge
+/// documents; returns the resources loaded and the knowledge base's passages.
+pub async fn populate(dir: &Path) -> Result<(usize, u64)> {
+    if !dir.join(haven_server::config::CONFIG_FILE).exists() {
+        crate::init::init(dir, "admin").await?;
+    }
+    Ok((load(dir).await?, load_kb(dir).await?))
+}
+
+/// The demo clinic's own patient information, for the assistant to answer from.
+const DEMO_KB: [(&str, &str); 5] = [
+    ("demo-clinic-visits", include_str!("../demo/kb/clinic-visits.md")),
+    ("demo-flu-vaccine", include_str!("../demo/kb/flu-vaccine.md")),
+    ("demo-high-blood-pressure", include_str!("../demo/kb/high-blood-pressure.md")),
+    ("demo-type-2-diabetes", include_str!("../demo/kb/type-2-diabetes.md")),
+    ("demo-emergency-care", include_str!("../demo/kb/emergency-care.md")),
+];
+
+/// Ingests the demo documents (unchanged ones are skipped); returns the
+/// number of passages in the knowledge base.
+async fn load_kb(dir: &Path) -> Result<u64> {
+    let mut docs = Vec::new();
+    for (id, text) in DEMO_KB {
+        let (doc, _) = haven_agent::ingest::parse(id, haven_agent::ingest::Format::Markdown, text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("demo document {id}: {e}"))?;
+        docs.push(doc);
+    }
+    let kb = crate::kb::open(dir)?;
+    tokio::task::spawn_blocking(move || {
+        kb.ingest(&docs)?;
+        Ok::<_, haven_agent::KbError>(kb.len())
+    })
+    .await?
+    .context("loading the demo knowledge base")
 }
 
 async fn load(dir: &Path) -> Result<usize> {

@@ -1,8 +1,10 @@
-//! The `haven` command. Every subcommand is non-interactive so scripts can
-//! drive it; errors are printed with their causes and exit non-zero.
+//! The `haven` command. Every subcommand but `chat` is non-interactive so
+//! scripts can drive it; errors are printed with their causes and exit non-zero.
 
+mod ask;
 mod audit;
 mod bench;
+mod bench_agent;
 mod bench_audit;
 mod demo;
 mod demo_data;
@@ -145,6 +147,19 @@ enum Command {
         #[command(subcommand)]
         command: kb::KbCommand,
     },
+    /// Ask the assistant one question; prints the reply as JSON (as the API returns it).
+    Ask {
+        #[command(flatten)]
+        args: ask::AskArgs,
+        /// The message.
+        #[arg(value_name = "TEXT")]
+        text: String,
+    },
+    /// Talk to the assistant in the terminal.
+    Chat {
+        #[command(flatten)]
+        args: ask::AskArgs,
+    },
     /// Measurements of the agent's parts on labelled data.
     Eval {
         #[command(subcommand)]
@@ -206,6 +221,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve { dir, listen } => serve_dir(&dir.data_dir, listen).await,
+        Command::Ask { args, text } => ask::ask(args, text).await,
+        Command::Chat { args } => ask::chat(args).await,
         Command::Demo { data_dir, listen, no_serve } => {
             let dir = demo::prepare(data_dir).await?;
             if no_serve {

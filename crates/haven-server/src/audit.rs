@@ -204,6 +204,15 @@ pub fn action_for(method: &str, route: &str) -> Option<&'static str> {
         ("POST", "/v1/admin/clients") => "admin.client.add",
         ("GET", "/v1/audit/disclosures") => "audit.disclosures",
         ("GET", "/v1/audit/status") => "audit.status",
+        ("POST", "/v1/conversations") | ("POST", "/v1/visitor/conversations") => "agent.conversation.start",
+        ("GET", "/v1/conversations/{id}") => "agent.conversation.read",
+        ("POST", "/v1/conversations/{id}/messages") | ("POST", "/v1/visitor/conversations/{id}/messages") => {
+            "agent.message"
+        }
+        ("POST", "/v1/agent/consent") => "agent.consent",
+        ("POST", "/v1/feedback") => "agent.feedback",
+        ("GET", "/v1/admin/feedback") => "agent.feedback.report",
+        ("GET", "/v1/agent/replies/{id}") => "agent.provenance",
         _ => return None,
     })
 }

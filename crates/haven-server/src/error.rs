@@ -42,6 +42,9 @@ pub enum ApiError {
     /// Authenticated but not allowed.
     #[error("not allowed")]
     Forbidden,
+    /// A feature this installation has turned off; the message says which.
+    #[error("{0}")]
+    Disabled(String),
     /// No such resource (or not visible to the caller).
     #[error("not found")]
     NotFound,
@@ -81,7 +84,7 @@ impl ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
             ApiError::NotSupported(_) => (StatusCode::BAD_REQUEST, "not-supported"),
             ApiError::Unauthorized | ApiError::StepUp(_) => (StatusCode::UNAUTHORIZED, "login"),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Forbidden | ApiError::Disabled(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::UnknownType => (StatusCode::NOT_FOUND, "not-supported"),
             ApiError::Gone => (StatusCode::GONE, "deleted"),

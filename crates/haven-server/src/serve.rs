@@ -116,22 +116,22 @@ async fn spawn_listener(
     Ok((bound, task))
 }
 
-/// Opens the data directory and starts the listeners.
-pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Result<RunningServer, ServeError> {
+/// Opens everything a request needs (store, policies, audit log, the
+/// assistant); no listener. `haven serve` and the in-process commands
+/// (`haven ask`) share it.
+pub async fn open_state(data_dir: &Path, config: Config) -> Result<AppState, ServeError> {
     let store = open_store(data_dir, &config).await?;
     let metrics = crate::metrics_layer::install();
-    let tls = if opts.insecure_http {
-        tracing::warn!("serving plain HTTP (--insecure-http): credentials and PHI cross the network unencrypted");
-        None
-    } else {
-        let (cert, key) = tls::ensure_certificate(data_dir, &config.tls)?;
-        Some(RustlsConfig::from_config(tls::server_config(&cert, &key)?))
-    };
-    let listen = opts.listen.unwrap_or(config.server.listen);
-    let metrics_listen = opts.metrics_listen.or(config.server.metrics_listen);
-    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let authz = crate::state::open_authz(data_dir, &config)?;
     let audit = crate::state::open_audit(data_dir, &config).await?;
+    let agent = crate::agent::AgentService::open(data_dir, &config)?;
+    Ok(AppState::new(store, config, data_dir.to_path_buf(), metrics, authz, audit, agent))
+}
+
+/// Records what this process enforces, before it serves anything.
+async fn record_start(state: &AppState) -> Result<(), ServeError> {
+    let config = state.config();
+    let data_dir = state.data_dir();
     // Policy and configuration changes take effect at start: record what this
     // process enforces before it serves anything.
     let mut started = haven_audit::Event::new(
@@ -150,11 +150,27 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
     started.detail = Some(format!(
         "haven {}; policies: default{policy}; KEK provider {}",
         env!("CARGO_PKG_VERSION"),
-        store.key_provider().name()
+        state.store().key_provider().name()
     ));
-    audit.record(started).await.map_err(crate::state::OpenError::Audit)?;
-    let agent = crate::agent::AgentService::open(data_dir, &config)?;
-    let mut state = AppState::new(store, config, data_dir.to_path_buf(), metrics.clone(), authz, audit, agent);
+    state.audit().record(started).await.map_err(crate::state::OpenError::Audit)?;
+    Ok(())
+}
+
+/// Opens the data directory and starts the listeners.
+pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Result<RunningServer, ServeError> {
+    let tls = if opts.insecure_http {
+        tracing::warn!("serving plain HTTP (--insecure-http): credentials and PHI cross the network unencrypted");
+        None
+    } else {
+        let (cert, key) = tls::ensure_certificate(data_dir, &config.tls)?;
+        Some(RustlsConfig::from_config(tls::server_config(&cert, &key)?))
+    };
+    let listen = opts.listen.unwrap_or(config.server.listen);
+    let metrics_listen = opts.metrics_listen.or(config.server.metrics_listen);
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let mut state = open_state(data_dir, config).await?;
+    record_start(&state).await?;
+    let metrics = state.metrics().cloned();
     if opts.insecure_http {
         state = state.plain_http();
     }
@@ -180,8 +196,6 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
     Ok(RunningServer { addr, metrics_addr, scheme, handle, metrics_handle, tasks, grace, state, watcher, sweeper })
 }
 
-/// Re-verifies the audit log continuously, each run starting from the last
-/// verified checkpoint, and prunes it when retention is configured.
 /// How often expired conversations are erased.
 const SWEEP_EVERY: Duration = Duration::from_secs(300);
 
@@ -200,6 +214,8 @@ async fn sweep_conversations(state: AppState) {
     }
 }
 
+/// Re-verifies the audit log continuously, each run starting from the last
+/// verified checkpoint, and prunes it when retention is configured.
 async fn watch_audit(state: AppState) {
     let cfg = state.config().audit.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(cfg.verify_every_secs));

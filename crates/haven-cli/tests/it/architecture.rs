@@ -3,13 +3,16 @@
 
 use std::path::Path;
 
-const LAYERS: [&str; 8] = [
+const LAYERS: [&str; 11] = [
     "haven-core",
+    "haven-codes",
+    "haven-safeguards",
     "haven-crypto",
     "haven-fhir",
     "haven-policy",
     "haven-store",
     "haven-audit",
+    "haven-agent",
     "haven-server",
     "haven-cli",
 ];
@@ -43,7 +46,10 @@ fn crates_depend_only_downwards() {
         seen += 1;
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         for dep in haven_dependencies(&manifest) {
-            let dep_level = LAYERS.iter().position(|l| *l == dep).unwrap();
+            let dep_level = LAYERS
+                .iter()
+                .position(|l| *l == dep)
+                .unwrap_or_else(|| panic!("{name} depends on {dep}, which has no place in LAYERS"));
             assert!(dep_level < level, "{name} must not depend on {dep}: dependencies point down only");
         }
     }

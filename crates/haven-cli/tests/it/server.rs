@@ -86,6 +86,15 @@ async fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/v1/admin/clients",
         "/v1/audit/disclosures",
         "/v1/audit/status",
+        "/v1/agent/consent",
+        "/v1/agent/replies/{id}",
+        "/v1/conversations",
+        "/v1/conversations/{id}",
+        "/v1/conversations/{id}/messages",
+        "/v1/feedback",
+        "/v1/admin/feedback",
+        "/v1/visitor/conversations",
+        "/v1/visitor/conversations/{id}/messages",
     ]
     .into();
     assert_eq!(paths, expected, "every non-FHIR route is documented, and nothing else");

@@ -169,6 +169,9 @@ fn scan_normalized(n: &Normalized, kind: InputKind, found: &mut Found) {
 const MODEL_BLOCK_MIN_WORDS: usize = 40;
 /// The model's largest contribution for a shorter text: a flag, not a block.
 const MODEL_SHORT_CAP: f32 = 0.8;
+/// The model's largest contribution for retrieved passages and tool results:
+/// below the flag threshold.
+const MODEL_DATA_CAP: f32 = 0.4;
 
 fn scan_text(text: &str, kind: InputKind, found: &mut Found) {
     for (signal, strength) in rules::matches(text, kind) {
@@ -181,6 +184,13 @@ fn scan_text(text: &str, kind: InputKind, found: &mut Found) {
         // the model may flag one, and only a rule (or more signals) blocks it.
         if text.split_whitespace().nth(MODEL_BLOCK_MIN_WORDS - 1).is_none() {
             p = p.min(MODEL_SHORT_CAP);
+        }
+        // The model learnt from messages people type. Record data and
+        // knowledge passages are full of instructions to patients ("take one
+        // tablet by mouth daily") that read alike to it, so there it only
+        // adds weight to a rule that fired and never flags on its own.
+        if kind != InputKind::UserMessage {
+            p = p.min(MODEL_DATA_CAP);
         }
         found.model = found.model.max(p);
     }

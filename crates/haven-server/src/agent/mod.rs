@@ -133,9 +133,13 @@ impl AgentService {
     /// Haven's assistant acting for `user`: its own scopes, the user's
     /// rights, never more than either. Its session id is derived from the
     /// user's so its decisions are cached apart from the user's own.
+    /// `None` for an agent or a delegated caller (no agent of an agent).
     pub fn assistant_for(&self, user: &Principal) -> Option<Principal> {
         let account = ResourceId::parse(ASSISTANT_ACCOUNT).ok()?;
-        let session = ResourceId::parse(&format!("{}-assistant", user.session)).ok()?;
+        // Session ids are 64 hex characters, the longest an id may be: the
+        // assistant's is a hash of the user's, as long and as unguessable.
+        let derived = haven_crypto::sha256(format!("assistant:{}", user.session).as_bytes());
+        let session = ResourceId::parse(&hex::encode(derived)).ok()?;
         let (role, patient, practitioner, mfa) = match &user.on_behalf_of {
             // Never an agent acting for an agent acting for someone.
             Some(_) => return None,
@@ -156,5 +160,41 @@ impl AgentService {
             scopes: Some(self.scopes.clone()),
             on_behalf_of: Some(OnBehalfOf { account: user.account.clone(), role, patient, practitioner, mfa }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patient() -> Principal {
+        Principal {
+            account: ResourceId::parse("acct-1").unwrap(),
+            role: Role::Patient,
+            // Real session ids are 64 hex characters, the longest id there is.
+            session: ResourceId::parse(&"ab".repeat(32)).unwrap(),
+            stage: SessionStage::Full,
+            mfa: false,
+            mfa_at: None,
+            patient: Some(ResourceId::parse("pat-1").unwrap()),
+            practitioner: None,
+            scopes: None,
+            on_behalf_of: None,
+        }
+    }
+
+    #[test]
+    fn the_assistant_acts_for_a_user_and_never_for_an_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = AgentService::open(dir.path(), &Config::default()).unwrap();
+        let user = patient();
+        let a = service.assistant_for(&user).unwrap();
+        assert_eq!(a.role, Role::Agent);
+        assert_eq!(a.patient, user.patient);
+        assert_ne!(a.session, user.session, "decisions are cached apart from the user's");
+        assert_eq!(a.on_behalf_of.as_ref().unwrap().account, user.account);
+        assert!(service.assistant_for(&a).is_none(), "no agent of an agent");
+        let agent = Principal { role: Role::Agent, ..patient() };
+        assert!(service.assistant_for(&agent).is_none());
     }
 }

@@ -307,8 +307,17 @@ async fn finish(
         .filter(|s| s.verdict != haven_safeguards::Verdict::Pass)
         .map(|s| format!("{}={}", s.name, s.verdict.as_str()))
         .collect();
+    // A model call is named with its endpoint, prompt hash and token counts.
+    let model = match (&reply.provenance.model, &reply.provenance.endpoint) {
+        (Some(m), Some(e)) => format!(
+            " (model {m} at {e}; prompt sha256 {}; tokens {})",
+            reply.provenance.prompt_hash.as_deref().unwrap_or("-"),
+            reply.provenance.tokens.map_or("-".to_string(), |(p, c)| format!("{p} in, {c} out"))
+        ),
+        _ => String::new(),
+    };
     trail.detail(format!(
-        "answerer {}; scenario {}; {} citations; escalation {}; safeguards {}",
+        "answerer {}{model}; scenario {}; {} citations; escalation {}; safeguards {}",
         reply.provenance.answerer,
         reply.provenance.scenario.as_deref().unwrap_or("-"),
         reply.citations.len(),
@@ -473,7 +482,11 @@ pub async fn provenance(
 pub const CONVERSATION_TOKEN: &str = "x-conversation-token";
 
 fn visitors_allowed(state: &AppState) -> Result<(), ApiError> {
-    if state.agent().allows_visitors() { Ok(()) } else { Err(ApiError::NotFound) }
+    if state.agent().allows_visitors() {
+        Ok(())
+    } else {
+        Err(ApiError::Disabled("this installation does not admit visitors (agent.allow_anonymous): sign in".into()))
+    }
 }
 
 /// Starts a visitor's conversation (when `agent.allow_anonymous` is on):
@@ -481,7 +494,7 @@ fn visitors_allowed(state: &AppState) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/v1/visitor/conversations", tag = "agent", request_body = VisitorStart, responses(
     (status = 201, description = "started; keep `token` for the messages", body = Started),
     (status = 400, description = "the disclaimer was not accepted"),
-    (status = 404, description = "visitors are not allowed on this installation")
+    (status = 403, description = "visitors are not allowed on this installation")
 ))]
 pub async fn visitor_start(
     State(state): State<AppState>,
@@ -523,7 +536,8 @@ pub async fn visitor_start(
 /// A visitor's message (the conversation's secret in `X-Conversation-Token`).
 #[utoipa::path(post, path = "/v1/visitor/conversations/{id}/messages", tag = "agent", request_body = MessageRequest, responses(
     (status = 200, description = "the reply"),
-    (status = 404, description = "no such conversation, a wrong token, or visitors are not allowed"),
+    (status = 403, description = "visitors are not allowed on this installation"),
+    (status = 404, description = "no such conversation, or a wrong token"),
     (status = 429, description = "too many messages from this address")
 ))]
 pub async fn visitor_message(
