@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-const LAYERS: [&str; 8] = [
+const LAYERS: [&str; 9] = [
     "haven-core",
+    "haven-deid",
     "haven-crypto",
     "haven-fhir",
     "haven-policy",
