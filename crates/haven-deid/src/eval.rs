@@ -9,6 +9,10 @@ use serde_json::Value;
 
 use crate::types::{CharSpan, PhiType};
 
+/// Haven's own labelled clinical test notes (JSON Lines, synthetic PHI):
+/// every identifier type in the writing styles of real notes.
+pub const CLINICAL_NOTES: &str = include_str!("../tests/data/clinical_notes.jsonl");
+
 /// One labelled document: text and gold spans in code points.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Labelled {
