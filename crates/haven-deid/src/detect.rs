@@ -336,7 +336,10 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                 let w = last_word(&before);
                 let after = text.get(e..).unwrap_or("");
                 let followed_by_number = after.trim_start().starts_with(|c: char| c.is_ascii_digit());
-                if (DATE_CONTEXT.contains(&w) || before.trim().is_empty()) && !followed_by_number {
+                // A past participle before it ("extubated 8/16", "started 3/4")
+                // dates it too, except for ratings ("rated 4/10").
+                let verb = w.len() > 4 && w.ends_with("ed") && !["rated", "graded", "scored", "measured", "reduced", "increased", "decreased"].contains(&w);
+                if (DATE_CONTEXT.contains(&w) || verb || before.trim().is_empty()) && !followed_by_number {
                     push(spans, s, e, PhiType::Date, 0.75, "date_month_day");
                 }
             }
@@ -430,6 +433,11 @@ const GENERIC_FACILITY_WORDS: &str = "the a an our his her their your my this th
 
 fn facility(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
     let t = text.get(s..e).unwrap_or("");
+    // "Tufts Health Plan", "Blue Cross ... Health Insurance": payers, not places.
+    let next = text.get(e..).unwrap_or("").trim_start();
+    if ["Plan", "Insurance", "Net", "Alliance", "PLAN", "INSURANCE"].iter().any(|w| next.starts_with(w)) {
+        return;
+    }
     let mut start = s;
     let mut meaningful = false;
     let mut stripping = true;
@@ -813,7 +821,10 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             // Trailing initial without a surname: "James T." keeps it.
             let common = cx.is_common(i);
             let last_common = (i + 1..=j).all(|k| cx.is_common(k) || cx.toks[k].initial);
-            let accept = if has_last { !(common && last_common && t.sentence_start) } else { !common && !section_blocks_names };
+            // A lone first name needs three letters: "Ed", "Na", "Al" are
+            // far more often abbreviations than people.
+            let long_enough = t.end - t.start >= 3;
+            let accept = if has_last { !(common && last_common && t.sentence_start) } else { !common && !section_blocks_names && long_enough };
             if accept {
                 let score = if has_last { 0.88 } else if t.case == Case::Upper { 0.6 } else { 0.7 };
                 push(spans, t.start, cx.toks[j].end, PhiType::Name, score, if has_last { "first_last" } else { "first_name" });
@@ -877,14 +888,18 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
         let up = w.split(' ').next().unwrap_or("").to_ascii_uppercase();
         (up.len() == 2 && STATES.split(' ').any(|s| s == up)) || STATE_NAMES.iter().any(|s| w.to_ascii_lowercase().starts_with(s))
     });
-    let all_common = (i..=j).all(|k| cx.is_common(k) || cx.is_first(k));
+    let single = i == j;
+    let all_common = single && (cx.is_common(i) || cx.is_first(i));
+    // A single word that is also a frequent surname ("Smith", "Jackson") needs
+    // a stronger phrase than "in"; rare surnames ("Springfield") do not.
+    let frequent_surname = single && cx.d.last.get(cx.low(i)).is_some_and(|r| *r <= 2000);
     let prep = i > 0 && PLACE_PREPS.contains(&cx.low(i - 1)) && cx.toks[i - 1].case == Case::Lower;
     // "lives in Jackson", "from Lincoln": a strong phrase vouches for towns that are also surnames.
     let strong = prep && (["from", "near", "outside", "visiting"].contains(&cx.low(i - 1)) || (i > 1 && ["lives", "resides", "born", "moved", "living", "located", "based"].contains(&cx.low(i - 2))));
     if state_after && !(i..=j).any(|k| cx.is_medical(k)) {
         push(spans, t.start, end, PhiType::Location, 0.9, "place_state");
         Some(j)
-    } else if prep && !all_common && !t.sentence_start && !(i..=j).any(|k| cx.is_medical(k) || (cx.is_last(k) || cx.is_first(k)) && j == i && !strong) {
+    } else if prep && !all_common && !t.sentence_start && !(i..=j).any(|k| cx.is_medical(k)) && (strong || !frequent_surname) {
         push(spans, t.start, end, PhiType::Location, 0.7, "place_context");
         Some(j)
     } else {

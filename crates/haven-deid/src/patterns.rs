@@ -19,13 +19,13 @@ const MONTH: &str = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|j
 
 /// A label word or phrase naming the identifier that follows (case-insensitive).
 /// Longer phrases come first: the first alternative that matches wins.
-const ID_LABELS: &str = r"(?i:medical\s+record(?:\s+(?:number|no\.?|num|#))?|med(?:ical)?\s+rec(?:ord)?\s*#|mrn|mr\s*#|chart\s+(?:number|no\.?|#)|patient\s+(?:id|identifier|number|no\.?|#)|hospital\s+(?:number|no\.?|#)|unit\s+(?:number|no\.?)|member\s+(?:id|number|no\.?|#)|subscriber\s+(?:id|number|no\.?|#)|policy\s+(?:id|number|no\.?|#)|insurance\s+(?:id|number|no\.?|#)|group\s+(?:id|number|no\.?|#)|medicaid(?:\s+(?:id|number|no\.?|#))?|medicare(?:\s+(?:beneficiary\s+identifier|id|number|no\.?|#))?|mbi|health\s+plan(?:\s+(?:id|number|no\.?|#))?|beneficiary\s+(?:id|number|no\.?|#)|plan\s+(?:id|number|#)|account(?:\s+(?:number|no\.?|#))?|acct\.?(?:\s*(?:number|no\.?|#))?|billing\s+(?:number|no\.?|#|id)|financial\s+(?:number|no\.?|#)|card\s+(?:number|no\.?|#)|credit\s+card|bank\s+account|vin|vehicle\s+(?:identification\s+number|id|number)|licen[cs]e\s+plate(?:\s+(?:number|no\.?|#))?|plate\s+(?:number|no\.?|#)|(?:driver'?s?\s+)?licen[cs]e(?:\s+(?:number|no\.?|#))?|dl\s*#|dea(?:\s+(?:number|no\.?|#))?|npi(?:\s+(?:number|no\.?|#))?|certificate(?:\s+(?:number|no\.?|#))?|cert\.?\s*#|upin|serial(?:\s+(?:number|no\.?|#))?|s/n|device\s+(?:id|identifier|serial|number|no\.?|#)|udi|implant\s+(?:id|serial|number)|model\s+(?:number|no\.?|#)|lot\s+(?:number|no\.?|#)|ssn|social\s+security(?:\s+(?:number|no\.?|#))?|ss#|case\s+(?:id|number|no\.?|#)|accession(?:\s+(?:number|no\.?|#))?|specimen\s+(?:id|number|no\.?|#)|order\s+(?:id|number|no\.?|#)|claim\s+(?:id|number|no\.?|#)|passport(?:\s+(?:number|no\.?|#))?|encounter\s+(?:id|number|no\.?|#)|visit\s+(?:id|number|no\.?|#)|reference\s+(?:number|no\.?|#)|confirmation\s+(?:number|no\.?|#)|employee\s+(?:id|number|no\.?|#)|badge\s+(?:number|no\.?|#)|(?:study|subject|participant)\s+id|tracking\s+(?:number|no\.?|#)|identifier|id)";
+const ID_LABELS: &str = r"(?i:medical\s+record(?:\s+(?:number|no\.?|num|#))?|med(?:ical)?\s+rec(?:ord)?\s*#|mrn|mr\s*#|chart\s+(?:number|no\.?|#)|patient\s+(?:id|identifier|number|no\.?|#)|hospital\s+(?:number|no\.?|#)|unit\s+(?:number|no\.?)|member\s+(?:id|number|no\.?|#)|subscriber\s+(?:id|number|no\.?|#)|policy\s+(?:id|number|no\.?|#)|insurance\s+(?:id|number|no\.?|#)|group\s+(?:id|number|no\.?|#)|medicaid(?:\s+(?:id|number|no\.?|#))?|medicare(?:\s+(?:beneficiary\s+identifier|id|number|no\.?|#))?|mbi|health\s+plan(?:\s+(?:id|number|no\.?|#))?|beneficiary\s+(?:id|number|no\.?|#)|plan\s+(?:id|number|#)|account(?:\s+(?:number|no\.?|#))?|acct\.?(?:\s*(?:number|no\.?|#))?|billing\s+(?:number|no\.?|#|id)|financial\s+(?:number|no\.?|#)|card\s+(?:number|no\.?|#)|credit\s+card|bank\s+account|vin|vehicle\s+(?:identification\s+number|id|number)|licen[cs]e\s+plate(?:\s+(?:number|no\.?|#))?|plate\s+(?:number|no\.?|#)|(?:driver'?s?\s+)?licen[cs]e(?:\s+(?:number|no\.?|#))?|dl\s*#|dea(?:\s+(?:number|no\.?|#))?|npi(?:\s+(?:number|no\.?|#))?|certificate(?:\s+(?:number|no\.?|#))?|cert\.?\s*#|upin|serial(?:\s+(?:number|no\.?|#))?|s/n|device\s+(?:id|identifier|serial|number|no\.?|#)|udi|implant\s+(?:id|serial|number)|model\s+(?:number|no\.?|#)|lot(?:\s+(?:number|no\.?|#))?|ssn|social\s+security(?:\s+(?:number|no\.?|#))?|ss#|case\s+(?:id|number|no\.?|#)|accession(?:\s+(?:number|no\.?|#))?|specimen(?:\s+(?:id|number|no\.?|#))?|order\s+(?:id|number|no\.?|#)|claim\s+(?:id|number|no\.?|#)|passport(?:\s+(?:number|no\.?|#))?|encounter\s+(?:id|number|no\.?|#)|visit\s+(?:id|number|no\.?|#)|reference\s+(?:number|no\.?|#)|confirmation\s+(?:number|no\.?|#)|employee\s+(?:id|number|no\.?|#)|badge\s+(?:number|no\.?|#)|(?:study|subject|participant)\s+id|tracking\s+(?:number|no\.?|#)|identifier|id)";
 
 const PHONE_LABELS: &str = r"(?i:phone|telephone|tel|cell(?:\s+phone)?|mobile|pager|beeper|fax|facsimile|call\s+(?:me\s+)?at|reach\s+(?:me|him|her|them)\s+at|contact\s+(?:number|no\.?)|number\s+is)";
 
 const STREET_SUFFIX: &str = r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl|way|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|loop|row|pike|alley|crossing|plaza|heights|hts|ridge|run|point|park|gardens|mews|crescent|expressway|freeway|turnpike)";
 
-const FACILITY: &str = r"(?i:hospital|medical\s+cent(?:er|re)|health\s+cent(?:er|re)|health\s+system|healthcare|health\s+care|clinic|infirmary|nursing\s+home|rehabilitation\s+cent(?:er|re)|rehab\s+cent(?:er|re)|surgery\s+cent(?:er|re)|surgical\s+cent(?:er|re)|care\s+cent(?:er|re)|urgent\s+care|hospice|sanatorium|medical\s+group|health|memorial|pharmacy)";
+const FACILITY: &str = r"(?i:hospital|medical\s+cent(?:er|re)|health\s+cent(?:er|re)|health\s+system|healthcare|health\s+care|clinic|infirmary|nursing\s+home|rehabilitation\s+cent(?:er|re)|rehab\s+cent(?:er|re)|surgery\s+cent(?:er|re)|surgical\s+cent(?:er|re)|care\s+cent(?:er|re)|urgent\s+care|hospice|sanatorium|medical\s+group|health|memorial|pharmacy|associates|partners|physicians)";
 
 /// Which alternative of the pattern set matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +121,7 @@ fn build() -> Result<Patterns, regex::Error> {
         (Alt::MonthAlone, format!(r"{B}(?:January|February|March|April|June|July|August|September|October|November|December|JANUARY|FEBRUARY|MARCH|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER){B}")),
         (
             Alt::AgeYears,
-            format!(r"{B}(?P<agen1>9[0-9]|1[0-4][0-9])(?:[ \t]*-?[ \t]*)(?i:years?|yrs?|yo|y/o|y\.o\.|-year|year){B}"),
+            format!(r"{B}(?P<agen1>9[0-9]|1[0-4][0-9])(?:(?:[ \t]*-?[ \t]*)(?i:years?|yrs?|yo|y/o|y\.o\.|-year|year)|M|[ \t]?yo[MF]){B}"),
         ),
         (Alt::AgeAged, format!(r"{B}(?i:aged?|age:|age\s+of)[ \t]*(?P<agen2>9[0-9]|1[0-4][0-9]){B}")),
         (
@@ -134,7 +134,7 @@ fn build() -> Result<Patterns, regex::Error> {
         (Alt::Unit, format!(r"{B}(?:Apt|Apartment|Suite|Ste|APT|SUITE)\.?[ \t]*#?[ \t]*[0-9]+[A-Za-z]?{B}")),
         (
             Alt::Facility,
-            format!(r"(?:{B}[A-Z][A-Za-z'.&-]*[ \t]+){{1,4}}{FACILITY}{B}(?:[ \t]+(?i:of|at|for)[ \t]+[A-Z][A-Za-z'.-]*(?:[ \t]+[A-Z][A-Za-z'.-]*){{0,2}})?"),
+            format!(r"(?:{B}[A-Z][A-Za-z'.&-]*[ \t]+(?:(?:and|of|&)[ \t]+)?){{1,4}}{FACILITY}{B}(?:[ \t]+(?i:of|at|for)[ \t]+[A-Z][A-Za-z'.-]*(?:[ \t]+[A-Z][A-Za-z'.-]*){{0,2}})?"),
         ),
         (Alt::County, format!(r"{B}[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?[ \t]+(?:County|Parish|COUNTY){B}")),
         (Alt::Card, format!(r"{B}[3-6][0-9]{{3}}(?:[ -]?[0-9]){{8,15}}{B}")),
