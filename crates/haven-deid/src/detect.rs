@@ -374,6 +374,14 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                 let fax = before.contains("fax");
                 push(spans, s, e, if fax { PhiType::Fax } else { PhiType::Phone }, 0.9, if fax { "fax" } else { "phone" });
             }
+            Alt::PhoneTrailing => {
+                // The number without its trailing label word.
+                let num_end = t.rfind(|c: char| c.is_ascii_digit()).map_or(0, |i| i + 1);
+                let fax = t[num_end..].to_ascii_lowercase().contains("fax");
+                if (7..=15).contains(&digits(t).count()) {
+                    push(spans, s, s + num_end, if fax { PhiType::Fax } else { PhiType::Phone }, 0.85, "phone_trailing_label");
+                }
+            }
             Alt::PhoneIntl => {
                 if (8..=15).contains(&digits(t).count()) {
                     push(spans, s, e, PhiType::Phone, 0.85, "phone_intl");
@@ -431,11 +439,15 @@ const GENERIC_FACILITY_WORDS: &str = "the a an our his her their your my this th
     vision hearing weight nutrition wellness physical therapy rehab rehabilitation emergency trauma teaching private \
     local nearby new same other another previous prior outside free county state city university good better";
 
+/// Health insurers: their names identify nobody.
+const PAYERS: [&str; 14] = ["cigna", "aetna", "humana", "anthem", "unitedhealthcare", "united", "blue", "kaiser", "tricare", "medicare", "medicaid", "molina", "centene", "wellcare"];
+
 fn facility(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
     let t = text.get(s..e).unwrap_or("");
     // "Tufts Health Plan", "Blue Cross ... Health Insurance": payers, not places.
     let next = text.get(e..).unwrap_or("").trim_start();
-    if ["Plan", "Insurance", "Net", "Alliance", "PLAN", "INSURANCE"].iter().any(|w| next.starts_with(w)) {
+    let first = t.split(' ').next().unwrap_or("").to_ascii_lowercase();
+    if ["Plan", "Insurance", "Net", "Alliance", "PLAN", "INSURANCE"].iter().any(|w| next.starts_with(w)) || PAYERS.contains(&first.as_str()) {
         return;
     }
     let mut start = s;
@@ -492,7 +504,15 @@ struct Tok {
     next_char: char,
 }
 
+/// Transcripts and chat text are often all lower case: there, case says
+/// nothing, so lower-case words are looked up like capitalised ones (and only
+/// dictionary words may extend a name).
+fn all_lower(text: &str) -> bool {
+    text.len() >= 8 && !text.bytes().any(|b| b.is_ascii_uppercase())
+}
+
 fn tokenize(text: &str) -> Vec<Tok> {
+    let all_lower = all_lower(text);
     let mut toks = Vec::with_capacity(text.len() / 5);
     let b = text.as_bytes();
     let mut i = 0;
@@ -558,6 +578,8 @@ fn tokenize(text: &str) -> Vec<Tok> {
             Case::Title
         } else if upper >= 1 && lower == 0 {
             Case::Upper
+        } else if upper == 0 && all_lower && lower > 1 {
+            Case::Title
         } else if upper == 0 {
             Case::Lower
         } else if first_upper {
@@ -615,6 +637,7 @@ const NON_NAME_SECTIONS: [&str; 9] = ["medications", "medication", "meds", "alle
 
 struct Ctx<'a> {
     text: &'a str,
+    all_lower: bool,
     toks: Vec<Tok>,
     lows: Vec<String>,
     d: &'a Dicts,
@@ -694,7 +717,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             lows.push(String::new());
         }
     }
-    let cx = Ctx { text, toks, lows, d };
+    let cx = Ctx { text, all_lower: all_lower(text), toks, lows, d };
     let n = cx.toks.len();
     let mut name_words: dict::FxSet<String> = dict::FxSet::default();
     let mut section_blocks_names = false;
@@ -808,7 +831,8 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 let k = j + 1;
                 let tk = cx.toks[k];
                 let same_case = tk.case == t.case || tk.initial;
-                let fits = tk.initial || (cx.is_last(k) || cx.is_first(k) || (!cx.is_common(k) && tk.case == Case::Title)) && !cx.is_medical(k);
+                let unknown_ok = !cx.all_lower && !cx.is_common(k) && tk.case == Case::Title;
+                let fits = tk.initial || (cx.is_last(k) && !cx.is_common(k) || cx.is_first(k) && !cx.is_common(k) || unknown_ok) && !cx.is_medical(k);
                 if same_case && fits && !STOP_AFTER_NAME.contains(&cx.low(k)) {
                     if cx.is_last(k) || !tk.initial {
                         has_last = true;
@@ -824,7 +848,14 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             // A lone first name needs three letters: "Ed", "Na", "Al" are
             // far more often abbreviations than people.
             let long_enough = t.end - t.start >= 3;
-            let accept = if has_last { !(common && last_common && t.sentence_start) } else { !common && !section_blocks_names && long_enough };
+            // A first word that is also an ordinary word ("May", "Will", "my")
+            // needs a dictionary surname after it.
+            let surname_after = (i + 1..=j).any(|k| cx.is_last(k) && !cx.is_common(k));
+            let accept = if has_last {
+                if common { surname_after && !last_common && !(t.sentence_start && cx.all_lower) } else { true }
+            } else {
+                !common && !section_blocks_names && long_enough
+            };
             if accept {
                 let score = if has_last { 0.88 } else if t.case == Case::Upper { 0.6 } else { 0.7 };
                 push(spans, t.start, cx.toks[j].end, PhiType::Name, score, if has_last { "first_last" } else { "first_name" });
@@ -837,14 +868,26 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 continue;
             }
         }
-        // 6. Places from the dictionary, with a state after or a preposition before.
+        // 6. Two capitalised words, one spelled with non-English letters and
+        //    neither a known word: "Éva Szölösi", "Šárka Ottová".
+        if i + 1 < n && cx.adjacent(i) && cx.toks[i + 1].case == Case::Title && t.case == Case::Title {
+            let non_ascii = |k: usize| !cx.text.get(cx.toks[k].start..cx.toks[k].end).unwrap_or("").is_ascii();
+            if (non_ascii(i) || non_ascii(i + 1)) && !cx.is_common(i) && !cx.is_common(i + 1) && !cx.is_medical(i + 1) {
+                push(spans, t.start, cx.toks[i + 1].end, PhiType::Name, 0.65, "foreign_name");
+                name_words.insert(cx.low(i).to_string());
+                name_words.insert(cx.low(i + 1).to_string());
+                i += 2;
+                continue;
+            }
+        }
+        // 7. Places from the dictionary, with a state after or a preposition before.
         if let Some(end_tok) = place_at(&cx, i, spans) {
             i = end_tok + 1;
             continue;
         }
         i += 1;
     }
-    // 7. Later mentions of a name already found ("Smith" after "John Smith").
+    // 8. Later mentions of a name already found ("Smith" after "John Smith").
     if !name_words.is_empty() {
         for (k, t) in cx.toks.iter().enumerate() {
             if !matches!(t.case, Case::Title | Case::Upper) {

@@ -65,7 +65,12 @@ const EXTRA_COMMON: &str = "patient pt history plan assessment chief complaint d
     black white hispanic asian african american caucasian latino \
     medicare medicaid insurance blue cross shield aetna cigna humana united \
     tylenol advil motrin aleve lasix coumadin zoloft prozac xanax valium \
-    christian catholic jewish muslim";
+    christian catholic jewish muslim \
+    america canada mexico france germany spain italy portugal norway sweden denmark finland iceland ireland \
+    england scotland wales britain kingdom netherlands holland belgium switzerland austria poland hungary \
+    czech slovakia croatia serbia greece turkey russia ukraine china japan korea india pakistan vietnam \
+    thailand philippines indonesia australia zealand brazil argentina chile peru colombia venezuela cuba \
+    egypt nigeria kenya ethiopia africa europe asia israel iran iraq syria lebanon jordan morocco";
 
 /// Eponyms and other capitalised medical words that are never names in a note
 /// unless a title or label says so.

@@ -322,6 +322,14 @@ pub fn synthea_labels(doc_ref: &Value, patients: &BTreeMap<String, Value>) -> Op
             i += 1;
         }
     }
+    // Ages over 89 ("is a 91 year-old") are PHI under Safe Harbor too.
+    for (i, _) in text.match_indices(" year-old") {
+        let head = &text[..i];
+        let start = head.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |p| p + 1);
+        if head[start..].parse::<u32>().is_ok_and(|a| a > 89) {
+            ranges.push((start, i, PhiType::Age));
+        }
+    }
     // Join adjacent name words ("Sumiko254 Larue605") into one span, drop overlaps.
     ranges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut merged: Vec<(usize, usize, PhiType)> = Vec::new();

@@ -21,7 +21,7 @@ const MONTH: &str = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|j
 /// Longer phrases come first: the first alternative that matches wins.
 const ID_LABELS: &str = r"(?i:medical\s+record(?:\s+(?:number|no\.?|num|#))?|med(?:ical)?\s+rec(?:ord)?\s*#|mrn|mr\s*#|chart\s+(?:number|no\.?|#)|patient\s+(?:id|identifier|number|no\.?|#)|hospital\s+(?:number|no\.?|#)|unit\s+(?:number|no\.?)|member\s+(?:id|number|no\.?|#)|subscriber\s+(?:id|number|no\.?|#)|policy\s+(?:id|number|no\.?|#)|insurance\s+(?:id|number|no\.?|#)|group\s+(?:id|number|no\.?|#)|medicaid(?:\s+(?:id|number|no\.?|#))?|medicare(?:\s+(?:beneficiary\s+identifier|id|number|no\.?|#))?|mbi|health\s+plan(?:\s+(?:id|number|no\.?|#))?|beneficiary\s+(?:id|number|no\.?|#)|plan\s+(?:id|number|#)|account(?:\s+(?:number|no\.?|#))?|acct\.?(?:\s*(?:number|no\.?|#))?|billing\s+(?:number|no\.?|#|id)|financial\s+(?:number|no\.?|#)|card\s+(?:number|no\.?|#)|credit\s+card|bank\s+account|vin|vehicle\s+(?:identification\s+number|id|number)|licen[cs]e\s+plate(?:\s+(?:number|no\.?|#))?|plate\s+(?:number|no\.?|#)|(?:driver'?s?\s+)?licen[cs]e(?:\s+(?:number|no\.?|#))?|dl\s*#|dea(?:\s+(?:number|no\.?|#))?|npi(?:\s+(?:number|no\.?|#))?|certificate(?:\s+(?:number|no\.?|#))?|cert\.?\s*#|upin|serial(?:\s+(?:number|no\.?|#))?|s/n|device\s+(?:id|identifier|serial|number|no\.?|#)|udi|implant\s+(?:id|serial|number)|model\s+(?:number|no\.?|#)|lot(?:\s+(?:number|no\.?|#))?|ssn|social\s+security(?:\s+(?:number|no\.?|#))?|ss#|case\s+(?:id|number|no\.?|#)|accession(?:\s+(?:number|no\.?|#))?|specimen(?:\s+(?:id|number|no\.?|#))?|order\s+(?:id|number|no\.?|#)|claim\s+(?:id|number|no\.?|#)|passport(?:\s+(?:number|no\.?|#))?|encounter\s+(?:id|number|no\.?|#)|visit\s+(?:id|number|no\.?|#)|reference\s+(?:number|no\.?|#)|confirmation\s+(?:number|no\.?|#)|employee\s+(?:id|number|no\.?|#)|badge\s+(?:number|no\.?|#)|(?:study|subject|participant)\s+id|tracking\s+(?:number|no\.?|#)|identifier|id)";
 
-const PHONE_LABELS: &str = r"(?i:phone|telephone|tel|cell(?:\s+phone)?|mobile|pager|beeper|fax|facsimile|call\s+(?:me\s+)?at|reach\s+(?:me|him|her|them)\s+at|contact\s+(?:number|no\.?)|number\s+is)";
+const PHONE_LABELS: &str = r"(?i:phone|telephone|tel|cell(?:\s+phone)?|mobile|pager|beeper|fax|facsimile|desk|call\s+(?:me\s+)?(?:at|on)|reach(?:ed)?\s+(?:me\s+|him\s+|her\s+|them\s+)?(?:at|on)|answering\s+at|messages?\s+to|registered|contact\s+(?:number|no\.?)|number\s+is)";
 
 const STREET_SUFFIX: &str = r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl|way|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|loop|row|pike|alley|crossing|plaza|heights|hts|ridge|run|point|park|gardens|mews|crescent|expressway|freeway|turnpike)";
 
@@ -56,6 +56,7 @@ pub(crate) enum Alt {
     Card,
     Iban,
     Phone,
+    PhoneTrailing,
     PhoneIntl,
     Zip,
     Dea,
@@ -93,7 +94,7 @@ fn build() -> Result<Patterns, regex::Error> {
         ),
         (
             Alt::LabelledPhone,
-            format!(r"{B}(?P<plabel>{PHONE_LABELS}){B}[^0-9\n+(]{{0,24}}(?P<pvalue>\+?\(?[0-9][0-9 ().-]{{4,18}}[0-9](?:\s*(?i:x|ext\.?|extension)\s*[0-9]{{1,6}})?)"),
+            format!(r"{B}(?P<plabel>{PHONE_LABELS}){B}[^0-9+(]{{0,24}}(?P<pvalue>\+?\(?[0-9][0-9 ().-]{{4,18}}[0-9](?:\s*(?i:x|ext\.?|extension)\s*[0-9]{{1,6}})?)"),
         ),
         (
             Alt::LabelledId,
@@ -141,8 +142,9 @@ fn build() -> Result<Patterns, regex::Error> {
         (Alt::Iban, format!(r"{B}[A-Za-z]{{2}}[0-9]{{2}}(?:[ ]?[A-Za-z0-9]{{4}}){{2,7}}(?:[ ]?[A-Za-z0-9]{{1,3}})?{B}")),
         (
             Alt::Phone,
-            format!(r"(?:\+?1[-. ]?)?(?:\([2-9][0-9]{{2}}\)[ ]?|{B}[2-9][0-9]{{2}}[-. ])[0-9]{{3}}[-. ][0-9]{{4}}{B}(?:[ \t]*(?i:x|ext\.?|extension)[ \t]*[0-9]{{1,6}})?"),
+            format!(r"(?:\+?1[-. ]?)?(?:\([2-9][0-9]{{2}}\)[ ]?|{B}[2-9][0-9]{{2}}[-. ])[0-9]{{3}}[-. ][0-9]{{4}}(?:[ \t]*(?i:x|ext\.?|extension)[ \t]*[0-9]{{1,6}}|{B})"),
         ),
+        (Alt::PhoneTrailing, format!(r"(?:{B}|\+|\()[0-9(][0-9 ().-]{{5,16}}[0-9](?:[ \t]*-[ \t]*|[ \t]+)(?i:office|fax|mobile|cell|home|work){B}")),
         (Alt::PhoneIntl, r"\+[1-9][0-9]{0,2}(?:[-. ]?\(?[0-9]{1,4}\)?){2,5}[-. ]?[0-9]{2,4}".to_string()),
         (Alt::Zip, format!(r"{B}[0-9]{{5}}(?:-[0-9]{{4}})?{B}")),
         (Alt::Dea, format!(r"{B}[A-Z][A-Z9][0-9]{{7}}{B}")),
@@ -229,7 +231,7 @@ mod tests {
             Ok(p) => p,
             Err(e) => panic!("{e}"),
         };
-        assert_eq!(p.groups.len(), 32);
+        assert_eq!(p.groups.len(), 33);
         assert_eq!(p.groups.last().map(|g| g.1), Some(Alt::AlnumId));
         assert!(p.label_group < usize::MAX && p.age_num_groups[1] < usize::MAX);
     }
