@@ -227,11 +227,26 @@ const DATE_CONTEXT: [&str; 28] = [
 ];
 
 fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
-    for caps in p.re.captures_iter(text) {
-        let Some(alt) = p.groups.iter().find(|(g, _)| caps.get(*g).is_some()).map(|(_, a)| *a) else { continue };
-        let Some(m) = caps.get(0) else { continue };
-        let (s, e) = (m.start(), m.end());
-        let t = m.as_str();
+    use regex_automata::{Anchored, Input};
+    let mut caps: Vec<regex_automata::util::captures::Captures> = p.alts.iter().map(|(_, r)| r.create_captures()).collect();
+    for m0 in p.re.find_iter(text) {
+        // The first alternative, in priority order, that matches here is
+        // the one the scan's leftmost-first match took.
+        let mut hit = None;
+        for (k, (alt, r)) in p.alts.iter().enumerate() {
+            let input = Input::new(text).span(m0.start()..m0.end()).anchored(Anchored::Yes);
+            r.search_captures(&input, &mut caps[k]);
+            if caps[k].is_match() {
+                hit = Some((k, *alt));
+                break;
+            }
+        }
+        let Some((k, alt)) = hit else { continue };
+        let c = &caps[k];
+        let Some(mspan) = c.get_match().map(|m| m.span()) else { continue };
+        let (s, e) = (mspan.start, mspan.end);
+        let t = text.get(s..e).unwrap_or("");
+        let group = |name: &str| c.get_group_by_name(name).map(|g| (g.start, g.end, text.get(g.start..g.end).unwrap_or("")));
         match alt {
             Alt::Email => push(spans, s, e, PhiType::Email, 0.99, "email"),
             Alt::Url => push(spans, s, e, PhiType::Url, 0.95, "url"),
@@ -259,23 +274,23 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                 }
             }
             Alt::LabelledPhone => {
-                let (Some(l), Some(v)) = (caps.get(p.plabel_group), caps.get(p.pvalue_group)) else { continue };
-                let n = digits(v.as_str()).count();
+                let (Some(l), Some(v)) = (group("plabel"), group("pvalue")) else { continue };
+                let n = digits(v.2).count();
                 if (7..=15).contains(&n) {
-                    let fax = l.as_str().to_ascii_lowercase().starts_with("fa");
+                    let fax = l.2.to_ascii_lowercase().starts_with("fa");
                     let kind = if fax { PhiType::Fax } else { PhiType::Phone };
-                    push(spans, v.start(), v.end(), kind, 0.93, if fax { "fax_label" } else { "phone_label" });
+                    push(spans, v.0, v.1, kind, 0.93, if fax { "fax_label" } else { "phone_label" });
                 }
             }
             Alt::LabelledId => {
-                let (Some(l), Some(v)) = (caps.get(p.label_group), caps.get(p.value_group)) else { continue };
-                let val = v.as_str();
+                let (Some(l), Some(v)) = (group("label"), group("value")) else { continue };
+                let val = v.2;
                 let nd = digits(val).count();
                 if nd == 0 || val.len() < 3 {
                     continue;
                 }
-                let mut kind = label_kind(l.as_str());
-                let ll = l.as_str().to_ascii_lowercase();
+                let mut kind = label_kind(l.2);
+                let ll = l.2.to_ascii_lowercase();
                 // A bare "ID"/"identifier" label needs a value that looks like one.
                 if kind == PhiType::OtherId && (ll == "id" || ll == "identifier") && nd < 4 {
                     continue;
@@ -299,7 +314,7 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                     PhiType::Ssn => "ssn_label",
                     _ => "id_label",
                 };
-                push(spans, v.start(), v.end(), kind, 0.92, rule);
+                push(spans, v.0, v.1, kind, 0.92, rule);
             }
             Alt::Ssn => {
                 if ssn_ok(t) {
@@ -345,9 +360,9 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
             }
             Alt::MonthAlone => push(spans, s, e, PhiType::Date, 0.6, "month"),
             Alt::AgeYears | Alt::AgeAged => {
-                for g in p.age_num_groups {
-                    if let Some(n) = caps.get(g) {
-                        push(spans, n.start(), n.end(), PhiType::Age, 0.9, "age_over_89");
+                for g in ["agen1", "agen2"] {
+                    if let Some(n) = group(g) {
+                        push(spans, n.0, n.1, PhiType::Age, 0.9, "age_over_89");
                     }
                 }
             }

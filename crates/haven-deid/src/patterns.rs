@@ -65,20 +65,19 @@ pub(crate) enum Alt {
     AlnumId,
 }
 
-/// The compiled pattern set and the capture-group index of each alternative.
+/// The compiled pattern set: one expression of every alternative for the
+/// scan, and each alternative on its own to learn which one matched.
+///
+/// Capture groups on the combined expression would run a capture engine
+/// whose cost grows with the whole expression for every match; the small
+/// per-alternative expressions run anchored on the matched stretch only.
 pub(crate) struct Patterns {
     pub re: Regex,
-    /// (group index, alternative), in group order.
-    pub groups: Vec<(usize, Alt)>,
-    pub label_group: usize,
-    pub value_group: usize,
-    pub plabel_group: usize,
-    pub pvalue_group: usize,
-    pub age_num_groups: [usize; 2],
+    pub alts: Vec<(Alt, regex_automata::meta::Regex)>,
 }
 
-fn build() -> Result<Patterns, regex::Error> {
-    let alts: Vec<(Alt, String)> = vec![
+fn alternatives() -> Vec<(Alt, String)> {
+    vec![
         (Alt::Email, format!(r"{B}[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}{B}")),
         (Alt::Url, r#"(?i:https?://|ftp://|www\.)[^\s<>"'()\[\]{}]*[^\s<>"'()\[\]{}.,;:!?]"#.to_string()),
         (
@@ -151,28 +150,30 @@ fn build() -> Result<Patterns, regex::Error> {
         (Alt::Vin, format!(r"{B}[A-HJ-NPR-Z0-9]{{17}}{B}")),
         (Alt::LongNumber, format!(r"{B}[0-9]{{7,}}{B}")),
         (Alt::AlnumId, format!(r"{B}[A-Z]{{1,3}}-?[0-9]{{6,}}[A-Z]?{B}")),
-    ];
-    let pattern = alts.iter().map(|(_, p)| format!("({p})")).collect::<Vec<_>>().join("|");
-    let re = regex::RegexBuilder::new(&pattern)
-        .size_limit(64 << 20)
-        .dfa_size_limit(32 << 20)
-        .build()?;
-    // Group numbers: each alternative is wrapped in one group; named inner
-    // groups are counted by the regex itself.
-    let mut groups = Vec::new();
-    let names: Vec<Option<&str>> = re.capture_names().collect();
-    let mut alt_iter = alts.iter().map(|(a, _)| *a);
-    let mut depth_targets = Vec::new();
-    // The outer groups are the unnamed ones that open each alternative: find
-    // them by walking the pattern's top-level parentheses.
-    let mut idx = 0usize;
-    let mut level = 0i32;
-    let bytes = pattern.as_bytes();
+    ]
+}
+
+fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
+    let alts = alternatives();
+    // The scan needs no groups: they would only slow it down.
+    let pattern = alts.iter().map(|(_, p)| format!("(?:{})", strip_groups(p))).collect::<Vec<_>>().join("|");
+    let re = regex::RegexBuilder::new(&pattern).size_limit(64 << 20).dfa_size_limit(64 << 20).build()?;
+    let mut out = Vec::with_capacity(alts.len());
+    for (a, p) in alts {
+        out.push((a, regex_automata::meta::Regex::new(&p)?));
+    }
+    Ok(Patterns { re, alts: out })
+}
+
+/// Turns every capturing group into a non-capturing one.
+fn strip_groups(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    let b = p.as_bytes();
     let mut i = 0;
     let mut escaped = false;
     let mut in_class = false;
-    while i < bytes.len() {
-        let c = bytes[i];
+    while i < b.len() {
+        let c = b[i];
         if escaped {
             escaped = false;
         } else if c == b'\\' {
@@ -184,34 +185,23 @@ fn build() -> Result<Patterns, regex::Error> {
         } else if c == b'[' {
             in_class = true;
         } else if c == b'(' {
-            let capturing = bytes.get(i + 1) != Some(&b'?') || bytes.get(i + 2) == Some(&b'P');
-            if capturing {
-                idx += 1;
-                if level == 0 {
-                    depth_targets.push(idx);
-                }
+            if p[i..].starts_with("(?P<") {
+                let close = p[i..].find('>').map_or(i + 1, |k| i + k + 1);
+                out.push_str("(?:");
+                i = close;
+                continue;
+            } else if !p[i..].starts_with("(?") {
+                out.push_str("(?:");
+                i += 1;
+                continue;
             }
-            level += 1;
-        } else if c == b')' {
-            level -= 1;
         }
-        i += 1;
+        // Multi-byte characters are copied whole.
+        let ch_len = p[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&p[i..i + ch_len]);
+        i += ch_len;
     }
-    for g in depth_targets {
-        if let Some(a) = alt_iter.next() {
-            groups.push((g, a));
-        }
-    }
-    let find = |n: &str| names.iter().position(|x| *x == Some(n)).unwrap_or(usize::MAX);
-    Ok(Patterns {
-        label_group: find("label"),
-        value_group: find("value"),
-        plabel_group: find("plabel"),
-        pvalue_group: find("pvalue"),
-        age_num_groups: [find("agen1"), find("agen2")],
-        groups,
-        re,
-    })
+    out
 }
 
 /// The pattern set, compiled on first use.
@@ -225,14 +215,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pattern_set_compiles_and_maps_every_alternative() {
+    fn pattern_set_compiles() {
         let p = build().map_err(|e| e.to_string());
         let p = match p {
             Ok(p) => p,
             Err(e) => panic!("{e}"),
         };
-        assert_eq!(p.groups.len(), 33);
-        assert_eq!(p.groups.last().map(|g| g.1), Some(Alt::AlnumId));
-        assert!(p.label_group < usize::MAX && p.age_num_groups[1] < usize::MAX);
+        assert_eq!(p.alts.len(), 33);
+        assert_eq!(p.re.captures_len(), 1, "the scan expression has no groups");
+        assert_eq!(strip_groups(r"(a)(?P<x>b)(?:c)[(]\\(é"), r"(?:a)(?:b)(?:c)[(]\\(é");
     }
 }
