@@ -11,8 +11,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use haven_deid::eval::{self, Evaluation, Labelled};
 use haven_deid::{
-    CharSpan, DeidOptions, DeidReport, Deidentifier, Detector, DetectorConfig, InMemoryVault, Operator, PhiType, Policy, PseudonymKey,
-    TokenVault, to_char_spans,
+    CharSpan, DeidOptions, DeidReport, Deidentifier, Detector, DetectorConfig, InMemoryVault, Operator, PhiType,
+    Policy, PseudonymKey, TokenVault, to_char_spans,
 };
 use serde_json::Value;
 
@@ -225,7 +225,8 @@ fn load_key(k: &KeyArgs) -> Result<PseudonymKey> {
     }
     if let Some(dir) = &k.data_dir {
         let config = crate::load_config(dir)?;
-        let ring = haven_crypto::LocalKeyring::open(&dir.join(&config.keys.keyring)).context("cannot open the keyring")?;
+        let ring =
+            haven_crypto::LocalKeyring::open(&dir.join(&config.keys.keyring)).context("cannot open the keyring")?;
         let seed = ring.signing_seed().context("cannot read the keyring")?;
         let base = PseudonymKey::from_bytes(&seed[..])?;
         return Ok(base.derive("haven-deid/tenant-key/v1"));
@@ -237,7 +238,8 @@ fn load_policy(p: &PolicyArgs) -> Result<Policy> {
     if let Some(b) = Policy::builtin(&p.policy) {
         return Ok(b);
     }
-    let text = std::fs::read_to_string(&p.policy).with_context(|| format!("{:?} is neither a built-in policy nor a readable file", p.policy))?;
+    let text = std::fs::read_to_string(&p.policy)
+        .with_context(|| format!("{:?} is neither a built-in policy nor a readable file", p.policy))?;
     Ok(Policy::from_toml(&text).with_context(|| format!("policy {}", p.policy))?)
 }
 
@@ -248,7 +250,8 @@ const CHUNK: usize = 1 << 20;
 /// Calls `f` on each input: each JSON Lines record (with the record), or
 /// each chunk of plain text (without). Invalid UTF-8 is an error naming the byte.
 fn for_each_input(input: &InputArgs, f: &mut dyn FnMut(&str, Option<&mut Value>) -> Result<()>) -> Result<()> {
-    let sources: Vec<Option<&Path>> = if input.files.is_empty() { vec![None] } else { input.files.iter().map(|p| Some(p.as_path())).collect() };
+    let sources: Vec<Option<&Path>> =
+        if input.files.is_empty() { vec![None] } else { input.files.iter().map(|p| Some(p.as_path())).collect() };
     for src in sources {
         let name = src.map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
         let reader: Box<dyn Read> = match src {
@@ -266,12 +269,18 @@ fn for_each_input(input: &InputArgs, f: &mut dyn FnMut(&str, Option<&mut Value>)
                     break;
                 }
                 n += 1;
-                let s = std::str::from_utf8(&line).map_err(|e| anyhow::anyhow!("{name}: line {n} is not valid UTF-8 (byte {})", e.valid_up_to()))?;
+                let s = std::str::from_utf8(&line)
+                    .map_err(|e| anyhow::anyhow!("{name}: line {n} is not valid UTF-8 (byte {})", e.valid_up_to()))?;
                 if s.trim().is_empty() {
                     continue;
                 }
-                let mut v: Value = serde_json::from_str(s).map_err(|e| anyhow::anyhow!("{name}: line {n} is not JSON ({})", e.classify_str()))?;
-                let text = v.get("text").and_then(Value::as_str).map(str::to_string).ok_or_else(|| anyhow::anyhow!("{name}: line {n} has no string field \"text\""))?;
+                let mut v: Value = serde_json::from_str(s)
+                    .map_err(|e| anyhow::anyhow!("{name}: line {n} is not JSON ({})", e.classify_str()))?;
+                let text = v
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow::anyhow!("{name}: line {n} has no string field \"text\""))?;
                 f(&text, Some(&mut v))?;
             }
         } else {
@@ -292,7 +301,11 @@ fn for_each_input(input: &InputArgs, f: &mut dyn FnMut(&str, Option<&mut Value>)
                 let cut = if eof {
                     carry.len()
                 } else {
-                    carry.iter().rposition(|&b| b == b'\n').or_else(|| carry.iter().rposition(|&b| b == b' ')).map_or(carry.len(), |p| p + 1)
+                    carry
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .or_else(|| carry.iter().rposition(|&b| b == b' '))
+                        .map_or(carry.len(), |p| p + 1)
                 };
                 let (valid, rest_start) = match std::str::from_utf8(&carry[..cut]) {
                     Ok(s) => (s, cut),
@@ -332,11 +345,17 @@ fn detect(input: &InputArgs, min_score: f32, rules: bool) -> Result<()> {
             Ok(())
         })?;
     } else {
-        // One object for the whole stream, written as the chunks go by.
-        out.write_all(b"{\"spans\":[")?;
+        // One object for the whole stream, written as the chunks go by; the
+        // opening is written after the first chunk proved to be UTF-8, so bad
+        // input leaves no half object behind.
         let mut base = 0usize;
         let mut first = true;
+        let mut opened = false;
         for_each_input(input, &mut |text, _| {
+            if !opened {
+                out.write_all(b"{\"spans\":[")?;
+                opened = true;
+            }
             for s in to_char_spans(text, &det.detect(text), base, rules) {
                 if !first {
                     out.write_all(b",")?;
@@ -347,6 +366,9 @@ fn detect(input: &InputArgs, min_score: f32, rules: bool) -> Result<()> {
             base += code_points_of(text);
             Ok(())
         })?;
+        if !opened {
+            out.write_all(b"{\"spans\":[")?;
+        }
         out.write_all(b"]}\n")?;
     }
     out.flush()?;
@@ -420,7 +442,11 @@ fn load_vault(p: &Path) -> Result<InMemoryVault> {
     let v: Value = serde_json::from_str(&text).with_context(|| format!("vault {}: not JSON", p.display()))?;
     let vault = InMemoryVault::new();
     for e in v.get("tokens").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-        let (Some(t), Some(k), Some(val)) = (e.get("token").and_then(Value::as_str), e.get("type").and_then(Value::as_str), e.get("value").and_then(Value::as_str)) else {
+        let (Some(t), Some(k), Some(val)) = (
+            e.get("token").and_then(Value::as_str),
+            e.get("type").and_then(Value::as_str),
+            e.get("value").and_then(Value::as_str),
+        ) else {
             bail!("vault {}: malformed entry", p.display())
         };
         let kind: PhiType = k.parse()?;
@@ -430,7 +456,8 @@ fn load_vault(p: &Path) -> Result<InMemoryVault> {
 }
 
 fn save_vault(p: &Path, vault: &InMemoryVault) -> Result<()> {
-    let tokens: Vec<Value> = vault.entries().into_iter().map(|(t, k, v)| serde_json::json!({"token": t, "type": k, "value": v})).collect();
+    let tokens: Vec<Value> =
+        vault.entries().into_iter().map(|(t, k, v)| serde_json::json!({"token": t, "type": k, "value": v})).collect();
     let body = serde_json::to_vec_pretty(&serde_json::json!({ "tokens": tokens }))?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -453,7 +480,9 @@ async fn fhir(file: &Path, out: Option<&Path>, policy: &PolicyArgs, key: &KeyArg
     };
     let mut reader = BufReader::new(reader);
     let mut w: Box<dyn Write> = match out {
-        Some(p) => Box::new(BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        Some(p) => Box::new(BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let mut total = DeidReport::default();
@@ -468,7 +497,8 @@ async fn fhir(file: &Path, out: Option<&Path>, policy: &PolicyArgs, key: &KeyArg
         loop {
             n += 1;
             if !line.trim().is_empty() {
-                let mut v: Value = serde_json::from_str(line.trim()).map_err(|e| anyhow::anyhow!("line {n}: not JSON ({})", e.classify_str()))?;
+                let mut v: Value = serde_json::from_str(line.trim())
+                    .map_err(|e| anyhow::anyhow!("line {n}: not JSON ({})", e.classify_str()))?;
                 total.add(&haven_deid::fhir::deidentify_resource(&de, &mut v, &DeidOptions::default())?);
                 serde_json::to_writer(&mut w, &v)?;
                 w.write_all(b"\n")?;
@@ -481,7 +511,8 @@ async fn fhir(file: &Path, out: Option<&Path>, policy: &PolicyArgs, key: &KeyArg
     } else {
         let mut rest = first;
         reader.read_to_string(&mut rest)?;
-        let mut v: Value = serde_json::from_str(&rest).map_err(|e| anyhow::anyhow!("{}: not JSON ({})", file.display(), e.classify_str()))?;
+        let mut v: Value = serde_json::from_str(&rest)
+            .map_err(|e| anyhow::anyhow!("{}: not JSON ({})", file.display(), e.classify_str()))?;
         total.add(&haven_deid::fhir::deidentify_resource(&de, &mut v, &DeidOptions::default())?);
         serde_json::to_writer_pretty(&mut w, &v)?;
         w.write_all(b"\n")?;
@@ -514,7 +545,8 @@ fn read_labelled(path: &Path) -> Result<Vec<Labelled>> {
         if line.trim().is_empty() {
             continue;
         }
-        let l: Labelled = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{} line {}: {}", path.display(), i + 1, e.classify_str()))?;
+        let l: Labelled = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{} line {}: {}", path.display(), i + 1, e.classify_str()))?;
         out.push(l);
     }
     Ok(out)
@@ -562,7 +594,8 @@ fn synthea_labels(docs: &Path, patients: &Path, limit: Option<usize>) -> Result<
     let mut pats = BTreeMap::new();
     let ptext = std::fs::read_to_string(patients).with_context(|| format!("cannot read {}", patients.display()))?;
     for line in ptext.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{}: {}", patients.display(), e.classify_str()))?;
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{}: {}", patients.display(), e.classify_str()))?;
         if let Some(id) = v.get("id").and_then(Value::as_str) {
             pats.insert(id.to_string(), v);
         }
@@ -576,7 +609,8 @@ fn synthea_labels(docs: &Path, patients: &Path, limit: Option<usize>) -> Result<
         if limit.is_some_and(|n| written >= n) {
             break;
         }
-        let v: Value = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{}: {}", docs.display(), e.classify_str()))?;
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{}: {}", docs.display(), e.classify_str()))?;
         if let Some(l) = eval::synthea_labels(&v, &pats) {
             serde_json::to_writer(&mut out, &l)?;
             out.write_all(b"\n")?;
@@ -681,7 +715,12 @@ fn bench_corpus(data: &Path) -> Vec<String> {
         }
     }
     if out.is_empty() {
-        out.extend(haven_deid::eval::CLINICAL_NOTES.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter_map(|v| v["text"].as_str().map(str::to_string)));
+        out.extend(
+            haven_deid::eval::CLINICAL_NOTES
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter_map(|v| v["text"].as_str().map(str::to_string)),
+        );
     }
     out
 }

@@ -30,18 +30,24 @@ fn main() {
         }
     }
     if corpus.is_empty() {
-        corpus.extend(haven_deid::eval::CLINICAL_NOTES.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["text"].as_str().map(str::to_string)));
+        corpus.extend(
+            haven_deid::eval::CLINICAL_NOTES.lines().filter_map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).ok()?["text"].as_str().map(str::to_string)
+            }),
+        );
     }
     let bytes: usize = corpus.iter().map(String::len).sum();
     let det = Detector::default();
     Detector::preload();
     let best = |f: &mut dyn FnMut()| {
         f();
-        (0..3).map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        }).fold(f64::MAX, f64::min)
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::MAX, f64::min)
     };
     let mut spans = 0;
     let s = best(&mut || spans = corpus.iter().map(|t| det.detect(t).len()).sum());
@@ -73,6 +79,10 @@ fn main() {
         let sa = best(&mut || {
             let _ = det.detect(&text);
         });
-        println!("adversarial {name:<10} {:>7.1} MB/s  time per byte x{:.2} of the notes", text.len() as f64 / sa / 1e6, (sa / text.len() as f64) / (sn / n as f64));
+        println!(
+            "adversarial {name:<10} {:>7.1} MB/s  time per byte x{:.2} of the notes",
+            text.len() as f64 / sa / 1e6,
+            (sa / text.len() as f64) / (sn / n as f64)
+        );
     }
 }

@@ -89,28 +89,60 @@ fn last_word(s: &str) -> &str {
 /// Words before a number that mark it as a clinical code, a dose or a
 /// measurement, never an identifier.
 const CODE_CONTEXT: [&str; 16] = [
-    "snomed", "loinc", "icd", "icd10", "icd-10", "cpt", "rxnorm", "ndc", "hcpcs", "code", "codes", "rxcui", "cvx", "sct", "dx", "ucum",
+    "snomed", "loinc", "icd", "icd10", "icd-10", "cpt", "rxnorm", "ndc", "hcpcs", "code", "codes", "rxcui", "cvx",
+    "sct", "dx", "ucum",
 ];
 
 fn is_code_context(before: &str) -> bool {
     let w = last_word(before);
-    CODE_CONTEXT.contains(&w) || before.trim_end().ends_with("code:") || before.contains("snomed") || before.contains("loinc")
+    CODE_CONTEXT.contains(&w)
+        || before.trim_end().ends_with("code:")
+        || before.contains("snomed")
+        || before.contains("loinc")
 }
 
 fn label_kind(label: &str) -> PhiType {
     let l = label.to_ascii_lowercase();
     let has = |w: &str| l.contains(w);
-    if has("medical record") || has("med rec") || has("medical rec") || l.starts_with("mrn") || l.starts_with("mr") && l.contains('#') || has("chart") || has("patient") || has("hospital") || has("unit") {
+    if has("medical record")
+        || has("med rec")
+        || has("medical rec")
+        || l.starts_with("mrn")
+        || l.starts_with("mr") && l.contains('#')
+        || has("chart")
+        || has("patient")
+        || has("hospital")
+        || has("unit")
+    {
         PhiType::Mrn
-    } else if has("member") || has("subscriber") || has("policy") || has("insurance") || has("group") || has("medicaid") || has("medicare") || l == "mbi" || has("health plan") || has("beneficiary") || has("plan") {
+    } else if has("member")
+        || has("subscriber")
+        || has("policy")
+        || has("insurance")
+        || has("group")
+        || has("medicaid")
+        || has("medicare")
+        || l == "mbi"
+        || has("health plan")
+        || has("beneficiary")
+        || has("plan")
+    {
         PhiType::HealthPlanId
     } else if has("account") || has("acct") || has("billing") || has("financial") || has("card") || has("bank") {
         PhiType::Account
     } else if has("vin") || has("vehicle") || has("plate") {
         PhiType::VehicleId
-    } else if has("licen") || l.starts_with("dl") || l.starts_with("dea") || l.starts_with("npi") || has("certificate") || has("cert") || has("upin") {
+    } else if has("licen")
+        || l.starts_with("dl")
+        || l.starts_with("dea")
+        || l.starts_with("npi")
+        || has("certificate")
+        || has("cert")
+        || has("upin")
+    {
         PhiType::License
-    } else if has("serial") || has("s/n") || has("device") || l == "udi" || has("implant") || has("model") || has("lot") {
+    } else if has("serial") || has("s/n") || has("device") || l == "udi" || has("implant") || has("model") || has("lot")
+    {
         PhiType::DeviceId
     } else if has("ssn") || has("social security") || has("ss#") {
         PhiType::Ssn
@@ -222,13 +254,40 @@ fn state_before(before: &str) -> bool {
 }
 
 const DATE_CONTEXT: [&str; 28] = [
-    "on", "since", "from", "until", "till", "to", "through", "thru", "by", "before", "after", "dated", "date", "dos", "dob", "seen", "of", "last",
-    "next", "starting", "started", "effective", "admitted", "discharged", "returned", "visit", "born", "between",
+    "on",
+    "since",
+    "from",
+    "until",
+    "till",
+    "to",
+    "through",
+    "thru",
+    "by",
+    "before",
+    "after",
+    "dated",
+    "date",
+    "dos",
+    "dob",
+    "seen",
+    "of",
+    "last",
+    "next",
+    "starting",
+    "started",
+    "effective",
+    "admitted",
+    "discharged",
+    "returned",
+    "visit",
+    "born",
+    "between",
 ];
 
 fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
     use regex_automata::{Anchored, Input};
-    let mut caps: Vec<regex_automata::util::captures::Captures> = p.alts.iter().map(|(_, r)| r.create_captures()).collect();
+    let mut caps: Vec<regex_automata::util::captures::Captures> =
+        p.alts.iter().map(|(_, r)| r.create_captures()).collect();
     for m0 in p.re.find_iter(text) {
         // The first alternative, in priority order, that matches here is
         // the one the scan's leftmost-first match took.
@@ -246,7 +305,8 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
         let Some(mspan) = c.get_match().map(|m| m.span()) else { continue };
         let (s, e) = (mspan.start, mspan.end);
         let t = text.get(s..e).unwrap_or("");
-        let group = |name: &str| c.get_group_by_name(name).map(|g| (g.start, g.end, text.get(g.start..g.end).unwrap_or("")));
+        let group =
+            |name: &str| c.get_group_by_name(name).map(|g| (g.start, g.end, text.get(g.start..g.end).unwrap_or("")));
         match alt {
             Alt::Email => push(spans, s, e, PhiType::Email, 0.99, "email"),
             Alt::Url => push(spans, s, e, PhiType::Url, 0.95, "url"),
@@ -261,7 +321,10 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                 let before = words_before(text, s, 24);
                 // Version numbers and dotted codes: keep addresses that look
                 // like addresses (not 1.2.3.4-style small numbers without context).
-                let ctx = before.contains("ip") || before.contains("address") || before.contains("host") || before.contains("from");
+                let ctx = before.contains("ip")
+                    || before.contains("address")
+                    || before.contains("host")
+                    || before.contains("from");
                 let big = t.split('.').filter(|o| o.len() >= 2).count() >= 2;
                 if ctx || big {
                     push(spans, s, e, PhiType::Ip, if ctx { 0.97 } else { 0.85 }, "ipv4");
@@ -336,9 +399,13 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                         continue;
                     }
                     let after = text.get(e..).unwrap_or("").trim_start();
-                    let unit = after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
-                    if ["mg", "mcg", "ml", "units", "unit", "g", "kg", "mmol", "meq", "tablets", "tabs", "times", "days", "weeks", "hours", "years"]
-                        .contains(&unit.as_str())
+                    let unit =
+                        after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
+                    if [
+                        "mg", "mcg", "ml", "units", "unit", "g", "kg", "mmol", "meq", "tablets", "tabs", "times",
+                        "days", "weeks", "hours", "years",
+                    ]
+                    .contains(&unit.as_str())
                     {
                         continue;
                     }
@@ -353,7 +420,9 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                 let followed_by_number = after.trim_start().starts_with(|c: char| c.is_ascii_digit());
                 // A past participle before it ("extubated 8/16", "started 3/4")
                 // dates it too, except for ratings ("rated 4/10").
-                let verb = w.len() > 4 && w.ends_with("ed") && !["rated", "graded", "scored", "measured", "reduced", "increased", "decreased"].contains(&w);
+                let verb = w.len() > 4
+                    && w.ends_with("ed")
+                    && !["rated", "graded", "scored", "measured", "reduced", "increased", "decreased"].contains(&w);
                 if (DATE_CONTEXT.contains(&w) || verb || before.trim().is_empty()) && !followed_by_number {
                     push(spans, s, e, PhiType::Date, 0.75, "date_month_day");
                 }
@@ -387,14 +456,28 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
             Alt::Phone => {
                 let before = words_before(text, s, 20);
                 let fax = before.contains("fax");
-                push(spans, s, e, if fax { PhiType::Fax } else { PhiType::Phone }, 0.9, if fax { "fax" } else { "phone" });
+                push(
+                    spans,
+                    s,
+                    e,
+                    if fax { PhiType::Fax } else { PhiType::Phone },
+                    0.9,
+                    if fax { "fax" } else { "phone" },
+                );
             }
             Alt::PhoneTrailing => {
                 // The number without its trailing label word.
                 let num_end = t.rfind(|c: char| c.is_ascii_digit()).map_or(0, |i| i + 1);
                 let fax = t[num_end..].to_ascii_lowercase().contains("fax");
                 if (7..=15).contains(&digits(t).count()) {
-                    push(spans, s, s + num_end, if fax { PhiType::Fax } else { PhiType::Phone }, 0.85, "phone_trailing_label");
+                    push(
+                        spans,
+                        s,
+                        s + num_end,
+                        if fax { PhiType::Fax } else { PhiType::Phone },
+                        0.85,
+                        "phone_trailing_label",
+                    );
                 }
             }
             Alt::PhoneIntl => {
@@ -455,14 +538,31 @@ const GENERIC_FACILITY_WORDS: &str = "the a an our his her their your my this th
     local nearby new same other another previous prior outside free county state city university good better";
 
 /// Health insurers: their names identify nobody.
-const PAYERS: [&str; 14] = ["cigna", "aetna", "humana", "anthem", "unitedhealthcare", "united", "blue", "kaiser", "tricare", "medicare", "medicaid", "molina", "centene", "wellcare"];
+const PAYERS: [&str; 14] = [
+    "cigna",
+    "aetna",
+    "humana",
+    "anthem",
+    "unitedhealthcare",
+    "united",
+    "blue",
+    "kaiser",
+    "tricare",
+    "medicare",
+    "medicaid",
+    "molina",
+    "centene",
+    "wellcare",
+];
 
 fn facility(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
     let t = text.get(s..e).unwrap_or("");
     // "Tufts Health Plan", "Blue Cross ... Health Insurance": payers, not places.
     let next = text.get(e..).unwrap_or("").trim_start();
     let first = t.split(' ').next().unwrap_or("").to_ascii_lowercase();
-    if ["Plan", "Insurance", "Net", "Alliance", "PLAN", "INSURANCE"].iter().any(|w| next.starts_with(w)) || PAYERS.contains(&first.as_str()) {
+    if ["Plan", "Insurance", "Net", "Alliance", "PLAN", "INSURANCE"].iter().any(|w| next.starts_with(w))
+        || PAYERS.contains(&first.as_str())
+    {
         return;
     }
     let mut start = s;
@@ -472,8 +572,27 @@ fn facility(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
     for w in t.split(' ') {
         let lw = w.to_ascii_lowercase();
         let generic = GENERIC_FACILITY_WORDS.split_whitespace().any(|g| g == lw);
-        let keyword = ["hospital", "clinic", "health", "medical", "center", "centre", "healthcare", "memorial", "infirmary", "hospice", "pharmacy", "care", "system", "group", "nursing", "home", "surgery", "urgent"]
-            .contains(&lw.as_str());
+        let keyword = [
+            "hospital",
+            "clinic",
+            "health",
+            "medical",
+            "center",
+            "centre",
+            "healthcare",
+            "memorial",
+            "infirmary",
+            "hospice",
+            "pharmacy",
+            "care",
+            "system",
+            "group",
+            "nursing",
+            "home",
+            "surgery",
+            "urgent",
+        ]
+        .contains(&lw.as_str());
         if stripping && generic && !keyword {
             start = s + offset + w.len() + 1;
         } else {
@@ -535,7 +654,8 @@ fn tokenize(text: &str) -> Vec<Tok> {
     let mut sentence = true;
     while i < b.len() {
         let c = b[i];
-        let is_letter_start = c.is_ascii_alphabetic() || (c >= 0x80 && text.get(i..).and_then(|s| s.chars().next()).is_some_and(char::is_alphabetic));
+        let is_letter_start = c.is_ascii_alphabetic()
+            || (c >= 0x80 && text.get(i..).and_then(|s| s.chars().next()).is_some_and(char::is_alphabetic));
         if !is_letter_start {
             match c {
                 b'\n' => {
@@ -559,7 +679,9 @@ fn tokenize(text: &str) -> Vec<Tok> {
                 Some(ch) => ch,
                 None => break,
             };
-            let apostrophe_inside = (ch == '\'' || ch == '’' || ch == '-') && text.get(i + ch.len_utf8()..).and_then(|s| s.chars().next()).is_some_and(char::is_alphabetic) && n > 0;
+            let apostrophe_inside = (ch == '\'' || ch == '’' || ch == '-')
+                && text.get(i + ch.len_utf8()..).and_then(|s| s.chars().next()).is_some_and(char::is_alphabetic)
+                && n > 0;
             if ch.is_alphabetic() || apostrophe_inside {
                 if ch.is_uppercase() {
                     upper += 1;
@@ -611,7 +733,17 @@ fn tokenize(text: &str) -> Vec<Tok> {
             initial = false;
         }
         let next_char = text.get(full_end..).and_then(|s| s.chars().next()).unwrap_or('\n');
-        toks.push(Tok { start, end, full_end, case, digit_suffix, initial, newline_before: newline, sentence_start: sentence, next_char });
+        toks.push(Tok {
+            start,
+            end,
+            full_end,
+            case,
+            digit_suffix,
+            initial,
+            newline_before: newline,
+            sentence_start: sentence,
+            next_char,
+        });
         newline = false;
         sentence = false;
         i = full_end.max(i);
@@ -637,30 +769,78 @@ fn lower_of(text: &str, t: &Tok, buf: &mut String) {
 }
 
 /// Titles before a name (the title itself is not part of the span).
-const TITLES: [&str; 16] = ["mr", "mrs", "ms", "miss", "mx", "dr", "doctor", "prof", "professor", "nurse", "sister", "rev", "reverend", "father", "mister", "madam"];
+const TITLES: [&str; 16] = [
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "doctor",
+    "prof",
+    "professor",
+    "nurse",
+    "sister",
+    "rev",
+    "reverend",
+    "father",
+    "mister",
+    "madam",
+];
 
 /// Words after which the next capitalised words are a person's name
 /// (followed by ":" or in a phrase such as "seen by").
 const NAME_LABELS: [&str; 32] = [
-    "patient", "name", "pt", "attending", "physician", "pcp", "provider", "surgeon", "resident", "intern", "fellow", "clinician", "author",
-    "signed", "dictated", "transcribed", "referred", "seen", "cc", "mother", "father", "wife", "husband", "son", "daughter", "brother",
-    "sister", "contact", "spouse", "guardian", "dear", "consultant",
+    "patient",
+    "name",
+    "pt",
+    "attending",
+    "physician",
+    "pcp",
+    "provider",
+    "surgeon",
+    "resident",
+    "intern",
+    "fellow",
+    "clinician",
+    "author",
+    "signed",
+    "dictated",
+    "transcribed",
+    "referred",
+    "seen",
+    "cc",
+    "mother",
+    "father",
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "brother",
+    "sister",
+    "contact",
+    "spouse",
+    "guardian",
+    "dear",
+    "consultant",
 ];
 
 /// Headings of sections where capitalised words are drugs, tests or results.
-const NON_NAME_SECTIONS: [&str; 9] = ["medications", "medication", "meds", "allergies", "labs", "laboratory", "results", "vitals", "procedures"];
+const NON_NAME_SECTIONS: [&str; 9] =
+    ["medications", "medication", "meds", "allergies", "labs", "laboratory", "results", "vitals", "procedures"];
 
 struct Ctx<'a> {
     text: &'a str,
     all_lower: bool,
     toks: Vec<Tok>,
-    lows: Vec<String>,
+    lows: Vec<(usize, usize)>,
+    low_buf: String,
     d: &'a Dicts,
 }
 
 impl Ctx<'_> {
     fn low(&self, i: usize) -> &str {
-        self.lows.get(i).map_or("", String::as_str)
+        self.lows.get(i).and_then(|&(a, b)| self.low_buf.get(a..b)).unwrap_or("")
     }
     fn cap(&self, i: usize) -> bool {
         self.toks.get(i).is_some_and(|t| matches!(t.case, Case::Title | Case::Upper))
@@ -689,14 +869,20 @@ impl Ctx<'_> {
     fn comma_between(&self, i: usize) -> bool {
         let (Some(a), Some(b)) = (self.toks.get(i), self.toks.get(i + 1)) else { return false };
         let gap = self.text.get(a.full_end..b.start).unwrap_or("");
-        gap.trim_start_matches([' ', '\t']).starts_with(',') && gap.bytes().all(|c| c == b' ' || c == b',' || c == b'\t') && gap.matches(',').count() == 1
+        gap.trim_start_matches([' ', '\t']).starts_with(',')
+            && gap.bytes().all(|c| c == b' ' || c == b',' || c == b'\t')
+            && gap.matches(',').count() == 1
     }
     /// A word after the first of a name: an initial, a dictionary name, a
     /// numbered name, or an unknown title-case word (all-caps words must be
     /// in the dictionaries: in an all-caps note every word is capitalised).
     fn name_continues(&self, i: usize) -> bool {
         let Some(t) = self.toks.get(i) else { return false };
-        t.initial || t.digit_suffix || self.is_first(i) || self.is_last(i) || (t.case == Case::Title && !self.is_common(i))
+        t.initial
+            || t.digit_suffix
+            || self.is_first(i)
+            || self.is_last(i)
+            || (t.case == Case::Title && !self.is_common(i))
     }
 
     /// A token that can be part of a name after a title or label.
@@ -715,24 +901,26 @@ impl Ctx<'_> {
 
 /// Capitalised words that end a name run (headings, verbs in all-caps notes).
 const STOP_AFTER_NAME: [&str; 40] = [
-    "the", "and", "or", "is", "was", "has", "had", "with", "for", "to", "in", "on", "at", "of", "by", "from", "who", "he", "she", "they",
-    "patient", "pt", "md", "do", "rn", "np", "pa", "phd", "dds", "mrn", "dob", "age", "sex", "date", "today", "history", "plan", "cc", "reports", "presents",
+    "the", "and", "or", "is", "was", "has", "had", "with", "for", "to", "in", "on", "at", "of", "by", "from", "who",
+    "he", "she", "they", "patient", "pt", "md", "do", "rn", "np", "pa", "phd", "dds", "mrn", "dob", "age", "sex",
+    "date", "today", "history", "plan", "cc", "reports", "presents",
 ];
 
 fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
     let toks = tokenize(text);
+    // Lower-case forms of all tokens in one buffer: one allocation, not one per word.
+    let mut low_buf = String::with_capacity(text.len());
     let mut lows = Vec::with_capacity(toks.len());
     let mut buf = String::new();
     for t in &toks {
-        // Only capitalised tokens and label words need their lower case form.
+        let start = low_buf.len();
         if matches!(t.case, Case::Title | Case::Upper) || t.end - t.start <= 12 {
             lower_of(text, t, &mut buf);
-            lows.push(buf.clone());
-        } else {
-            lows.push(String::new());
+            low_buf.push_str(&buf);
         }
+        lows.push((start, low_buf.len()));
     }
-    let cx = Ctx { text, all_lower: all_lower(text), toks, lows, d };
+    let cx = Ctx { text, all_lower: all_lower(text), toks, lows, low_buf, d };
     let n = cx.toks.len();
     let mut name_words: dict::FxSet<String> = dict::FxSet::default();
     let mut section_blocks_names = false;
@@ -742,28 +930,43 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         if t.newline_before {
             // A heading line: "Medications:" or "# Medications".
             let l = cx.low(i);
-            if t.next_char == ':' || text.get(..t.start).is_some_and(|p| p.trim_end_matches([' ', '#']).ends_with('\n') || p.trim_end_matches([' ', '#']).is_empty()) {
+            if t.next_char == ':'
+                || text.get(..t.start).is_some_and(|p| {
+                    p.trim_end_matches([' ', '#']).ends_with('\n') || p.trim_end_matches([' ', '#']).is_empty()
+                })
+            {
                 if NON_NAME_SECTIONS.contains(&l) {
                     section_blocks_names = true;
-                } else if t.next_char == ':' || text.get(t.full_end..).is_some_and(|r| r.starts_with('\n') || r.starts_with(" \n")) {
+                } else if t.next_char == ':'
+                    || text.get(t.full_end..).is_some_and(|r| r.starts_with('\n') || r.starts_with(" \n"))
+                {
                     section_blocks_names = false;
                 }
             }
         }
-        let l = cx.low(i).to_string();
+        let l = cx.low(i);
         // 1. Titles: "Mr. James T.", "DR. SMITH", "Dr Kunze215".
-        if TITLES.contains(&l.as_str()) && matches!(t.case, Case::Title | Case::Upper) && (t.next_char == '.' || t.next_char == ' ') {
+        if TITLES.contains(&l)
+            && matches!(t.case, Case::Title | Case::Upper)
+            && (t.next_char == '.' || t.next_char == ' ')
+        {
             let mut j = i + 1;
             let mut last = None;
             while j < n && j <= i + 4 && cx.namey(j) && (j == i + 1 || (cx.adjacent(j - 1) && cx.name_continues(j))) {
-                if j == i + 1 && !cx.text.get(t.full_end..cx.toks[j].start).is_some_and(|g| g.trim_start_matches('.').bytes().all(|c| c == b' ') && g.len() <= 3) {
+                if j == i + 1
+                    && !cx
+                        .text
+                        .get(t.full_end..cx.toks[j].start)
+                        .is_some_and(|g| g.trim_start_matches('.').bytes().all(|c| c == b' ') && g.len() <= 3)
+                {
                     break;
                 }
                 last = Some(j);
                 j += 1;
             }
             if let Some(lj) = last {
-                let e = cx.toks[lj].full_end.min(if cx.toks[lj].initial { cx.toks[lj].end } else { cx.toks[lj].full_end });
+                let e =
+                    cx.toks[lj].full_end.min(if cx.toks[lj].initial { cx.toks[lj].end } else { cx.toks[lj].full_end });
                 let e = if cx.toks[lj].digit_suffix { cx.toks[lj].full_end } else { cx.toks[lj].end.max(e) };
                 push(spans, cx.toks[i + 1].start, e, PhiType::Name, 0.95, "title");
                 for k in i + 1..=lj {
@@ -774,7 +977,12 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             }
         }
         // 2. Labels: "Patient: SMITH, JOHN", "signed by Jane Doe", "my name is ...".
-        let label_here = NAME_LABELS.contains(&l.as_str()) || (l == "is" && i > 0 && cx.low(i - 1) == "name") || (l == "by" && i > 0 && ["signed", "dictated", "seen", "referred", "transcribed", "reviewed", "examined", "attested"].contains(&cx.low(i - 1)));
+        let label_here = NAME_LABELS.contains(&l)
+            || (l == "is" && i > 0 && cx.low(i - 1) == "name")
+            || (l == "by"
+                && i > 0
+                && ["signed", "dictated", "seen", "referred", "transcribed", "reviewed", "examined", "attested"]
+                    .contains(&cx.low(i - 1)));
         if label_here && i + 1 < n {
             let gap = text.get(t.full_end..cx.toks[i + 1].start).unwrap_or("");
             let colon = gap.trim().starts_with(':') && gap.trim().len() <= 2;
@@ -784,9 +992,14 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 let mut last = i;
                 while j < n && j <= i + 4 {
                     let ok = cx.namey(j) || (l == "is" && (cx.is_first(j) || cx.is_last(j)));
-                    let joined = j == i + 1 || ((cx.adjacent(j - 1) || cx.comma_between(j - 1)) && cx.name_continues(j));
+                    let joined =
+                        j == i + 1 || ((cx.adjacent(j - 1) || cx.comma_between(j - 1)) && cx.name_continues(j));
                     // A label only vouches for words that could be a name.
-                    let plausible = cx.is_first(j) || cx.is_last(j) || cx.toks[j].initial || cx.toks[j].digit_suffix || !cx.is_common(j);
+                    let plausible = cx.is_first(j)
+                        || cx.is_last(j)
+                        || cx.toks[j].initial
+                        || cx.toks[j].digit_suffix
+                        || !cx.is_common(j);
                     if ok && joined && plausible && !cx.is_medical(j) {
                         last = j;
                         j += 1;
@@ -813,7 +1026,14 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             }
             let dict_hit = (i..=j).any(|k| cx.is_first(k) || cx.is_last(k));
             if j > i || dict_hit {
-                push(spans, t.start, cx.toks[j].full_end, PhiType::Name, if j > i { 0.9 } else { 0.7 }, "numbered_name");
+                push(
+                    spans,
+                    t.start,
+                    cx.toks[j].full_end,
+                    PhiType::Name,
+                    if j > i { 0.9 } else { 0.7 },
+                    "numbered_name",
+                );
                 for k in i..=j {
                     name_words.insert(cx.low(k).to_string());
                 }
@@ -826,9 +1046,20 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             continue;
         }
         // 4. "Last, First" with both in the dictionaries.
-        if cx.is_last(i) && !cx.is_common(i) && cx.comma_between(i) && i + 1 < n && cx.cap(i + 1) && cx.is_first(i + 1) && !cx.is_common(i + 1) {
+        if cx.is_last(i)
+            && !cx.is_common(i)
+            && cx.comma_between(i)
+            && i + 1 < n
+            && cx.cap(i + 1)
+            && cx.is_first(i + 1)
+            && !cx.is_common(i + 1)
+        {
             let mut j = i + 1;
-            while j + 1 < n && j < i + 3 && cx.adjacent(j) && (cx.toks[j + 1].initial || (cx.is_first(j + 1) && cx.cap(j + 1))) {
+            while j + 1 < n
+                && j < i + 3
+                && cx.adjacent(j)
+                && (cx.toks[j + 1].initial || (cx.is_first(j + 1) && cx.cap(j + 1)))
+            {
                 j += 1;
             }
             push(spans, t.start, cx.toks[j].end, PhiType::Name, 0.88, "last_comma_first");
@@ -847,7 +1078,9 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 let tk = cx.toks[k];
                 let same_case = tk.case == t.case || tk.initial;
                 let unknown_ok = !cx.all_lower && !cx.is_common(k) && tk.case == Case::Title;
-                let fits = tk.initial || (cx.is_last(k) && !cx.is_common(k) || cx.is_first(k) && !cx.is_common(k) || unknown_ok) && !cx.is_medical(k);
+                let fits = tk.initial
+                    || (cx.is_last(k) && !cx.is_common(k) || cx.is_first(k) && !cx.is_common(k) || unknown_ok)
+                        && !cx.is_medical(k);
                 if same_case && fits && !STOP_AFTER_NAME.contains(&cx.low(k)) {
                     if cx.is_last(k) || !tk.initial {
                         has_last = true;
@@ -872,8 +1105,21 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 !common && !section_blocks_names && long_enough
             };
             if accept {
-                let score = if has_last { 0.88 } else if t.case == Case::Upper { 0.6 } else { 0.7 };
-                push(spans, t.start, cx.toks[j].end, PhiType::Name, score, if has_last { "first_last" } else { "first_name" });
+                let score = if has_last {
+                    0.88
+                } else if t.case == Case::Upper {
+                    0.6
+                } else {
+                    0.7
+                };
+                push(
+                    spans,
+                    t.start,
+                    cx.toks[j].end,
+                    PhiType::Name,
+                    score,
+                    if has_last { "first_last" } else { "first_name" },
+                );
                 for k in i..=j {
                     if !cx.toks[k].initial {
                         name_words.insert(cx.low(k).to_string());
@@ -917,7 +1163,8 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
     }
 }
 
-const PLACE_PREPS: [&str; 12] = ["in", "from", "near", "to", "at", "of", "resides", "lives", "born", "moved", "visiting", "outside"];
+const PLACE_PREPS: [&str; 12] =
+    ["in", "from", "near", "to", "at", "of", "resides", "lives", "born", "moved", "visiting", "outside"];
 
 fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     let n = cx.toks.len();
@@ -944,7 +1191,8 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     let state_after = after.strip_prefix(',').map(str::trim_start).is_some_and(|r| {
         let w: String = r.chars().take_while(|c| c.is_ascii_alphabetic() || *c == ' ').collect();
         let up = w.split(' ').next().unwrap_or("").to_ascii_uppercase();
-        (up.len() == 2 && STATES.split(' ').any(|s| s == up)) || STATE_NAMES.iter().any(|s| w.to_ascii_lowercase().starts_with(s))
+        (up.len() == 2 && STATES.split(' ').any(|s| s == up))
+            || STATE_NAMES.iter().any(|s| w.to_ascii_lowercase().starts_with(s))
     });
     let single = i == j;
     let all_common = single && (cx.is_common(i) || cx.is_first(i));
@@ -953,11 +1201,18 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     let frequent_surname = single && cx.d.last.get(cx.low(i)).is_some_and(|r| *r <= 2000);
     let prep = i > 0 && PLACE_PREPS.contains(&cx.low(i - 1)) && cx.toks[i - 1].case == Case::Lower;
     // "lives in Jackson", "from Lincoln": a strong phrase vouches for towns that are also surnames.
-    let strong = prep && (["from", "near", "outside", "visiting"].contains(&cx.low(i - 1)) || (i > 1 && ["lives", "resides", "born", "moved", "living", "located", "based"].contains(&cx.low(i - 2))));
+    let strong = prep
+        && (["from", "near", "outside", "visiting"].contains(&cx.low(i - 1))
+            || (i > 1 && ["lives", "resides", "born", "moved", "living", "located", "based"].contains(&cx.low(i - 2))));
     if state_after && !(i..=j).any(|k| cx.is_medical(k)) {
         push(spans, t.start, end, PhiType::Location, 0.9, "place_state");
         Some(j)
-    } else if prep && !all_common && !t.sentence_start && !(i..=j).any(|k| cx.is_medical(k)) && (strong || !frequent_surname) {
+    } else if prep
+        && !all_common
+        && !t.sentence_start
+        && !(i..=j).any(|k| cx.is_medical(k))
+        && (strong || !frequent_surname)
+    {
         push(spans, t.start, end, PhiType::Location, 0.7, "place_context");
         Some(j)
     } else {

@@ -148,8 +148,10 @@ pub(crate) fn is_known_zip(zip: &str) -> bool {
 /// The three-digit ZIP prefixes whose areas held 20,000 people or fewer
 /// (HHS de-identification guidance, 2000 census): Safe Harbor requires
 /// them to become 000.
-pub const RESTRICTED_ZIP3: [&str; 17] =
-    ["036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878", "879", "884", "890", "893"];
+pub const RESTRICTED_ZIP3: [&str; 17] = [
+    "036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878", "879", "884", "890",
+    "893",
+];
 
 /// US state names and postal abbreviations (states are not PHI; they anchor
 /// city and ZIP detection).

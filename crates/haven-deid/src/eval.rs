@@ -101,7 +101,8 @@ pub fn score_document(ev: &mut Evaluation, text: &str, gold: &[CharSpan], pred: 
         }
     }
     // Token level: each alphanumeric run is PHI or not, in gold and prediction.
-    let label_at = |spans: &[CharSpan], s: usize, e: usize| spans.iter().find(|x| x.start < e && s < x.end).map(|x| x.kind);
+    let label_at =
+        |spans: &[CharSpan], s: usize, e: usize| spans.iter().find(|x| x.start < e && s < x.end).map(|x| x.kind);
     let mut start = None;
     let chars: Vec<char> = text.chars().collect();
     for i in 0..=chars.len() {
@@ -131,9 +132,7 @@ pub fn score_document(ev: &mut Evaluation, text: &str, gold: &[CharSpan], pred: 
 
 /// The evaluation as a JSON value (per type and overall, four measures each).
 pub fn to_json(ev: &Evaluation) -> Value {
-    let m = |c: &Counts| {
-        serde_json::json!({"tp": c.tp, "fp": c.fp, "fn": c.fn_, "precision": round(c.precision()), "recall": round(c.recall()), "f1": round(c.f_beta(1.0)), "f2": round(c.f_beta(2.0))})
-    };
+    let m = |c: &Counts| serde_json::json!({"tp": c.tp, "fp": c.fp, "fn": c.fn_, "precision": round(c.precision()), "recall": round(c.recall()), "f1": round(c.f_beta(1.0)), "f2": round(c.f_beta(2.0))});
     serde_json::json!({
         "documents": ev.documents,
         "span": {
@@ -155,7 +154,10 @@ fn round(x: f64) -> f64 {
 /// The evaluation as a text table.
 pub fn to_table(ev: &Evaluation) -> String {
     let mut s = format!("documents: {}\n", ev.documents);
-    s.push_str(&format!("{:<16} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}\n", "span level", "tp", "fp", "fn", "prec", "recall", "F1", "F2"));
+    s.push_str(&format!(
+        "{:<16} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}\n",
+        "span level", "tp", "fp", "fn", "prec", "recall", "F1", "F2"
+    ));
     let row = |name: &str, c: &Counts| {
         format!(
             "{:<16} {:>6} {:>6} {:>6} {:>7.3} {:>7.3} {:>7.3} {:>7.3}\n",
@@ -209,7 +211,8 @@ fn is_safe_harbor_phi(kind: PhiType, value: &str) -> bool {
         PhiType::Age => v.parse::<u32>().is_ok_and(|a| a > 89),
         PhiType::Date => {
             let only_year = v.len() == 4 && v.bytes().all(|b| b.is_ascii_digit());
-            let weekday = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].contains(&v.to_ascii_lowercase().as_str());
+            let weekday = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+                .contains(&v.to_ascii_lowercase().as_str());
             !(only_year || weekday)
         }
         _ => true,
@@ -227,7 +230,11 @@ pub fn from_presidio(doc: &Value) -> Vec<Labelled> {
         let mut spans = Vec::new();
         for s in item.get("spans").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
             let et = s.get("entity_type").and_then(Value::as_str).unwrap_or("");
-            let (Some(start), Some(end)) = (s.get("start_position").and_then(Value::as_u64), s.get("end_position").and_then(Value::as_u64)) else { continue };
+            let (Some(start), Some(end)) =
+                (s.get("start_position").and_then(Value::as_u64), s.get("end_position").and_then(Value::as_u64))
+            else {
+                continue;
+            };
             let Some(kind) = presidio_type(et) else { continue };
             let value: String = text.chars().skip(start as usize).take((end - start) as usize).collect();
             if is_safe_harbor_phi(kind, &value) {
@@ -253,7 +260,8 @@ pub fn synthea_labels(doc_ref: &Value, patients: &BTreeMap<String, Value>) -> Op
     let bytes = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let mut needles: Vec<(String, PhiType)> = Vec::new();
-    let pid = doc_ref.pointer("/subject/reference").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()).unwrap_or("");
+    let pid =
+        doc_ref.pointer("/subject/reference").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()).unwrap_or("");
     if let Some(p) = patients.get(pid) {
         for n in p.get("name").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
             for g in n.get("given").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
@@ -314,7 +322,11 @@ pub fn synthea_labels(doc_ref: &Value, patients: &BTreeMap<String, Value>) -> Op
     let mut i = 0;
     while i + 10 <= b.len() {
         let w = &b[i..i + 10];
-        let iso = w[..4].iter().all(u8::is_ascii_digit) && w[4] == b'-' && w[5..7].iter().all(u8::is_ascii_digit) && w[7] == b'-' && w[8..].iter().all(u8::is_ascii_digit);
+        let iso = w[..4].iter().all(u8::is_ascii_digit)
+            && w[4] == b'-'
+            && w[5..7].iter().all(u8::is_ascii_digit)
+            && w[7] == b'-'
+            && w[8..].iter().all(u8::is_ascii_digit);
         if iso && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
             ranges.push((i, i + 10, PhiType::Date));
             i += 10;
@@ -342,7 +354,13 @@ pub fn synthea_labels(doc_ref: &Value, patients: &BTreeMap<String, Value>) -> Op
     }
     let spans = merged
         .into_iter()
-        .map(|(s, e, kind)| CharSpan { start: text[..s].chars().count(), end: text[..e].chars().count(), kind, score: None, rule: None })
+        .map(|(s, e, kind)| CharSpan {
+            start: text[..s].chars().count(),
+            end: text[..e].chars().count(),
+            kind,
+            score: None,
+            rule: None,
+        })
         .collect();
     Some(Labelled { text, spans })
 }

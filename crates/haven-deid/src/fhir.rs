@@ -27,7 +27,11 @@ pub fn patient_of(resource: &Value) -> Option<String> {
 
 /// De-identifies one resource, or every entry of a Bundle, under the
 /// de-identifier's policy. Returns the counts of what was changed.
-pub fn deidentify_resource(de: &Deidentifier, resource: &mut Value, opts: &DeidOptions<'_>) -> Result<DeidReport, DeidError> {
+pub fn deidentify_resource(
+    de: &Deidentifier,
+    resource: &mut Value,
+    opts: &DeidOptions<'_>,
+) -> Result<DeidReport, DeidError> {
     let mut report = DeidReport::default();
     let rt = resource.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
     if rt == "Bundle"
@@ -86,7 +90,13 @@ fn action_for(de: &Deidentifier, path: &[String]) -> Option<FhirAction> {
     best.map(|b| b.1)
 }
 
-fn walk_object(de: &Deidentifier, map: &mut Map<String, Value>, path: &mut Vec<String>, opts: &DeidOptions<'_>, report: &mut DeidReport) -> Result<(), DeidError> {
+fn walk_object(
+    de: &Deidentifier,
+    map: &mut Map<String, Value>,
+    path: &mut Vec<String>,
+    opts: &DeidOptions<'_>,
+    report: &mut DeidReport,
+) -> Result<(), DeidError> {
     let keys: Vec<String> = map.keys().cloned().collect();
     let content_type = map.get("contentType").and_then(Value::as_str).map(str::to_string);
     for k in keys {
@@ -117,7 +127,14 @@ fn walk_object(de: &Deidentifier, map: &mut Map<String, Value>, path: &mut Vec<S
     Ok(())
 }
 
-fn walk_value(de: &Deidentifier, v: &mut Value, path: &mut Vec<String>, ct: Option<&str>, opts: &DeidOptions<'_>, report: &mut DeidReport) -> Result<(), DeidError> {
+fn walk_value(
+    de: &Deidentifier,
+    v: &mut Value,
+    path: &mut Vec<String>,
+    ct: Option<&str>,
+    opts: &DeidOptions<'_>,
+    report: &mut DeidReport,
+) -> Result<(), DeidError> {
     match v {
         Value::Object(m) => {
             // Embedded resources (contained, Bundle entries, Parameters) follow their own rules.
@@ -154,7 +171,22 @@ fn walk_value(de: &Deidentifier, v: &mut Value, path: &mut Vec<String>, ct: Opti
 /// Elements whose strings are prose a person wrote.
 fn is_free_text(path: &[String]) -> bool {
     let last = path.last().map(String::as_str).unwrap_or("");
-    matches!(last, "text" | "div" | "comment" | "description" | "note" | "summary" | "conclusion" | "valueString" | "detail" | "reasonText" | "patientInstruction" | "answer" | "title")
+    matches!(
+        last,
+        "text"
+            | "div"
+            | "comment"
+            | "description"
+            | "note"
+            | "summary"
+            | "conclusion"
+            | "valueString"
+            | "detail"
+            | "reasonText"
+            | "patientInstruction"
+            | "answer"
+            | "title"
+    )
 }
 
 /// FHIR date, dateTime and instant values.
@@ -169,7 +201,15 @@ fn looks_like_date(s: &str) -> bool {
         && (b.len() <= 10 || b[10] == b'T')
 }
 
-fn apply(de: &Deidentifier, action: FhirAction, v: &mut Value, path: &mut Vec<String>, ct: Option<&str>, opts: &DeidOptions<'_>, report: &mut DeidReport) -> Result<(), DeidError> {
+fn apply(
+    de: &Deidentifier,
+    action: FhirAction,
+    v: &mut Value,
+    path: &mut Vec<String>,
+    ct: Option<&str>,
+    opts: &DeidOptions<'_>,
+    report: &mut DeidReport,
+) -> Result<(), DeidError> {
     let field = path.last().cloned().unwrap_or_default();
     match v {
         Value::Array(a) => {
@@ -183,7 +223,10 @@ fn apply(de: &Deidentifier, action: FhirAction, v: &mut Value, path: &mut Vec<St
             // HumanName's parts, an Address's lines), keeping the shape.
             let keys: Vec<String> = m.keys().cloned().collect();
             for k in keys {
-                if matches!(k.as_str(), "use" | "system" | "type" | "url" | "resourceType" | "code" | "contentType" | "language") {
+                if matches!(
+                    k.as_str(),
+                    "use" | "system" | "type" | "url" | "resourceType" | "code" | "contentType" | "language"
+                ) {
                     continue;
                 }
                 path.push(k.clone());
@@ -258,7 +301,10 @@ fn apply(de: &Deidentifier, action: FhirAction, v: &mut Value, path: &mut Vec<St
             if field == "data" {
                 // Attachments: only text is decoded; other content is removed.
                 let is_text = ct.is_some_and(|c| c.starts_with("text/"));
-                let decoded = base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok());
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(s.as_bytes())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok());
                 match (is_text, decoded) {
                     (true, Some(t)) => {
                         let d = de.deidentify(&t, opts)?;
@@ -372,12 +418,15 @@ mod tests {
         assert!(deidentify_resource(&d, &mut bundle, &DeidOptions::default()).is_ok());
         let pid = bundle["entry"][0]["resource"]["id"].as_str().unwrap_or("");
         assert_eq!(bundle["entry"][1]["resource"]["subject"]["reference"], format!("Patient/{pid}"));
-        assert!(bundle["entry"][0]["fullUrl"].as_str().is_some_and(|u| u.starts_with("urn:uuid:") && !u.contains("aaaa")));
+        assert!(
+            bundle["entry"][0]["fullUrl"].as_str().is_some_and(|u| u.starts_with("urn:uuid:") && !u.contains("aaaa"))
+        );
         // 10 days between encounter and observation survive the shift.
         let enc = bundle["entry"][1]["resource"]["period"]["start"].as_str().unwrap_or("").to_string();
         let obs = bundle["entry"][2]["resource"]["effectiveDateTime"].as_str().unwrap_or("").to_string();
         assert!(enc.ends_with("T10:00:00Z") && enc != "2020-01-10T10:00:00Z");
-        let parse = |s: &str| time::Date::parse(&s[..10], &time::macros::format_description!("[year]-[month]-[day]")).ok();
+        let parse =
+            |s: &str| time::Date::parse(&s[..10], &time::macros::format_description!("[year]-[month]-[day]")).ok();
         assert_eq!(parse(&obs).zip(parse(&enc)).map(|(a, b)| (a - b).whole_days()), Some(10));
         let note = bundle["entry"][2]["resource"]["note"][0]["text"].as_str().unwrap_or("");
         assert!(!note.contains("Jane") && !note.contains("617-555-0188"), "{note}");

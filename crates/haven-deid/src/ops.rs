@@ -162,7 +162,13 @@ impl Deidentifier {
     }
 
     /// The replacement for one value of `kind` under `op`.
-    pub fn replace(&self, kind: PhiType, value: &str, op: Operator, opts: &DeidOptions<'_>) -> Result<String, DeidError> {
+    pub fn replace(
+        &self,
+        kind: PhiType,
+        value: &str,
+        op: Operator,
+        opts: &DeidOptions<'_>,
+    ) -> Result<String, DeidError> {
         Ok(match op {
             Operator::Keep => value.to_string(),
             Operator::Redact => String::new(),
@@ -244,7 +250,11 @@ impl Deidentifier {
             PhiType::Url => format!("https://example.org/{:08x}", rng("url", value) as u32),
             PhiType::Ip => {
                 let n = rng("ip", value);
-                if value.contains(':') { format!("2001:db8::{:x}", n as u16) } else { format!("192.0.2.{}", 1 + n % 254) }
+                if value.contains(':') {
+                    format!("2001:db8::{:x}", n as u16)
+                } else {
+                    format!("192.0.2.{}", 1 + n % 254)
+                }
             }
             PhiType::Location => surrogate_location(value, &rng),
             PhiType::Ssn => {
@@ -328,7 +338,13 @@ fn generalize(kind: PhiType, value: &str) -> String {
             let ds: String = value.chars().filter(char::is_ascii_digit).collect();
             let is_zip = (ds.len() == 5 || ds.len() == 9) && value.chars().all(|c| c.is_ascii_digit() || c == '-');
             match ds.get(..3) {
-                Some(z3) if is_zip => if RESTRICTED_ZIP3.contains(&z3) { "000".into() } else { z3.to_string() },
+                Some(z3) if is_zip => {
+                    if RESTRICTED_ZIP3.contains(&z3) {
+                        "000".into()
+                    } else {
+                        z3.to_string()
+                    }
+                }
                 _ => "[LOCATION]".into(),
             }
         }
@@ -453,10 +469,16 @@ fn surrogate_location(value: &str, rng: &dyn Fn(&str, &str) -> u64) -> String {
         idx += 1;
         if word.chars().all(|c| c.is_ascii_digit()) {
             out.push_str(&shape_digits(word, n));
-        } else if KEEP.split_whitespace().any(|k| k == low.trim_end_matches('.')) || word.chars().any(|c| c.is_ascii_digit()) {
+        } else if KEEP.split_whitespace().any(|k| k == low.trim_end_matches('.'))
+            || word.chars().any(|c| c.is_ascii_digit())
+        {
             out.push_str(&if word.chars().any(|c| c.is_ascii_digit()) { shape_digits(word, n) } else { word.clone() });
         } else {
-            let pool: Vec<&str> = if street_like { SURROGATE_STREETS.split_whitespace().collect() } else { SURROGATE_CITIES.split_whitespace().collect() };
+            let pool: Vec<&str> = if street_like {
+                SURROGATE_STREETS.split_whitespace().collect()
+            } else {
+                SURROGATE_CITIES.split_whitespace().collect()
+            };
             out.push_str(&apply_case(word, pick(&pool, n)));
         }
         word.clear();
@@ -503,7 +525,20 @@ fn shape_digits(value: &str, seed: u64) -> String {
 // ---------------------------------------------------------------------------
 // Dates: parse the parts, shift, write back in the same format.
 
-const MONTHS: [&str; 12] = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
 
 #[derive(Debug, Clone, Copy)]
 struct Part {
@@ -528,7 +563,10 @@ fn month_of(word: &str) -> Option<u8> {
     if w.len() < 3 {
         return None;
     }
-    MONTHS.iter().position(|m| m.starts_with(w) && (w.len() >= 3) && (w.len() == 3 || w == "sept" || *m == w)).map(|i| i as u8 + 1)
+    MONTHS
+        .iter()
+        .position(|m| m.starts_with(w) && (w.len() >= 3) && (w.len() == 3 || w == "sept" || *m == w))
+        .map(|i| i as u8 + 1)
 }
 
 fn parse_date(value: &str) -> Option<ParsedDate> {
@@ -538,7 +576,14 @@ fn parse_date(value: &str) -> Option<ParsedDate> {
     let b = value.as_bytes();
     let mut i = 0;
     // The date part ends at a time ("T10:30" or " 10:30").
-    let date_end = value.find(['T', ' ']).filter(|&p| value[p + 1..].contains(':') && value[..p].bytes().any(|c| c.is_ascii_digit()) && !value[..p].bytes().any(|c| c.is_ascii_alphabetic())).unwrap_or(value.len());
+    let date_end = value
+        .find(['T', ' '])
+        .filter(|&p| {
+            value[p + 1..].contains(':')
+                && value[..p].bytes().any(|c| c.is_ascii_digit())
+                && !value[..p].bytes().any(|c| c.is_ascii_alphabetic())
+        })
+        .unwrap_or(value.len());
     while i < date_end {
         if b[i].is_ascii_digit() {
             let s = i;
@@ -572,17 +617,55 @@ fn parse_date(value: &str) -> Option<ParsedDate> {
                 day = Some((*p, *v as u8));
             }
         }
-        return Some(ParsedDate { year: year.map(|y| y.1), month: m, day: day.map(|d| d.1), y: year.map(|y| y.0), m: mp, d: day.map(|d| d.0), month_is_name: true });
+        return Some(ParsedDate {
+            year: year.map(|y| y.1),
+            month: m,
+            day: day.map(|d| d.1),
+            y: year.map(|y| y.0),
+            m: mp,
+            d: day.map(|d| d.0),
+            month_is_name: true,
+        });
     }
     match nums.as_slice() {
-        [(yp, y, 4), (mp, m, _), (dp, d, _), ..] => Some(ParsedDate { year: Some(*y as i32), month: *m as u8, day: Some(*d as u8), y: Some(*yp), m: *mp, d: Some(*dp), month_is_name: false }),
+        [(yp, y, 4), (mp, m, _), (dp, d, _), ..] => Some(ParsedDate {
+            year: Some(*y as i32),
+            month: *m as u8,
+            day: Some(*d as u8),
+            y: Some(*yp),
+            m: *mp,
+            d: Some(*dp),
+            month_is_name: false,
+        }),
         [(ap, a, _), (bp, bv, _), (yp, y, ylen), ..] => {
             let dots = value.contains('.');
-            let year = if *ylen == 4 { *y as i32 } else if *y > 30 { 1900 + *y as i32 } else { 2000 + *y as i32 };
+            let year = if *ylen == 4 {
+                *y as i32
+            } else if *y > 30 {
+                1900 + *y as i32
+            } else {
+                2000 + *y as i32
+            };
             let (mp, m, dp, d) = if dots { (*bp, *bv, *ap, *a) } else { (*ap, *a, *bp, *bv) };
-            Some(ParsedDate { year: Some(year), month: m as u8, day: Some(d as u8), y: Some(*yp), m: mp, d: Some(dp), month_is_name: false })
+            Some(ParsedDate {
+                year: Some(year),
+                month: m as u8,
+                day: Some(d as u8),
+                y: Some(*yp),
+                m: mp,
+                d: Some(dp),
+                month_is_name: false,
+            })
         }
-        [(mp, m, _), (dp, d, _)] => Some(ParsedDate { year: None, month: *m as u8, day: Some(*d as u8), y: None, m: *mp, d: Some(*dp), month_is_name: false }),
+        [(mp, m, _), (dp, d, _)] => Some(ParsedDate {
+            year: None,
+            month: *m as u8,
+            day: Some(*d as u8),
+            y: None,
+            m: *mp,
+            d: Some(*dp),
+            month_is_name: false,
+        }),
         _ => None,
     }
 }
@@ -633,11 +716,16 @@ pub(crate) fn shift_date(value: &str, days: i32) -> Option<String> {
         let mut s = pad(new_d.into(), zero_padded(&value[dp.start..dp.end], numeric_padded));
         let after = &value[dp.end..];
         let suffix_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let had_suffix = suffix_len == 2 && ["st", "nd", "rd", "th"].contains(&after[..2].to_ascii_lowercase().as_str());
+        let had_suffix =
+            suffix_len == 2 && ["st", "nd", "rd", "th"].contains(&after[..2].to_ascii_lowercase().as_str());
         let mut dp2 = dp;
         if had_suffix {
             let suf = ordinal(new_d);
-            s.push_str(&if after[..2].bytes().all(|c| c.is_ascii_uppercase()) { suf.to_uppercase() } else { suf.to_string() });
+            s.push_str(&if after[..2].bytes().all(|c| c.is_ascii_uppercase()) {
+                suf.to_uppercase()
+            } else {
+                suf.to_string()
+            });
             dp2.end += 2;
         }
         parts.push((dp2, s));
@@ -748,7 +836,10 @@ mod tests {
         let answer = d.text.replace("[[", "").replace("]]", "");
         let back = reidentify(&answer, &vault).map(|r| r.0).unwrap_or_default();
         assert_eq!(back, text);
-        assert!(matches!(Deidentifier::new(Policy::llm_round_trip(), &key()).deidentify(text, &DeidOptions::default()), Err(DeidError::NoVault(_))));
+        assert!(matches!(
+            Deidentifier::new(Policy::llm_round_trip(), &key()).deidentify(text, &DeidOptions::default()),
+            Err(DeidError::NoVault(_))
+        ));
         assert_eq!(d.report.counts.get(&PhiType::Name), Some(&1));
     }
 }

@@ -78,7 +78,12 @@ pub(crate) struct Patterns {
 
 fn alternatives() -> Vec<(Alt, String)> {
     vec![
-        (Alt::Email, format!(r"{B}[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}{B}")),
+        (
+            Alt::Email,
+            format!(
+                r"{B}[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}{B}"
+            ),
+        ),
         (Alt::Url, r#"(?i:https?://|ftp://|www\.)[^\s<>"'()\[\]{}]*[^\s<>"'()\[\]{}.,;:!?]"#.to_string()),
         (
             Alt::Domain,
@@ -86,14 +91,23 @@ fn alternatives() -> Vec<(Alt, String)> {
                 r"{B}[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.(?i:com|org|net|edu|gov|io|info|biz|us|uk|ca|de|fr|es|it|nl|be|ch|se|no|dk|fi|pt|ee|cy|au|ru|jp|cn|in|br|mx|co|ie|at|pl|cz|nz|za|health)(?:\.[a-z]{{2}})?{B}(?:/[^\s<>\x22']*[^\s<>\x22'.,;:!?])?"
             ),
         ),
-        (Alt::Ipv4, format!(r"{B}(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){{3}}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]){B}")),
+        (
+            Alt::Ipv4,
+            format!(
+                r"{B}(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){{3}}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]){B}"
+            ),
+        ),
         (
             Alt::Ipv6,
-            format!(r"{B}(?:(?i:[0-9a-f]{{1,4}}):){{7}}(?i:[0-9a-f]{{1,4}}){B}|{B}(?:(?i:[0-9a-f]{{1,4}}):){{1,6}}:(?:(?i:[0-9a-f]{{1,4}}):){{0,5}}(?i:[0-9a-f]{{1,4}}){B}"),
+            format!(
+                r"{B}(?:(?i:[0-9a-f]{{1,4}}):){{7}}(?i:[0-9a-f]{{1,4}}){B}|{B}(?:(?i:[0-9a-f]{{1,4}}):){{1,6}}:(?:(?i:[0-9a-f]{{1,4}}):){{0,5}}(?i:[0-9a-f]{{1,4}}){B}"
+            ),
         ),
         (
             Alt::LabelledPhone,
-            format!(r"{B}(?P<plabel>{PHONE_LABELS}){B}[^0-9+(]{{0,24}}(?P<pvalue>\+?\(?[0-9][0-9 ().-]{{4,18}}[0-9](?:\s*(?i:x|ext\.?|extension)\s*[0-9]{{1,6}})?)"),
+            format!(
+                r"{B}(?P<plabel>{PHONE_LABELS}){B}[^0-9+(]{{0,24}}(?P<pvalue>\+?\(?[0-9][0-9 ().-]{{4,18}}[0-9](?:\s*(?i:x|ext\.?|extension)\s*[0-9]{{1,6}})?)"
+            ),
         ),
         (
             Alt::LabelledId,
@@ -104,24 +118,45 @@ fn alternatives() -> Vec<(Alt, String)> {
         (Alt::Ssn, format!(r"{B}[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}{B}|{B}[0-9]{{3}} [0-9]{{2}} [0-9]{{4}}{B}")),
         (
             Alt::DateIso,
-            format!(r"{B}(?:1[89]|20)[0-9]{{2}}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])(?:[T ][0-2][0-9]:[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?(?:Z|[+-][0-2][0-9]:?[0-5][0-9])?)?{B}"),
+            format!(
+                r"{B}(?:1[89]|20)[0-9]{{2}}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])(?:[T ][0-2][0-9]:[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?(?:Z|[+-][0-2][0-9]:?[0-5][0-9])?)?{B}"
+            ),
         ),
-        (Alt::DateNumeric, format!(r"{B}(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12][0-9]|3[01])[/-](?:(?:1[89]|20)[0-9]{{2}}|[0-9]{{2}}){B}")),
-        (Alt::DateDots, format!(r"{B}(?:0?[1-9]|[12][0-9]|3[01])\.(?:0?[1-9]|1[0-2])\.(?:(?:1[89]|20)[0-9]{{2}}|[0-9]{{2}}){B}")),
+        (
+            Alt::DateNumeric,
+            format!(
+                r"{B}(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12][0-9]|3[01])[/-](?:(?:1[89]|20)[0-9]{{2}}|[0-9]{{2}}){B}"
+            ),
+        ),
+        (
+            Alt::DateDots,
+            format!(r"{B}(?:0?[1-9]|[12][0-9]|3[01])\.(?:0?[1-9]|1[0-2])\.(?:(?:1[89]|20)[0-9]{{2}}|[0-9]{{2}}){B}"),
+        ),
         (
             Alt::DateMonthFirst,
-            format!(r"{B}{MONTH}\.?[ \t]+(?:the[ \t]+)?(?:0?[1-9]|[12][0-9]|3[01])(?i:st|nd|rd|th)?{B}(?:,?[ \t]*(?:(?:1[89]|20)[0-9]{{2}}|'[0-9]{{2}}){B})?"),
+            format!(
+                r"{B}{MONTH}\.?[ \t]+(?:the[ \t]+)?(?:0?[1-9]|[12][0-9]|3[01])(?i:st|nd|rd|th)?{B}(?:,?[ \t]*(?:(?:1[89]|20)[0-9]{{2}}|'[0-9]{{2}}){B})?"
+            ),
         ),
         (
             Alt::DateDayFirst,
-            format!(r"{B}(?:(?i:the)[ \t]+)?(?:0?[1-9]|[12][0-9]|3[01])(?i:st|nd|rd|th)?[ \t]*(?:(?i:of)[ \t]+)?{MONTH}{B}\.?(?:,?[ \t]*(?:1[89]|20)[0-9]{{2}}{B})?"),
+            format!(
+                r"{B}(?:(?i:the)[ \t]+)?(?:0?[1-9]|[12][0-9]|3[01])(?i:st|nd|rd|th)?[ \t]*(?:(?i:of)[ \t]+)?{MONTH}{B}\.?(?:,?[ \t]*(?:1[89]|20)[0-9]{{2}}{B})?"
+            ),
         ),
         (Alt::DateMonthYear, format!(r"{B}{MONTH}\.?,?[ \t]+(?:(?:1[89]|20)[0-9]{{2}}|'[0-9]{{2}}){B}")),
         (Alt::DateMonthDay, format!(r"{B}(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12][0-9]|3[01]){B}")),
-        (Alt::MonthAlone, format!(r"{B}(?:January|February|March|April|June|July|August|September|October|November|December|JANUARY|FEBRUARY|MARCH|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER){B}")),
+        (
+            Alt::MonthAlone,
+            format!(
+                r"{B}(?:January|February|March|April|June|July|August|September|October|November|December|JANUARY|FEBRUARY|MARCH|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER){B}"
+            ),
+        ),
         (
             Alt::AgeYears,
-            format!(r"{B}(?P<agen1>9[0-9]|1[0-4][0-9])(?:(?:[ \t]*-?[ \t]*)(?i:years?|yrs?|yo|y/o|y\.o\.|-year|year)|M|[ \t]?yo[MF]){B}"),
+            format!(
+                r"{B}(?P<agen1>9[0-9]|1[0-4][0-9])(?:(?:[ \t]*-?[ \t]*)(?i:years?|yrs?|yo|y/o|y\.o\.|-year|year)|M|[ \t]?yo[MF]){B}"
+            ),
         ),
         (Alt::AgeAged, format!(r"{B}(?i:aged?|age:|age\s+of)[ \t]*(?P<agen2>9[0-9]|1[0-4][0-9]){B}")),
         (
@@ -134,16 +169,28 @@ fn alternatives() -> Vec<(Alt, String)> {
         (Alt::Unit, format!(r"{B}(?:Apt|Apartment|Suite|Ste|APT|SUITE)\.?[ \t]*#?[ \t]*[0-9]+[A-Za-z]?{B}")),
         (
             Alt::Facility,
-            format!(r"(?:{B}[A-Z][A-Za-z'.&-]*[ \t]+(?:(?:and|of|&)[ \t]+)?){{1,4}}{FACILITY}{B}(?:[ \t]+(?i:of|at|for)[ \t]+[A-Z][A-Za-z'.-]*(?:[ \t]+[A-Z][A-Za-z'.-]*){{0,2}})?"),
+            format!(
+                r"(?:{B}[A-Z][A-Za-z'.&-]*[ \t]+(?:(?:and|of|&)[ \t]+)?){{1,4}}{FACILITY}{B}(?:[ \t]+(?i:of|at|for)[ \t]+[A-Z][A-Za-z'.-]*(?:[ \t]+[A-Z][A-Za-z'.-]*){{0,2}})?"
+            ),
         ),
         (Alt::County, format!(r"{B}[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?[ \t]+(?:County|Parish|COUNTY){B}")),
         (Alt::Card, format!(r"{B}[3-6][0-9]{{3}}(?:[ -]?[0-9]){{8,15}}{B}")),
-        (Alt::Iban, format!(r"{B}[A-Za-z]{{2}}[0-9]{{2}}(?:[ ]?[A-Za-z0-9]{{4}}){{2,7}}(?:[ ]?[A-Za-z0-9]{{1,3}})?{B}")),
+        (
+            Alt::Iban,
+            format!(r"{B}[A-Za-z]{{2}}[0-9]{{2}}(?:[ ]?[A-Za-z0-9]{{4}}){{2,7}}(?:[ ]?[A-Za-z0-9]{{1,3}})?{B}"),
+        ),
         (
             Alt::Phone,
-            format!(r"(?:\+?1[-. ]?)?(?:\([2-9][0-9]{{2}}\)[ ]?|{B}[2-9][0-9]{{2}}[-. ])[0-9]{{3}}[-. ][0-9]{{4}}(?:[ \t]*(?i:x|ext\.?|extension)[ \t]*[0-9]{{1,6}}|{B})"),
+            format!(
+                r"(?:\+?1[-. ]?)?(?:\([2-9][0-9]{{2}}\)[ ]?|{B}[2-9][0-9]{{2}}[-. ])[0-9]{{3}}[-. ][0-9]{{4}}(?:[ \t]*(?i:x|ext\.?|extension)[ \t]*[0-9]{{1,6}}|{B})"
+            ),
         ),
-        (Alt::PhoneTrailing, format!(r"(?:{B}|\+|\()[0-9(][0-9 ().-]{{5,16}}[0-9](?:[ \t]*-[ \t]*|[ \t]+)(?i:office|fax|mobile|cell|home|work){B}")),
+        (
+            Alt::PhoneTrailing,
+            format!(
+                r"(?:{B}|\+|\()[0-9(][0-9 ().-]{{5,16}}[0-9](?:[ \t]*-[ \t]*|[ \t]+)(?i:office|fax|mobile|cell|home|work){B}"
+            ),
+        ),
         (Alt::PhoneIntl, r"\+[1-9][0-9]{0,2}(?:[-. ]?\(?[0-9]{1,4}\)?){2,5}[-. ]?[0-9]{2,4}".to_string()),
         (Alt::Zip, format!(r"{B}[0-9]{{5}}(?:-[0-9]{{4}})?{B}")),
         (Alt::Dea, format!(r"{B}[A-Z][A-Z9][0-9]{{7}}{B}")),

@@ -230,7 +230,10 @@ impl Policy {
         }
         p.fhir.dates = FhirAction::Keep;
         for r in &mut p.fhir.rules {
-            if matches!(r.path.as_str(), "*.address.city" | "*.address.district" | "*.address.postalCode" | "*.deceasedDateTime") {
+            if matches!(
+                r.path.as_str(),
+                "*.address.city" | "*.address.district" | "*.address.postalCode" | "*.deceasedDateTime"
+            ) {
                 r.action = FhirAction::Keep;
             }
         }
@@ -263,7 +266,8 @@ impl Policy {
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
         let f: PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Invalid(e.message().to_string()))?;
         let base = f.base.as_deref().unwrap_or("safe-harbor");
-        let mut p = Policy::builtin(base).ok_or_else(|| PolicyError::Invalid(format!("unknown base policy {base:?}")))?;
+        let mut p =
+            Policy::builtin(base).ok_or_else(|| PolicyError::Invalid(format!("unknown base policy {base:?}")))?;
         if let Some(n) = f.name {
             p.name = n;
         }
@@ -280,7 +284,8 @@ impl Policy {
             p.date_shift_max_days = d.clamp(1, 3650);
         }
         for (k, op) in f.operators {
-            let t: PhiType = k.parse().map_err(|e: crate::types::UnknownPhiType| PolicyError::Invalid(e.to_string()))?;
+            let t: PhiType =
+                k.parse().map_err(|e: crate::types::UnknownPhiType| PolicyError::Invalid(e.to_string()))?;
             p.operators.insert(t, op);
         }
         p.rules.extend(f.rules);

@@ -107,10 +107,7 @@ impl FromStr for PhiType {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let up = s.trim().to_ascii_uppercase().replace('-', "_");
-        PhiType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == up)
-            .ok_or_else(|| UnknownPhiType(s.chars().take(40).collect()))
+        PhiType::ALL.into_iter().find(|t| t.as_str() == up).ok_or_else(|| UnknownPhiType(s.chars().take(40).collect()))
     }
 }
 

@@ -116,7 +116,11 @@ impl InMemoryVault {
 
     /// Every entry as (token, type, value), sorted by token (for saving).
     pub fn entries(&self) -> Vec<(String, PhiType, String)> {
-        let mut v: Vec<_> = self.map.lock().map(|m| m.iter().map(|(k, (t, v))| (k.clone(), *t, v.clone())).collect()).unwrap_or_default();
+        let mut v: Vec<_> = self
+            .map
+            .lock()
+            .map(|m| m.iter().map(|(k, (t, v))| (k.clone(), *t, v.clone())).collect())
+            .unwrap_or_default();
         v.sort();
         v
     }
@@ -153,7 +157,10 @@ pub struct KeyedDateOffsets {
 impl KeyedDateOffsets {
     /// Offsets in `-max_days..=-1` and `1..=max_days` (365 when 0 is given).
     pub fn new(key: &PseudonymKey, max_days: u32) -> Self {
-        KeyedDateOffsets { key: key.derive("haven-deid/dateshift/v1"), max_days: if max_days == 0 { 365 } else { max_days.min(3650) } }
+        KeyedDateOffsets {
+            key: key.derive("haven-deid/dateshift/v1"),
+            max_days: if max_days == 0 { 365 } else { max_days.min(3650) },
+        }
     }
 }
 

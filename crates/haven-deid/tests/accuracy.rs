@@ -87,7 +87,12 @@ fn print_errors(text: &str, gold: &[haven_deid::CharSpan], pred: &[haven_deid::C
         let a = s.start.saturating_sub(30);
         let b = (s.end + 30).min(chars.len());
         let v: String = chars[s.start..s.end.min(chars.len())].iter().collect();
-        format!("{:<10} {:<28} | {}", s.kind.as_str(), format!("{v:?}"), chars[a..b].iter().collect::<String>().replace('\n', "/"))
+        format!(
+            "{:<10} {:<28} | {}",
+            s.kind.as_str(),
+            format!("{v:?}"),
+            chars[a..b].iter().collect::<String>().replace('\n', "/")
+        )
     };
     for g in gold.iter().filter(|g| !pred.iter().any(|p| p.start < g.end && g.start < p.end)) {
         println!("MISS {}", show(g));

@@ -2,7 +2,9 @@
 //! sorted and non-overlapping, code-point offsets that match Python's, and
 //! every operator total.
 
-use haven_deid::{DeidOptions, Deidentifier, Detector, InMemoryVault, Operator, PhiType, Policy, PseudonymKey, to_char_spans};
+use haven_deid::{
+    DeidOptions, Deidentifier, Detector, InMemoryVault, Operator, PhiType, Policy, PseudonymKey, to_char_spans,
+};
 use proptest::prelude::*;
 
 fn key() -> PseudonymKey {
@@ -12,8 +14,32 @@ fn key() -> PseudonymKey {
 /// Text that looks a little like a note, so the rules actually fire.
 fn notey() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        "Mr. ", "John ", "Smith", ", ", "MRN: ", "123456", "3/4/61", " on ", "Feb 21", "617-555-0123", "\n", "Dr. ", "é", "𝄞", "Boston, MA ",
-        "02115", "94 years old", "the 5th of May", "SSN 123-45-6789", "www.x.com", " ", ".", "Parkinson", "ÜNAL", "1/1/1", "Apt 4",
+        "Mr. ",
+        "John ",
+        "Smith",
+        ", ",
+        "MRN: ",
+        "123456",
+        "3/4/61",
+        " on ",
+        "Feb 21",
+        "617-555-0123",
+        "\n",
+        "Dr. ",
+        "é",
+        "𝄞",
+        "Boston, MA ",
+        "02115",
+        "94 years old",
+        "the 5th of May",
+        "SSN 123-45-6789",
+        "www.x.com",
+        " ",
+        ".",
+        "Parkinson",
+        "ÜNAL",
+        "1/1/1",
+        "Apt 4",
     ]);
     prop::collection::vec(pieces, 0..40).prop_map(|v| v.concat())
 }
