@@ -29,6 +29,16 @@ use serde_json::{Value, json};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// PHI detection and de-identification throughput on notes (one thread),
+    /// and on adversarial input to show linear time.
+    Deid {
+        /// The shared data folder (Synthea, MTS-Dialog and ACI-Bench notes).
+        #[arg(long, value_name = "DIR", default_value = "../shared/data")]
+        data: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Encrypted vs. plain store round trips on SQLite, and AES-GCM throughput.
     Store {
         /// Records written and read per side per round.
@@ -104,6 +114,7 @@ const DEFAULT_FHIR_DATA: &str = "../shared/data/fhir/synthea-10";
 
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Deid { data, json } => crate::deid::bench(&data, json),
         BenchCommand::Store { records, rounds, size, json } => store(records.max(1), rounds.max(1), size, json).await,
         BenchCommand::Audit { records, submitters, rate, json } => {
             let rates: Vec<u64> = rate.into_iter().map(|r| r.max(1)).collect();

@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod bench_agent;
 mod bench_audit;
+mod deid;
 mod demo;
 mod demo_data;
 mod eval;
@@ -165,6 +166,11 @@ enum Command {
         #[command(subcommand)]
         command: eval::EvalCommand,
     },
+    /// PHI detection and de-identification of text, JSON Lines and FHIR data.
+    Deid {
+        #[command(subcommand)]
+        command: deid::DeidCommand,
+    },
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -260,6 +266,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit { command } => audit::run(command).await,
         Command::Kb { command } => kb::run(command).await,
         Command::Eval { command } => eval::run(command).await,
+        Command::Deid { command } => deid::run(command).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }

@@ -3,10 +3,12 @@
 
 use std::path::Path;
 
-const LAYERS: [&str; 11] = [
+const LAYERS: [&str; 13] = [
     "haven-core",
     "haven-codes",
     "haven-safeguards",
+    "haven-deid",
+    "haven-detect",
     "haven-crypto",
     "haven-fhir",
     "haven-policy",

@@ -1,0 +1,1353 @@
+//! The detector: the compiled pattern pass, checksum and context checks,
+//! then a token pass for names and places (dictionaries, titles, labels,
+//! sections), then one merge into sorted, non-overlapping spans.
+
+use crate::dict::{self, Dicts, STATE_NAMES, STATES};
+use crate::patterns::{Alt, Patterns, patterns};
+use crate::types::{PhiType, Span};
+
+/// Tuning of a [`Detector`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectorConfig {
+    /// Spans scoring below this are dropped (0..=1).
+    pub min_score: f32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig { min_score: 0.5 }
+    }
+}
+
+/// Finds PHI in text. Cheap to clone; the compiled patterns and dictionaries
+/// are shared process-wide and built on first use.
+#[derive(Clone, Debug, Default)]
+pub struct Detector {
+    config: DetectorConfig,
+}
+
+impl Detector {
+    /// A detector with the given tuning.
+    pub fn new(config: DetectorConfig) -> Self {
+        Detector { config }
+    }
+
+    /// Compiles the patterns and loads the dictionaries now rather than on the
+    /// first call (servers call this at start-up).
+    pub fn preload() {
+        let _ = patterns();
+        let _ = dict::dicts();
+    }
+
+    /// Every identifier in `text` as sorted, non-overlapping byte spans on
+    /// `char` boundaries. Linear in the length of `text`.
+    pub fn detect(&self, text: &str) -> Vec<Span> {
+        let mut spans = Vec::new();
+        if text.is_empty() {
+            return spans;
+        }
+        if let Some(p) = patterns() {
+            pattern_pass(p, text, &mut spans);
+        }
+        let d = dict::dicts();
+        token_pass(d, text, &mut spans);
+        let mut merged = merge(spans);
+        merged.retain(|s| s.score >= self.config.min_score);
+        merged
+    }
+}
+
+fn push(spans: &mut Vec<Span>, start: usize, end: usize, kind: PhiType, score: f32, rule: &'static str) {
+    if start < end {
+        spans.push(Span { start, end, kind, score, rule });
+    }
+}
+
+/// The lower-cased word (letters only) that ends just before `pos`, looking
+/// back at most `window` bytes on the same line.
+fn words_before(text: &str, pos: usize, window: usize) -> String {
+    let from = floor_char(text, pos.saturating_sub(window));
+    let s = text.get(from..pos).unwrap_or("");
+    let s = s.rsplit('\n').next().unwrap_or("");
+    s.to_ascii_lowercase()
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn last_word(s: &str) -> &str {
+    s.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .rsplit(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("")
+}
+
+/// Words before a number that mark it as a clinical code, a dose or a
+/// measurement, never an identifier.
+const CODE_CONTEXT: [&str; 16] = [
+    "snomed", "loinc", "icd", "icd10", "icd-10", "cpt", "rxnorm", "ndc", "hcpcs", "code", "codes", "rxcui", "cvx",
+    "sct", "dx", "ucum",
+];
+
+fn is_code_context(before: &str) -> bool {
+    let w = last_word(before);
+    CODE_CONTEXT.contains(&w)
+        || before.trim_end().ends_with("code:")
+        || before.contains("snomed")
+        || before.contains("loinc")
+}
+
+fn label_kind(label: &str) -> PhiType {
+    let l = label.to_ascii_lowercase();
+    let has = |w: &str| l.contains(w);
+    if has("medical record")
+        || has("med rec")
+        || has("medical rec")
+        || l.starts_with("mrn")
+        || l.starts_with("mr") && l.contains('#')
+        || has("chart")
+        || has("patient")
+        || has("hospital")
+        || has("unit")
+    {
+        PhiType::Mrn
+    } else if has("member")
+        || has("subscriber")
+        || has("policy")
+        || has("insurance")
+        || has("group")
+        || has("medicaid")
+        || has("medicare")
+        || l == "mbi"
+        || has("health plan")
+        || has("beneficiary")
+        || has("plan")
+    {
+        PhiType::HealthPlanId
+    } else if has("account") || has("acct") || has("billing") || has("financial") || has("card") || has("bank") {
+        PhiType::Account
+    } else if has("vin") || has("vehicle") || has("plate") {
+        PhiType::VehicleId
+    } else if has("licen")
+        || l.starts_with("dl")
+        || l.starts_with("dea")
+        || l.starts_with("npi")
+        || has("certificate")
+        || has("cert")
+        || has("upin")
+    {
+        PhiType::License
+    } else if has("serial") || has("s/n") || has("device") || l == "udi" || has("implant") || has("model") || has("lot")
+    {
+        PhiType::DeviceId
+    } else if has("ssn") || has("social security") || has("ss#") {
+        PhiType::Ssn
+    } else {
+        PhiType::OtherId
+    }
+}
+
+fn digits(s: &str) -> impl Iterator<Item = u32> + '_ {
+    s.bytes().filter(u8::is_ascii_digit).map(|b| u32::from(b - b'0'))
+}
+
+/// Luhn check over the digits of `s`.
+pub(crate) fn luhn_ok(s: &str) -> bool {
+    let ds: Vec<u32> = digits(s).collect();
+    if ds.len() < 2 {
+        return false;
+    }
+    let sum: u32 = ds
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// An NPI is valid when "80840" + its ten digits pass Luhn.
+pub(crate) fn npi_ok(s: &str) -> bool {
+    let ds: String = s.chars().filter(char::is_ascii_digit).collect();
+    ds.len() == 10 && luhn_ok(&format!("80840{ds}"))
+}
+
+/// SSA rules: area not 000, 666 or 9xx; group not 00; serial not 0000.
+pub(crate) fn ssn_ok(s: &str) -> bool {
+    let ds: Vec<u32> = digits(s).collect();
+    if ds.len() != 9 {
+        return false;
+    }
+    let area = ds[0] * 100 + ds[1] * 10 + ds[2];
+    let group = ds[3] * 10 + ds[4];
+    let serial = ds[5] * 1000 + ds[6] * 100 + ds[7] * 10 + ds[8];
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+/// DEA registration check digit.
+pub(crate) fn dea_ok(s: &str) -> bool {
+    let ds: Vec<u32> = digits(s).collect();
+    if ds.len() != 7 {
+        return false;
+    }
+    let sum = ds[0] + ds[2] + ds[4] + 2 * (ds[1] + ds[3] + ds[5]);
+    sum % 10 == ds[6]
+}
+
+/// IBAN mod-97 check.
+pub(crate) fn iban_ok(s: &str) -> bool {
+    let c: Vec<u8> = s.bytes().filter(u8::is_ascii_alphanumeric).map(|b| b.to_ascii_uppercase()).collect();
+    if c.len() < 15 || c.len() > 34 {
+        return false;
+    }
+    let mut rem: u32 = 0;
+    for &b in c[4..].iter().chain(&c[..4]) {
+        let v = if b.is_ascii_digit() { u32::from(b - b'0') } else { u32::from(b - b'A') + 10 };
+        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+    }
+    rem == 1
+}
+
+/// VIN check digit (position 9) per ISO 3779 / 49 CFR 565.
+pub(crate) fn vin_ok(s: &str) -> bool {
+    const W: [u32; 17] = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2];
+    let b = s.as_bytes();
+    if b.len() != 17 || !b.iter().any(u8::is_ascii_digit) || !b.iter().any(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    let val = |c: u8| -> u32 {
+        match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'A'..=b'H' => u32::from(c - b'A') + 1,
+            b'J'..=b'N' => u32::from(c - b'J') + 1,
+            b'P' => 7,
+            b'R'..=b'Z' => u32::from(c - b'R') + 9,
+            _ => 0,
+        }
+    };
+    let sum: u32 = b.iter().zip(W).map(|(&c, w)| val(c) * w).sum();
+    let check = sum % 11;
+    b[8] == if check == 10 { b'X' } else { b'0' + check as u8 }
+}
+
+fn state_before(before: &str) -> bool {
+    // "Boston, MA 02115" / "Boston, Massachusetts 02115"
+    let t = before.trim_end_matches([' ', '\t', ',']);
+    let w = t.rsplit([' ', ',', '\t']).next().unwrap_or("");
+    let up = w.trim_end_matches('.').to_ascii_uppercase();
+    if up.len() == 2 && STATES.split(' ').any(|s| s == up) {
+        return true;
+    }
+    let low = t.to_ascii_lowercase();
+    STATE_NAMES.iter().any(|s| low.ends_with(s))
+}
+
+const DATE_CONTEXT: [&str; 28] = [
+    "on",
+    "since",
+    "from",
+    "until",
+    "till",
+    "to",
+    "through",
+    "thru",
+    "by",
+    "before",
+    "after",
+    "dated",
+    "date",
+    "dos",
+    "dob",
+    "seen",
+    "of",
+    "last",
+    "next",
+    "starting",
+    "started",
+    "effective",
+    "admitted",
+    "discharged",
+    "returned",
+    "visit",
+    "born",
+    "between",
+];
+
+fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
+    use regex_automata::{Anchored, Input};
+    let mut caps: Vec<regex_automata::util::captures::Captures> =
+        p.alts.iter().map(|(_, r)| r.create_captures()).collect();
+    for m0 in p.re.find_iter(text) {
+        // The first alternative, in priority order, that matches here is
+        // the one the scan's leftmost-first match took.
+        let mut hit = None;
+        for (k, (alt, r)) in p.alts.iter().enumerate() {
+            let input = Input::new(text).span(m0.start()..m0.end()).anchored(Anchored::Yes);
+            r.search_captures(&input, &mut caps[k]);
+            if caps[k].is_match() {
+                hit = Some((k, *alt));
+                break;
+            }
+        }
+        let Some((k, alt)) = hit else { continue };
+        let c = &caps[k];
+        let Some(mspan) = c.get_match().map(|m| m.span()) else { continue };
+        let (s, e) = (mspan.start, mspan.end);
+        let t = text.get(s..e).unwrap_or("");
+        let group =
+            |name: &str| c.get_group_by_name(name).map(|g| (g.start, g.end, text.get(g.start..g.end).unwrap_or("")));
+        match alt {
+            Alt::Email => push(spans, s, e, PhiType::Email, 0.99, "email"),
+            Alt::Url => push(spans, s, e, PhiType::Url, 0.95, "url"),
+            Alt::Domain => {
+                // "e.g.", "i.e." and file names are not matched (TLD list);
+                // a bare domain with a name part of one letter is too weak.
+                if t.split('.').next().is_some_and(|h| h.len() > 1) {
+                    push(spans, s, e, PhiType::Url, 0.8, "domain");
+                }
+            }
+            Alt::Ipv4 => {
+                let before = words_before(text, s, 24);
+                // Version numbers and dotted codes: keep addresses that look
+                // like addresses (not 1.2.3.4-style small numbers without context).
+                let ctx = before.contains("ip")
+                    || before.contains("address")
+                    || before.contains("host")
+                    || before.contains("from");
+                let big = t.split('.').filter(|o| o.len() >= 2).count() >= 2;
+                if ctx || big {
+                    push(spans, s, e, PhiType::Ip, if ctx { 0.97 } else { 0.85 }, "ipv4");
+                }
+            }
+            Alt::Ipv6 => {
+                // "10:30:00" times are not IPv6: require a hex letter or 4+ groups.
+                if t.matches(':').count() >= 3 || t.bytes().any(|b| b.is_ascii_alphabetic()) {
+                    push(spans, s, e, PhiType::Ip, 0.9, "ipv6");
+                }
+            }
+            Alt::LabelledPhone => {
+                let (Some(l), Some(v)) = (group("plabel"), group("pvalue")) else { continue };
+                let n = digits(v.2).count();
+                if (7..=15).contains(&n) {
+                    let fax = l.2.to_ascii_lowercase().starts_with("fa");
+                    let kind = if fax { PhiType::Fax } else { PhiType::Phone };
+                    push(spans, v.0, v.1, kind, 0.93, if fax { "fax_label" } else { "phone_label" });
+                }
+            }
+            Alt::LabelledId => {
+                let (Some(l), Some(v)) = (group("label"), group("value")) else { continue };
+                let val = v.2;
+                let nd = digits(val).count();
+                if nd == 0 || val.len() < 3 {
+                    continue;
+                }
+                let mut kind = label_kind(l.2);
+                let ll = l.2.to_ascii_lowercase();
+                // A bare "ID"/"identifier" label needs a value that looks like one.
+                if kind == PhiType::OtherId && (ll == "id" || ll == "identifier") && nd < 4 {
+                    continue;
+                }
+                if kind == PhiType::Ssn && !ssn_ok(val) {
+                    kind = PhiType::OtherId;
+                }
+                let rule = match kind {
+                    PhiType::Mrn => "mrn_label",
+                    PhiType::HealthPlanId => "health_plan_label",
+                    PhiType::Account => "account_label",
+                    PhiType::VehicleId => "vehicle_label",
+                    PhiType::License => {
+                        if ll.starts_with("npi") && npi_ok(val) || ll.starts_with("dea") && dea_ok(val) {
+                            "license_checksum"
+                        } else {
+                            "license_label"
+                        }
+                    }
+                    PhiType::DeviceId => "device_label",
+                    PhiType::Ssn => "ssn_label",
+                    _ => "id_label",
+                };
+                push(spans, v.0, v.1, kind, 0.92, rule);
+            }
+            Alt::Ssn => {
+                if ssn_ok(t) {
+                    let before = words_before(text, s, 30);
+                    let ctx = before.contains("ssn") || before.contains("social") || before.contains("ss#");
+                    push(spans, s, e, PhiType::Ssn, if ctx { 0.99 } else { 0.85 }, "ssn");
+                }
+            }
+            Alt::DateIso | Alt::DateNumeric | Alt::DateMonthFirst | Alt::DateDayFirst | Alt::DateMonthYear => {
+                // "the 5th of May": the article is part of the phrase, not the date.
+                let (s2, t2) = match t.get(..4) {
+                    Some(p4) if p4.eq_ignore_ascii_case("the ") => (s + 4, &t[4..]),
+                    _ => (s, t),
+                };
+                if alt == Alt::DateMonthFirst || alt == Alt::DateDayFirst {
+                    // "may 5 mg": a modal verb and a dose, not a date.
+                    let lower = t2.to_ascii_lowercase();
+                    if lower.starts_with("may ") && t2.starts_with('m') {
+                        continue;
+                    }
+                    let after = text.get(e..).unwrap_or("").trim_start();
+                    let unit =
+                        after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
+                    if [
+                        "mg", "mcg", "ml", "units", "unit", "g", "kg", "mmol", "meq", "tablets", "tabs", "times",
+                        "days", "weeks", "hours", "years",
+                    ]
+                    .contains(&unit.as_str())
+                    {
+                        continue;
+                    }
+                }
+                push(spans, s2, e, PhiType::Date, 0.95, "date");
+            }
+            Alt::DateDots => push(spans, s, e, PhiType::Date, 0.8, "date_dots"),
+            Alt::DateMonthDay => {
+                let before = words_before(text, s, 24);
+                let w = last_word(&before);
+                let after = text.get(e..).unwrap_or("");
+                let followed_by_number = after.trim_start().starts_with(|c: char| c.is_ascii_digit());
+                // A past participle before it ("extubated 8/16", "started 3/4")
+                // dates it too, except for ratings ("rated 4/10").
+                let verb = w.len() > 4
+                    && w.ends_with("ed")
+                    && !["rated", "graded", "scored", "measured", "reduced", "increased", "decreased"].contains(&w);
+                if (DATE_CONTEXT.contains(&w) || verb || before.trim().is_empty()) && !followed_by_number {
+                    push(spans, s, e, PhiType::Date, 0.75, "date_month_day");
+                }
+            }
+            Alt::MonthAlone => push(spans, s, e, PhiType::Date, 0.6, "month"),
+            Alt::AgeYears | Alt::AgeAged => {
+                for g in ["agen1", "agen2"] {
+                    if let Some(n) = group(g) {
+                        push(spans, n.0, n.1, PhiType::Age, 0.9, "age_over_89");
+                    }
+                }
+            }
+            Alt::Street => push(spans, s, e, PhiType::Location, 0.9, "street_address"),
+            Alt::PoBox => push(spans, s, e, PhiType::Location, 0.9, "po_box"),
+            Alt::Unit => push(spans, s, e, PhiType::Location, 0.75, "unit"),
+            Alt::Facility => facility(text, s, e, spans),
+            Alt::County => push(spans, s, e, PhiType::Location, 0.85, "county"),
+            Alt::Card => {
+                let n = digits(t).count();
+                if (13..=19).contains(&n) && luhn_ok(t) {
+                    push(spans, s, e, PhiType::Account, 0.95, "card_luhn");
+                } else {
+                    long_number(text, s, e, spans);
+                }
+            }
+            Alt::Iban => {
+                if iban_ok(t) {
+                    push(spans, s, e, PhiType::Account, 0.97, "iban");
+                }
+            }
+            Alt::Phone => {
+                let before = words_before(text, s, 20);
+                let fax = before.contains("fax");
+                push(
+                    spans,
+                    s,
+                    e,
+                    if fax { PhiType::Fax } else { PhiType::Phone },
+                    0.9,
+                    if fax { "fax" } else { "phone" },
+                );
+            }
+            Alt::PhoneTrailing => {
+                // The number without its trailing label word.
+                let num_end = t.rfind(|c: char| c.is_ascii_digit()).map_or(0, |i| i + 1);
+                let fax = t[num_end..].to_ascii_lowercase().contains("fax");
+                if (7..=15).contains(&digits(t).count()) {
+                    push(
+                        spans,
+                        s,
+                        s + num_end,
+                        if fax { PhiType::Fax } else { PhiType::Phone },
+                        0.85,
+                        "phone_trailing_label",
+                    );
+                }
+            }
+            Alt::PhoneIntl => {
+                if (8..=15).contains(&digits(t).count()) {
+                    push(spans, s, e, PhiType::Phone, 0.85, "phone_intl");
+                }
+            }
+            Alt::Zip => {
+                let before = words_before(text, s, 40);
+                let zip5 = t.get(..5).unwrap_or(t);
+                let label = before.contains("zip") || before.contains("postal");
+                if label || (state_before(&before) && dict::is_known_zip(zip5)) {
+                    push(spans, s, e, PhiType::Location, 0.9, "zip");
+                }
+            }
+            Alt::Dea => {
+                if dea_ok(t) {
+                    push(spans, s, e, PhiType::License, 0.85, "dea_checksum");
+                }
+            }
+            Alt::Vin => {
+                if vin_ok(t) {
+                    push(spans, s, e, PhiType::VehicleId, 0.9, "vin_checksum");
+                }
+            }
+            Alt::LongNumber => long_number(text, s, e, spans),
+            Alt::AlnumId => {
+                let before = words_before(text, s, 24);
+                if !is_code_context(&before) {
+                    push(spans, s, e, PhiType::OtherId, 0.6, "alnum_id");
+                }
+            }
+        }
+    }
+}
+
+fn long_number(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
+    let before = words_before(text, s, 24);
+    if is_code_context(&before) {
+        return;
+    }
+    let t = text.get(s..e).unwrap_or("");
+    if before.contains("npi") && npi_ok(t) {
+        push(spans, s, e, PhiType::License, 0.9, "npi_checksum");
+    } else {
+        push(spans, s, e, PhiType::OtherId, 0.6, "long_number");
+    }
+}
+
+/// Words that name a kind of service, not a place: "Cardiology Clinic" and
+/// "Mental Health" identify nobody.
+const GENERIC_FACILITY_WORDS: &str = "the a an our his her their your my this that at to in from of and or cardiology oncology \
+    dermatology pediatric pediatrics family primary urgent walk-in eye dental outpatient inpatient diabetes pain sleep fertility \
+    general community regional medical mental public behavioral behavioural women's men's home occupational environmental global \
+    oral sexual reproductive population child children's maternal student employee veterans va psychiatric surgical \
+    orthopedic neurology gi allergy asthma wound vascular heart cancer kidney liver lung breast spine sports travel \
+    vision hearing weight nutrition wellness physical therapy rehab rehabilitation emergency trauma teaching private \
+    local nearby new same other another previous prior outside free county state city university good better";
+
+/// Health insurers: their names identify nobody.
+const PAYERS: [&str; 14] = [
+    "cigna",
+    "aetna",
+    "humana",
+    "anthem",
+    "unitedhealthcare",
+    "united",
+    "blue",
+    "kaiser",
+    "tricare",
+    "medicare",
+    "medicaid",
+    "molina",
+    "centene",
+    "wellcare",
+];
+
+fn facility(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
+    let t = text.get(s..e).unwrap_or("");
+    // "Tufts Health Plan", "Blue Cross ... Health Insurance": payers, not places.
+    let next = text.get(e..).unwrap_or("").trim_start();
+    let first = t.split(' ').next().unwrap_or("").to_ascii_lowercase();
+    if ["Plan", "Insurance", "Net", "Alliance", "PLAN", "INSURANCE"].iter().any(|w| next.starts_with(w))
+        || PAYERS.contains(&first.as_str())
+    {
+        return;
+    }
+    let mut start = s;
+    let mut meaningful = false;
+    let mut stripping = true;
+    let mut offset = 0;
+    for w in t.split(' ') {
+        let lw = w.to_ascii_lowercase();
+        let generic = GENERIC_FACILITY_WORDS.split_whitespace().any(|g| g == lw);
+        let keyword = [
+            "hospital",
+            "clinic",
+            "health",
+            "medical",
+            "center",
+            "centre",
+            "healthcare",
+            "memorial",
+            "infirmary",
+            "hospice",
+            "pharmacy",
+            "care",
+            "system",
+            "group",
+            "nursing",
+            "home",
+            "surgery",
+            "urgent",
+        ]
+        .contains(&lw.as_str());
+        if stripping && generic && !keyword {
+            start = s + offset + w.len() + 1;
+        } else {
+            stripping = false;
+        }
+        if !generic && !keyword && !lw.is_empty() {
+            meaningful = true;
+        }
+        offset += w.len() + 1;
+    }
+    if meaningful && start < e {
+        push(spans, start, e, PhiType::Location, 0.85, "facility");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Token pass: names and places.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    Title,
+    Upper,
+    Lower,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Tok {
+    start: usize,
+    /// End of the letters (a Synthea number suffix or "'s" excluded).
+    end: usize,
+    /// End including a digit suffix ("Sumiko254").
+    full_end: usize,
+    case: Case,
+    digit_suffix: bool,
+    /// A single capital, optionally with a dot ("T.").
+    initial: bool,
+    /// A line break between the previous token and this one.
+    newline_before: bool,
+    /// The previous non-space character ends a sentence (or there is none).
+    sentence_start: bool,
+    /// The character right after the token (after its dot for initials).
+    next_char: char,
+}
+
+/// Transcripts and chat text are often all lower case: there, case says
+/// nothing, so lower-case words are looked up like capitalised ones (and only
+/// dictionary words may extend a name).
+fn all_lower(text: &str) -> bool {
+    text.len() >= 8 && !text.bytes().any(|b| b.is_ascii_uppercase())
+}
+
+fn tokenize(text: &str) -> Vec<Tok> {
+    let all_lower = all_lower(text);
+    let mut toks = Vec::with_capacity(text.len() / 5);
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut newline = true;
+    let mut sentence = true;
+    while i < b.len() {
+        let c = b[i];
+        let is_letter_start = c.is_ascii_alphabetic()
+            || (c >= 0x80 && text.get(i..).and_then(|s| s.chars().next()).is_some_and(char::is_alphabetic));
+        if !is_letter_start {
+            match c {
+                b'\n' => {
+                    newline = true;
+                    sentence = true;
+                }
+                b'.' | b'!' | b'?' | b':' | b';' | b'#' | b'-' | b'*' | b'|' => sentence = true,
+                b' ' | b'\t' | b'\r' | b'"' | b'(' | b'[' => {}
+                _ => sentence = false,
+            }
+            i += if c < 0x80 { 1 } else { text.get(i..).and_then(|s| s.chars().next()).map_or(1, char::len_utf8) };
+            continue;
+        }
+        let start = i;
+        let mut upper = 0usize;
+        let mut lower = 0usize;
+        let mut first_upper = false;
+        let mut n = 0usize;
+        while i < b.len() {
+            let ch = match text.get(i..).and_then(|s| s.chars().next()) {
+                Some(ch) => ch,
+                None => break,
+            };
+            let apostrophe_inside = (ch == '\'' || ch == '’' || ch == '-')
+                && text.get(i + ch.len_utf8()..).and_then(|s| s.chars().next()).is_some_and(char::is_alphabetic)
+                && n > 0;
+            if ch.is_alphabetic() || apostrophe_inside {
+                if ch.is_uppercase() {
+                    upper += 1;
+                    if n == 0 {
+                        first_upper = true;
+                    }
+                } else if ch.is_lowercase() {
+                    lower += 1;
+                }
+                n += 1;
+                i += ch.len_utf8();
+            } else {
+                break;
+            }
+        }
+        let mut end = i;
+        // Possessive "'s" is not part of the name.
+        if let Some(w) = text.get(start..end)
+            && (w.ends_with("'s") || w.ends_with("’s"))
+            && n > 3
+        {
+            end -= if w.ends_with("'s") { 2 } else { 4 };
+        }
+        let mut full_end = i;
+        let mut digit_suffix = false;
+        while full_end < b.len() && b[full_end].is_ascii_digit() {
+            full_end += 1;
+            digit_suffix = true;
+        }
+        let case = if first_upper && upper == 1 && lower > 0 {
+            Case::Title
+        } else if upper >= 1 && lower == 0 {
+            Case::Upper
+        } else if upper == 0 && all_lower && lower > 1 {
+            Case::Title
+        } else if upper == 0 {
+            Case::Lower
+        } else if first_upper {
+            // McDonald, DeMarco, O'Brien
+            Case::Title
+        } else {
+            Case::Other
+        };
+        let mut initial = n == 1 && case == Case::Upper;
+        if initial && b.get(full_end) == Some(&b'.') {
+            full_end += 1;
+            end = full_end;
+        } else if n == 1 && case == Case::Upper && b.get(full_end).is_some_and(|c| c.is_ascii_alphanumeric()) {
+            initial = false;
+        }
+        let next_char = text.get(full_end..).and_then(|s| s.chars().next()).unwrap_or('\n');
+        toks.push(Tok {
+            start,
+            end,
+            full_end,
+            case,
+            digit_suffix,
+            initial,
+            newline_before: newline,
+            sentence_start: sentence,
+            next_char,
+        });
+        newline = false;
+        sentence = false;
+        i = full_end.max(i);
+        if digit_suffix {
+            // letters glued to digits: the digits are part of this token
+            while i < b.len() && b[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+        }
+    }
+    toks
+}
+
+fn lower_of(text: &str, t: &Tok, buf: &mut String) {
+    buf.clear();
+    for ch in text.get(t.start..t.end).unwrap_or("").chars() {
+        if ch == '’' {
+            buf.push('\'');
+        } else {
+            buf.extend(ch.to_lowercase());
+        }
+    }
+}
+
+/// Titles before a name (the title itself is not part of the span).
+const TITLES: [&str; 16] = [
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "doctor",
+    "prof",
+    "professor",
+    "nurse",
+    "sister",
+    "rev",
+    "reverend",
+    "father",
+    "mister",
+    "madam",
+];
+
+/// Words after which the next capitalised words are a person's name
+/// (followed by ":" or in a phrase such as "seen by").
+const NAME_LABELS: [&str; 32] = [
+    "patient",
+    "name",
+    "pt",
+    "attending",
+    "physician",
+    "pcp",
+    "provider",
+    "surgeon",
+    "resident",
+    "intern",
+    "fellow",
+    "clinician",
+    "author",
+    "signed",
+    "dictated",
+    "transcribed",
+    "referred",
+    "seen",
+    "cc",
+    "mother",
+    "father",
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "brother",
+    "sister",
+    "contact",
+    "spouse",
+    "guardian",
+    "dear",
+    "consultant",
+];
+
+/// Headings of sections where capitalised words are drugs, tests or results.
+const NON_NAME_SECTIONS: [&str; 9] =
+    ["medications", "medication", "meds", "allergies", "labs", "laboratory", "results", "vitals", "procedures"];
+
+struct Ctx<'a> {
+    text: &'a str,
+    all_lower: bool,
+    toks: Vec<Tok>,
+    lows: Vec<(usize, usize)>,
+    low_buf: String,
+    d: &'a Dicts,
+}
+
+impl Ctx<'_> {
+    fn low(&self, i: usize) -> &str {
+        self.lows.get(i).and_then(|&(a, b)| self.low_buf.get(a..b)).unwrap_or("")
+    }
+    fn cap(&self, i: usize) -> bool {
+        self.toks.get(i).is_some_and(|t| matches!(t.case, Case::Title | Case::Upper))
+    }
+    fn is_first(&self, i: usize) -> bool {
+        self.d.first.contains(self.low(i))
+    }
+    fn is_last(&self, i: usize) -> bool {
+        self.d.last.contains_key(self.low(i))
+    }
+    fn is_common(&self, i: usize) -> bool {
+        let l = self.low(i);
+        self.d.common.contains(l) || self.d.medical.contains(l) || TITLES.contains(&l)
+    }
+    fn is_medical(&self, i: usize) -> bool {
+        self.d.medical.contains(self.low(i))
+    }
+    /// Only spaces (no line break, no punctuation but a dot after an initial)
+    /// between tokens `i` and `i + 1`.
+    fn adjacent(&self, i: usize) -> bool {
+        let (Some(a), Some(b)) = (self.toks.get(i), self.toks.get(i + 1)) else { return false };
+        let gap = self.text.get(a.full_end..b.start).unwrap_or("\n");
+        !gap.is_empty() && gap.bytes().all(|c| c == b' ' || c == b'\t')
+    }
+    /// "Smith, John": only a comma and spaces between.
+    fn comma_between(&self, i: usize) -> bool {
+        let (Some(a), Some(b)) = (self.toks.get(i), self.toks.get(i + 1)) else { return false };
+        let gap = self.text.get(a.full_end..b.start).unwrap_or("");
+        gap.trim_start_matches([' ', '\t']).starts_with(',')
+            && gap.bytes().all(|c| c == b' ' || c == b',' || c == b'\t')
+            && gap.matches(',').count() == 1
+    }
+    /// A word after the first of a name: an initial, a dictionary name, a
+    /// numbered name, or an unknown title-case word (all-caps words must be
+    /// in the dictionaries: in an all-caps note every word is capitalised).
+    fn name_continues(&self, i: usize) -> bool {
+        let Some(t) = self.toks.get(i) else { return false };
+        t.initial
+            || t.digit_suffix
+            || self.is_first(i)
+            || self.is_last(i)
+            || (t.case == Case::Title && !self.is_common(i))
+    }
+
+    /// A token that can be part of a name after a title or label.
+    fn namey(&self, i: usize) -> bool {
+        let Some(t) = self.toks.get(i) else { return false };
+        if t.initial {
+            return true;
+        }
+        if !matches!(t.case, Case::Title | Case::Upper) {
+            return false;
+        }
+        let l = self.low(i);
+        !(self.d.medical.contains(l) || TITLES.contains(&l) || STOP_AFTER_NAME.contains(&l))
+    }
+}
+
+/// Capitalised words that end a name run (headings, verbs in all-caps notes).
+const STOP_AFTER_NAME: [&str; 40] = [
+    "the", "and", "or", "is", "was", "has", "had", "with", "for", "to", "in", "on", "at", "of", "by", "from", "who",
+    "he", "she", "they", "patient", "pt", "md", "do", "rn", "np", "pa", "phd", "dds", "mrn", "dob", "age", "sex",
+    "date", "today", "history", "plan", "cc", "reports", "presents",
+];
+
+fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
+    let toks = tokenize(text);
+    // Lower-case forms of all tokens in one buffer: one allocation, not one per word.
+    let mut low_buf = String::with_capacity(text.len());
+    let mut lows = Vec::with_capacity(toks.len());
+    let mut buf = String::new();
+    for t in &toks {
+        let start = low_buf.len();
+        if matches!(t.case, Case::Title | Case::Upper) || t.end - t.start <= 12 {
+            lower_of(text, t, &mut buf);
+            low_buf.push_str(&buf);
+        }
+        lows.push((start, low_buf.len()));
+    }
+    let cx = Ctx { text, all_lower: all_lower(text), toks, lows, low_buf, d };
+    let n = cx.toks.len();
+    let mut name_words: dict::FxSet<String> = dict::FxSet::default();
+    let mut section_blocks_names = false;
+    let mut i = 0;
+    while i < n {
+        let t = cx.toks[i];
+        if t.newline_before {
+            // A heading line: "Medications:" or "# Medications".
+            let l = cx.low(i);
+            if t.next_char == ':'
+                || text.get(..t.start).is_some_and(|p| {
+                    p.trim_end_matches([' ', '#']).ends_with('\n') || p.trim_end_matches([' ', '#']).is_empty()
+                })
+            {
+                if NON_NAME_SECTIONS.contains(&l) {
+                    section_blocks_names = true;
+                } else if t.next_char == ':'
+                    || text.get(t.full_end..).is_some_and(|r| r.starts_with('\n') || r.starts_with(" \n"))
+                {
+                    section_blocks_names = false;
+                }
+            }
+        }
+        let l = cx.low(i);
+        // 1. Titles: "Mr. James T.", "DR. SMITH", "Dr Kunze215".
+        if TITLES.contains(&l)
+            && matches!(t.case, Case::Title | Case::Upper)
+            && (t.next_char == '.' || t.next_char == ' ')
+        {
+            let mut j = i + 1;
+            let mut last = None;
+            while j < n && j <= i + 4 && cx.namey(j) && (j == i + 1 || (cx.adjacent(j - 1) && cx.name_continues(j))) {
+                if j == i + 1
+                    && !cx
+                        .text
+                        .get(t.full_end..cx.toks[j].start)
+                        .is_some_and(|g| g.trim_start_matches('.').bytes().all(|c| c == b' ') && g.len() <= 3)
+                {
+                    break;
+                }
+                last = Some(j);
+                j += 1;
+            }
+            if let Some(lj) = last {
+                let e =
+                    cx.toks[lj].full_end.min(if cx.toks[lj].initial { cx.toks[lj].end } else { cx.toks[lj].full_end });
+                let e = if cx.toks[lj].digit_suffix { cx.toks[lj].full_end } else { cx.toks[lj].end.max(e) };
+                push(spans, cx.toks[i + 1].start, e, PhiType::Name, 0.95, "title");
+                for k in i + 1..=lj {
+                    name_words.insert(cx.low(k).to_string());
+                }
+                i = lj + 1;
+                continue;
+            }
+        }
+        // 2. Labels: "Patient: SMITH, JOHN", "signed by Jane Doe", "my name is ...".
+        let label_here = NAME_LABELS.contains(&l)
+            || (l == "is" && i > 0 && cx.low(i - 1) == "name")
+            || (l == "by"
+                && i > 0
+                && ["signed", "dictated", "seen", "referred", "transcribed", "reviewed", "examined", "attested"]
+                    .contains(&cx.low(i - 1)));
+        if label_here && i + 1 < n {
+            let gap = text.get(t.full_end..cx.toks[i + 1].start).unwrap_or("");
+            let colon = gap.trim().starts_with(':') && gap.trim().len() <= 2;
+            let phrase = l == "is" || l == "by" || l == "dear";
+            if (colon || phrase) && !gap.contains('\n') && (cx.namey(i + 1) || (l == "is" && cx.is_first(i + 1))) {
+                let mut j = i + 1;
+                let mut last = i;
+                while j < n && j <= i + 4 {
+                    let ok = cx.namey(j) || (l == "is" && (cx.is_first(j) || cx.is_last(j)));
+                    let joined =
+                        j == i + 1 || ((cx.adjacent(j - 1) || cx.comma_between(j - 1)) && cx.name_continues(j));
+                    // A label only vouches for words that could be a name.
+                    let plausible = cx.is_first(j)
+                        || cx.is_last(j)
+                        || cx.toks[j].initial
+                        || cx.toks[j].digit_suffix
+                        || !cx.is_common(j);
+                    if ok && joined && plausible && !cx.is_medical(j) {
+                        last = j;
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                if last > i {
+                    let e = if cx.toks[last].digit_suffix { cx.toks[last].full_end } else { cx.toks[last].end };
+                    push(spans, cx.toks[i + 1].start, e, PhiType::Name, 0.9, "name_label");
+                    for k in i + 1..=last {
+                        name_words.insert(cx.low(k).to_string());
+                    }
+                    i = last + 1;
+                    continue;
+                }
+            }
+        }
+        // 3. Synthea-style names: letters glued to a number ("Sumiko254 Larue605").
+        if t.digit_suffix && t.case == Case::Title && t.end - t.start >= 2 {
+            let mut j = i;
+            while j + 1 < n && cx.toks[j + 1].digit_suffix && cx.toks[j + 1].case == Case::Title && cx.adjacent(j) {
+                j += 1;
+            }
+            let dict_hit = (i..=j).any(|k| cx.is_first(k) || cx.is_last(k));
+            if j > i || dict_hit {
+                push(
+                    spans,
+                    t.start,
+                    cx.toks[j].full_end,
+                    PhiType::Name,
+                    if j > i { 0.9 } else { 0.7 },
+                    "numbered_name",
+                );
+                for k in i..=j {
+                    name_words.insert(cx.low(k).to_string());
+                }
+                i = j + 1;
+                continue;
+            }
+        }
+        if !matches!(t.case, Case::Title | Case::Upper) || t.digit_suffix {
+            i += 1;
+            continue;
+        }
+        // 4. "Last, First" with both in the dictionaries.
+        if cx.is_last(i)
+            && !cx.is_common(i)
+            && cx.comma_between(i)
+            && i + 1 < n
+            && cx.cap(i + 1)
+            && cx.is_first(i + 1)
+            && !cx.is_common(i + 1)
+        {
+            let mut j = i + 1;
+            while j + 1 < n
+                && j < i + 3
+                && cx.adjacent(j)
+                && (cx.toks[j + 1].initial || (cx.is_first(j + 1) && cx.cap(j + 1)))
+            {
+                j += 1;
+            }
+            push(spans, t.start, cx.toks[j].end, PhiType::Name, 0.88, "last_comma_first");
+            for k in i..=j {
+                name_words.insert(cx.low(k).to_string());
+            }
+            i = j + 1;
+            continue;
+        }
+        // 5. Dictionary first name, extended by initials and surnames.
+        if cx.is_first(i) && !cx.is_medical(i) {
+            let mut j = i;
+            let mut has_last = false;
+            while j + 1 < n && j < i + 3 && cx.adjacent(j) {
+                let k = j + 1;
+                let tk = cx.toks[k];
+                let same_case = tk.case == t.case || tk.initial;
+                let unknown_ok = !cx.all_lower && !cx.is_common(k) && tk.case == Case::Title;
+                let fits = tk.initial
+                    || (cx.is_last(k) && !cx.is_common(k) || cx.is_first(k) && !cx.is_common(k) || unknown_ok)
+                        && !cx.is_medical(k);
+                if same_case && fits && !STOP_AFTER_NAME.contains(&cx.low(k)) {
+                    if cx.is_last(k) || !tk.initial {
+                        has_last = true;
+                    }
+                    j = k;
+                } else {
+                    break;
+                }
+            }
+            // Trailing initial without a surname: "James T." keeps it.
+            let common = cx.is_common(i);
+            let last_common = (i + 1..=j).all(|k| cx.is_common(k) || cx.toks[k].initial);
+            // A lone first name needs three letters: "Ed", "Na", "Al" are
+            // far more often abbreviations than people.
+            let long_enough = t.end - t.start >= 3;
+            // A first word that is also an ordinary word ("May", "Will", "my")
+            // needs a dictionary surname after it.
+            let surname_after = (i + 1..=j).any(|k| cx.is_last(k) && !cx.is_common(k));
+            let accept = if has_last {
+                if common { surname_after && !last_common && !(t.sentence_start && cx.all_lower) } else { true }
+            } else {
+                !common && !section_blocks_names && long_enough
+            };
+            if accept {
+                let score = if has_last {
+                    0.88
+                } else if t.case == Case::Upper {
+                    0.6
+                } else {
+                    0.7
+                };
+                push(
+                    spans,
+                    t.start,
+                    cx.toks[j].end,
+                    PhiType::Name,
+                    score,
+                    if has_last { "first_last" } else { "first_name" },
+                );
+                for k in i..=j {
+                    if !cx.toks[k].initial {
+                        name_words.insert(cx.low(k).to_string());
+                    }
+                }
+                i = j + 1;
+                continue;
+            }
+        }
+        // 6. Two capitalised words, one spelled with non-English letters and
+        //    neither a known word: "Éva Szölösi", "Šárka Ottová".
+        if i + 1 < n && cx.adjacent(i) && cx.toks[i + 1].case == Case::Title && t.case == Case::Title {
+            let non_ascii = |k: usize| !cx.text.get(cx.toks[k].start..cx.toks[k].end).unwrap_or("").is_ascii();
+            if (non_ascii(i) || non_ascii(i + 1)) && !cx.is_common(i) && !cx.is_common(i + 1) && !cx.is_medical(i + 1) {
+                push(spans, t.start, cx.toks[i + 1].end, PhiType::Name, 0.65, "foreign_name");
+                name_words.insert(cx.low(i).to_string());
+                name_words.insert(cx.low(i + 1).to_string());
+                i += 2;
+                continue;
+            }
+        }
+        // 7. Places from the dictionary, with a state after or a preposition before.
+        if let Some(end_tok) = place_at(&cx, i, spans) {
+            i = end_tok + 1;
+            continue;
+        }
+        i += 1;
+    }
+    // 8. Later mentions of a name already found ("Smith" after "John Smith").
+    if !name_words.is_empty() {
+        for (k, t) in cx.toks.iter().enumerate() {
+            if !matches!(t.case, Case::Title | Case::Upper) {
+                continue;
+            }
+            let l = cx.low(k);
+            if l.len() >= 3 && name_words.contains(l) && !cx.is_common(k) {
+                let e = if t.digit_suffix { t.full_end } else { t.end };
+                push(spans, t.start, e, PhiType::Name, 0.8, "name_repeat");
+            }
+        }
+    }
+}
+
+const PLACE_PREPS: [&str; 12] =
+    ["in", "from", "near", "to", "at", "of", "resides", "lives", "born", "moved", "visiting", "outside"];
+
+fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
+    let n = cx.toks.len();
+    // Longest dictionary place starting at token i.
+    let mut best = None;
+    let mut key = String::new();
+    for len in 1..=cx.d.place_words.min(4) {
+        let j = i + len - 1;
+        if j >= n || !cx.cap(j) || (len > 1 && !cx.adjacent(j - 1)) {
+            break;
+        }
+        if len > 1 {
+            key.push(' ');
+        }
+        key.push_str(cx.low(j));
+        if cx.d.places.contains(key.as_str()) {
+            best = Some(j);
+        }
+    }
+    let j = best?;
+    let t = cx.toks[i];
+    let end = cx.toks[j].end;
+    let after = cx.text.get(end..).unwrap_or("");
+    let state_after = after.strip_prefix(',').map(str::trim_start).is_some_and(|r| {
+        let w: String = r.chars().take_while(|c| c.is_ascii_alphabetic() || *c == ' ').collect();
+        let up = w.split(' ').next().unwrap_or("").to_ascii_uppercase();
+        (up.len() == 2 && STATES.split(' ').any(|s| s == up))
+            || STATE_NAMES.iter().any(|s| w.to_ascii_lowercase().starts_with(s))
+    });
+    let single = i == j;
+    let all_common = single && (cx.is_common(i) || cx.is_first(i));
+    // A single word that is also a frequent surname ("Smith", "Jackson") needs
+    // a stronger phrase than "in"; rare surnames ("Springfield") do not.
+    let frequent_surname = single && cx.d.last.get(cx.low(i)).is_some_and(|r| *r <= 2000);
+    let prep = i > 0 && PLACE_PREPS.contains(&cx.low(i - 1)) && cx.toks[i - 1].case == Case::Lower;
+    // "lives in Jackson", "from Lincoln": a strong phrase vouches for towns that are also surnames.
+    let strong = prep
+        && (["from", "near", "outside", "visiting"].contains(&cx.low(i - 1))
+            || (i > 1 && ["lives", "resides", "born", "moved", "living", "located", "based"].contains(&cx.low(i - 2))));
+    if state_after && !(i..=j).any(|k| cx.is_medical(k)) {
+        push(spans, t.start, end, PhiType::Location, 0.9, "place_state");
+        Some(j)
+    } else if prep
+        && !all_common
+        && !t.sentence_start
+        && !(i..=j).any(|k| cx.is_medical(k))
+        && (strong || !frequent_surname)
+    {
+        push(spans, t.start, end, PhiType::Location, 0.7, "place_context");
+        Some(j)
+    } else {
+        None
+    }
+}
+
+/// Sorts spans and resolves overlaps: the higher score wins, then the
+/// longer span; spans of the same type that overlap or touch are joined.
+fn merge(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for s in spans {
+        match out.last_mut() {
+            Some(last) if s.start < last.end => {
+                if s.kind == last.kind {
+                    last.end = last.end.max(s.end);
+                    last.score = last.score.max(s.score);
+                } else {
+                    let s_len = s.end - s.start;
+                    let l_len = last.end - last.start;
+                    let s_wins = s.score > last.score + 0.05 || (s.score >= last.score - 0.05 && s_len > l_len);
+                    if s_wins {
+                        *last = s;
+                    }
+                }
+            }
+            _ => out.push(s),
+        }
+    }
+    // A replacement can start after an earlier kept span ended but overlap
+    // the one before it; one more pass keeps the output non-overlapping.
+    let mut clean: Vec<Span> = Vec::with_capacity(out.len());
+    for s in out {
+        if clean.last().is_some_and(|l| s.start < l.end) {
+            continue;
+        }
+        clean.push(s);
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<(String, PhiType)> {
+        Detector::default().detect(text).iter().map(|s| (s.text(text).to_string(), s.kind)).collect()
+    }
+
+    fn has(text: &str, what: &str, kind: PhiType) {
+        let f = found(text);
+        assert!(f.iter().any(|(t, k)| t == what && *k == kind), "{what:?} as {kind} not in {f:?}");
+    }
+
+    #[test]
+    fn checksums() {
+        assert!(luhn_ok("4111 1111 1111 1111") && !luhn_ok("4111 1111 1111 1112"));
+        assert!(npi_ok("1234567893") && !npi_ok("1234567890"));
+        assert!(ssn_ok("123-45-6789") && !ssn_ok("666-45-6789") && !ssn_ok("923-45-6789") && !ssn_ok("123-00-6789"));
+        assert!(dea_ok("AB1234563") && !dea_ok("AB1234567"));
+        assert!(iban_ok("GB82 WEST 1234 5698 7654 32") && !iban_ok("GB82 WEST 1234 5698 7654 33"));
+        assert!(vin_ok("1M8GDM9AXKP042788") && !vin_ok("1M8GDM9A1KP042788"));
+    }
+
+    #[test]
+    fn names() {
+        has("Seen today with Mr. James T. for follow up.", "James T.", PhiType::Name);
+        has("DR. SMITH REVIEWED THE FILM.", "SMITH", PhiType::Name);
+        has("Patient: SMITH, JOHN", "SMITH, JOHN", PhiType::Name);
+        has("Sarah Connor presents with cough.", "Sarah Connor", PhiType::Name);
+        has("Sumiko254 Larue605\n is a 60 year-old", "Sumiko254 Larue605", PhiType::Name);
+        has("Smith, John is here. Later Smith said no.", "Smith", PhiType::Name);
+        has("Electronically signed by Maria Gonzalez, MD", "Maria Gonzalez", PhiType::Name);
+    }
+
+    #[test]
+    fn dates() {
+        for (t, d) in [
+            ("Admitted on 3/4/61 for chest pain", "3/4/61"),
+            ("seen Feb 21 in clinic", "Feb 21"),
+            ("born on the 5th of May, doing well", "5th of May"),
+            ("DOB: 1961-03-04", "1961-03-04"),
+            ("on February 21st, 2019 she fell", "February 21st, 2019"),
+            ("discharged 12/05/2019.", "12/05/2019"),
+            ("last seen 21 Feb 2019.", "21 Feb 2019"),
+            ("since March 2018", "March 2018"),
+        ] {
+            has(t, d, PhiType::Date);
+        }
+    }
+
+    #[test]
+    fn identifiers() {
+        has("SSN 123-45-6789", "123-45-6789", PhiType::Ssn);
+        has("Call (617) 555-0123 today", "(617) 555-0123", PhiType::Phone);
+        has("Fax: 617-555-0199", "617-555-0199", PhiType::Fax);
+        has("email jane.doe@example.org now", "jane.doe@example.org", PhiType::Email);
+        has("MRN: 00123456", "00123456", PhiType::Mrn);
+        has("Member ID: XJH123456789", "XJH123456789", PhiType::HealthPlanId);
+        has("Account #: 445566778", "445566778", PhiType::Account);
+        has("DEA # AB1234563", "AB1234563", PhiType::License);
+        has("VIN 1M8GDM9AXKP042788", "1M8GDM9AXKP042788", PhiType::VehicleId);
+        has("pacemaker serial number PXR-448812", "PXR-448812", PhiType::DeviceId);
+        has("see https://portal.example.com/p/12 now", "https://portal.example.com/p/12", PhiType::Url);
+        has("from 192.168.10.24 at night", "192.168.10.24", PhiType::Ip);
+        has("She is 94 years old", "94", PhiType::Age);
+        has("lives at 24 Clarke Avenue, Apt 3", "24 Clarke Avenue, Apt 3", PhiType::Location);
+        has("Boston, MA 02115", "02115", PhiType::Location);
+        has("transferred from Newman Regional Hospital today", "Newman Regional Hospital", PhiType::Location);
+        has("She lives in Springfield now", "Springfield", PhiType::Location);
+    }
+
+    #[test]
+    fn medical_words_are_not_flagged() {
+        for t in [
+            "Parkinson disease, Crohn's disease and Bell's palsy.",
+            "Metformin 500 mg PO BID; lisinopril 10 mg daily.",
+            "ICD-10 E11.9, LOINC 4548-4, SNOMED 44054006.",
+            "Hemoglobin 13.5 g/dL, WBC 7.2, BP 120/80, HR 72.",
+            "Strength 5/5 in all extremities. Grade 2/6 murmur.",
+            "He is 45 years old. She is 89 years old.",
+            "The patient may 2 times daily take it.",
+            "Alzheimer's dementia and Hashimoto thyroiditis, Graves disease.",
+        ] {
+            let f = found(t);
+            assert!(f.is_empty(), "{t:?} flagged {f:?}");
+        }
+    }
+
+    #[test]
+    fn empty_and_odd_input() {
+        let d = Detector::default();
+        assert!(d.detect("").is_empty());
+        let _ = d.detect("\u{0}\u{FFFF}é€𝄞");
+        let _ = d.detect(&"9".repeat(10_000));
+    }
+}

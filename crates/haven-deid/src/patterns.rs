@@ -1,0 +1,275 @@
+//! The compiled pattern pass: one regular expression whose alternatives are
+//! the structured identifier forms (emails, URLs, IPs, phone numbers, SSNs,
+//! dates, ages, street addresses, facilities, labelled identifiers, ...).
+//!
+//! One expression, not one per type: the lazy DFA then reads the text once
+//! for all of them, and the (slower) capture engine only runs on the rare
+//! matched stretch to learn which alternative fired. Word boundaries are
+//! ASCII (`(?-u:\b)`) because a Unicode `\b` makes the DFA give up on the
+//! first non-ASCII byte.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// `\b` that keeps the lazy DFA usable on non-ASCII text.
+const B: &str = r"(?-u:\b)";
+
+const MONTH: &str = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+
+/// A label word or phrase naming the identifier that follows (case-insensitive).
+/// Longer phrases come first: the first alternative that matches wins.
+const ID_LABELS: &str = r"(?i:medical\s+record(?:\s+(?:number|no\.?|num|#))?|med(?:ical)?\s+rec(?:ord)?\s*#|mrn|mr\s*#|chart\s+(?:number|no\.?|#)|patient\s+(?:id|identifier|number|no\.?|#)|hospital\s+(?:number|no\.?|#)|unit\s+(?:number|no\.?)|member\s+(?:id|number|no\.?|#)|subscriber\s+(?:id|number|no\.?|#)|policy\s+(?:id|number|no\.?|#)|insurance\s+(?:id|number|no\.?|#)|group\s+(?:id|number|no\.?|#)|medicaid(?:\s+(?:id|number|no\.?|#))?|medicare(?:\s+(?:beneficiary\s+identifier|id|number|no\.?|#))?|mbi|health\s+plan(?:\s+(?:id|number|no\.?|#))?|beneficiary\s+(?:id|number|no\.?|#)|plan\s+(?:id|number|#)|account(?:\s+(?:number|no\.?|#))?|acct\.?(?:\s*(?:number|no\.?|#))?|billing\s+(?:number|no\.?|#|id)|financial\s+(?:number|no\.?|#)|card\s+(?:number|no\.?|#)|credit\s+card|bank\s+account|vin|vehicle\s+(?:identification\s+number|id|number)|licen[cs]e\s+plate(?:\s+(?:number|no\.?|#))?|plate\s+(?:number|no\.?|#)|(?:driver'?s?\s+)?licen[cs]e(?:\s+(?:number|no\.?|#))?|dl\s*#|dea(?:\s+(?:number|no\.?|#))?|npi(?:\s+(?:number|no\.?|#))?|certificate(?:\s+(?:number|no\.?|#))?|cert\.?\s*#|upin|serial(?:\s+(?:number|no\.?|#))?|s/n|device\s+(?:id|identifier|serial|number|no\.?|#)|udi|implant\s+(?:id|serial|number)|model\s+(?:number|no\.?|#)|lot(?:\s+(?:number|no\.?|#))?|ssn|social\s+security(?:\s+(?:number|no\.?|#))?|ss#|case\s+(?:id|number|no\.?|#)|accession(?:\s+(?:number|no\.?|#))?|specimen(?:\s+(?:id|number|no\.?|#))?|order\s+(?:id|number|no\.?|#)|claim\s+(?:id|number|no\.?|#)|passport(?:\s+(?:number|no\.?|#))?|encounter\s+(?:id|number|no\.?|#)|visit\s+(?:id|number|no\.?|#)|reference\s+(?:number|no\.?|#)|confirmation\s+(?:number|no\.?|#)|employee\s+(?:id|number|no\.?|#)|badge\s+(?:number|no\.?|#)|(?:study|subject|participant)\s+id|tracking\s+(?:number|no\.?|#)|identifier|id)";
+
+const PHONE_LABELS: &str = r"(?i:phone|telephone|tel|cell(?:\s+phone)?|mobile|pager|beeper|fax|facsimile|desk|call\s+(?:me\s+)?(?:at|on)|reach(?:ed)?\s+(?:me\s+|him\s+|her\s+|them\s+)?(?:at|on)|answering\s+at|messages?\s+to|registered|contact\s+(?:number|no\.?)|number\s+is)";
+
+const STREET_SUFFIX: &str = r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl|way|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|loop|row|pike|alley|crossing|plaza|heights|hts|ridge|run|point|park|gardens|mews|crescent|expressway|freeway|turnpike)";
+
+const FACILITY: &str = r"(?i:hospital|medical\s+cent(?:er|re)|health\s+cent(?:er|re)|health\s+system|healthcare|health\s+care|clinic|infirmary|nursing\s+home|rehabilitation\s+cent(?:er|re)|rehab\s+cent(?:er|re)|surgery\s+cent(?:er|re)|surgical\s+cent(?:er|re)|care\s+cent(?:er|re)|urgent\s+care|hospice|sanatorium|medical\s+group|health|memorial|pharmacy|associates|partners|physicians)";
+
+/// Which alternative of the pattern set matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Alt {
+    Email,
+    Url,
+    Domain,
+    Ipv4,
+    Ipv6,
+    LabelledPhone,
+    LabelledId,
+    Ssn,
+    DateIso,
+    DateNumeric,
+    DateDots,
+    DateMonthFirst,
+    DateDayFirst,
+    DateMonthYear,
+    DateMonthDay,
+    MonthAlone,
+    AgeYears,
+    AgeAged,
+    Street,
+    PoBox,
+    Unit,
+    Facility,
+    County,
+    Card,
+    Iban,
+    Phone,
+    PhoneTrailing,
+    PhoneIntl,
+    Zip,
+    Dea,
+    Vin,
+    LongNumber,
+    AlnumId,
+}
+
+/// The compiled pattern set: one expression of every alternative for the
+/// scan, and each alternative on its own to learn which one matched.
+///
+/// Capture groups on the combined expression would run a capture engine
+/// whose cost grows with the whole expression for every match; the small
+/// per-alternative expressions run anchored on the matched stretch only.
+pub(crate) struct Patterns {
+    pub re: Regex,
+    pub alts: Vec<(Alt, regex_automata::meta::Regex)>,
+}
+
+fn alternatives() -> Vec<(Alt, String)> {
+    vec![
+        (
+            Alt::Email,
+            format!(
+                r"{B}[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}{B}"
+            ),
+        ),
+        (Alt::Url, r#"(?i:https?://|ftp://|www\.)[^\s<>"'()\[\]{}]*[^\s<>"'()\[\]{}.,;:!?]"#.to_string()),
+        (
+            Alt::Domain,
+            format!(
+                r"{B}[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.(?i:com|org|net|edu|gov|io|info|biz|us|uk|ca|de|fr|es|it|nl|be|ch|se|no|dk|fi|pt|ee|cy|au|ru|jp|cn|in|br|mx|co|ie|at|pl|cz|nz|za|health)(?:\.[a-z]{{2}})?{B}(?:/[^\s<>\x22']*[^\s<>\x22'.,;:!?])?"
+            ),
+        ),
+        (
+            Alt::Ipv4,
+            format!(
+                r"{B}(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){{3}}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]){B}"
+            ),
+        ),
+        (
+            Alt::Ipv6,
+            format!(
+                r"{B}(?:(?i:[0-9a-f]{{1,4}}):){{7}}(?i:[0-9a-f]{{1,4}}){B}|{B}(?:(?i:[0-9a-f]{{1,4}}):){{1,6}}:(?:(?i:[0-9a-f]{{1,4}}):){{0,5}}(?i:[0-9a-f]{{1,4}}){B}"
+            ),
+        ),
+        (
+            Alt::LabelledPhone,
+            format!(
+                r"{B}(?P<plabel>{PHONE_LABELS}){B}[^0-9+(]{{0,24}}(?P<pvalue>\+?\(?[0-9][0-9 ().-]{{4,18}}[0-9](?:\s*(?i:x|ext\.?|extension)\s*[0-9]{{1,6}})?)"
+            ),
+        ),
+        (
+            Alt::LabelledId,
+            format!(
+                r"{B}(?P<label>{ID_LABELS})[ \t]*(?:(?i:number|no\.?|num|is|was|of)[ \t]*)?[:#=.\-]?[ \t]*(?:(?i:number|no\.?|#)[ \t]*)?[:#=]?[ \t]*(?P<value>[A-Za-z0-9](?:[A-Za-z0-9./-]{{0,28}}[A-Za-z0-9])?){B}"
+            ),
+        ),
+        (Alt::Ssn, format!(r"{B}[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}{B}|{B}[0-9]{{3}} [0-9]{{2}} [0-9]{{4}}{B}")),
+        (
+            Alt::DateIso,
+            format!(
+                r"{B}(?:1[89]|20)[0-9]{{2}}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])(?:[T ][0-2][0-9]:[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?(?:Z|[+-][0-2][0-9]:?[0-5][0-9])?)?{B}"
+            ),
+        ),
+        (
+            Alt::DateNumeric,
+            format!(
+                r"{B}(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12][0-9]|3[01])[/-](?:(?:1[89]|20)[0-9]{{2}}|[0-9]{{2}}){B}"
+            ),
+        ),
+        (
+            Alt::DateDots,
+            format!(r"{B}(?:0?[1-9]|[12][0-9]|3[01])\.(?:0?[1-9]|1[0-2])\.(?:(?:1[89]|20)[0-9]{{2}}|[0-9]{{2}}){B}"),
+        ),
+        (
+            Alt::DateMonthFirst,
+            format!(
+                r"{B}{MONTH}\.?[ \t]+(?:the[ \t]+)?(?:0?[1-9]|[12][0-9]|3[01])(?i:st|nd|rd|th)?{B}(?:,?[ \t]*(?:(?:1[89]|20)[0-9]{{2}}|'[0-9]{{2}}){B})?"
+            ),
+        ),
+        (
+            Alt::DateDayFirst,
+            format!(
+                r"{B}(?:(?i:the)[ \t]+)?(?:0?[1-9]|[12][0-9]|3[01])(?i:st|nd|rd|th)?[ \t]*(?:(?i:of)[ \t]+)?{MONTH}{B}\.?(?:,?[ \t]*(?:1[89]|20)[0-9]{{2}}{B})?"
+            ),
+        ),
+        (Alt::DateMonthYear, format!(r"{B}{MONTH}\.?,?[ \t]+(?:(?:1[89]|20)[0-9]{{2}}|'[0-9]{{2}}){B}")),
+        (Alt::DateMonthDay, format!(r"{B}(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12][0-9]|3[01]){B}")),
+        (
+            Alt::MonthAlone,
+            format!(
+                r"{B}(?:January|February|March|April|June|July|August|September|October|November|December|JANUARY|FEBRUARY|MARCH|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER){B}"
+            ),
+        ),
+        (
+            Alt::AgeYears,
+            format!(
+                r"{B}(?P<agen1>9[0-9]|1[0-4][0-9])(?:(?:[ \t]*-?[ \t]*)(?i:years?|yrs?|yo|y/o|y\.o\.|-year|year)|M|[ \t]?yo[MF]){B}"
+            ),
+        ),
+        (Alt::AgeAged, format!(r"{B}(?i:aged?|age:|age\s+of)[ \t]*(?P<agen2>9[0-9]|1[0-4][0-9]){B}")),
+        (
+            Alt::Street,
+            format!(
+                r"{B}[0-9]{{1,6}}(?:-[0-9]+)?[A-Za-z]?[ \t]+(?:(?:[NSEW]\.?|(?i:north|south|east|west))[ \t]+)?(?:[A-Z0-9][A-Za-z0-9'.-]*[ \t]+){{1,4}}{STREET_SUFFIX}\.?{B}(?:,?[ \t]*(?i:apt|apartment|suite|ste|unit|#|room|rm|floor|fl|bldg|building)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)?"
+            ),
+        ),
+        (Alt::PoBox, format!(r"{B}(?:(?i:p\.?[ \t]?o\.?[ \t]*box)|PSC)[ \t]+[0-9]+(?:,[ \t]*(?i:box)[ \t]+[0-9]+)?")),
+        (Alt::Unit, format!(r"{B}(?:Apt|Apartment|Suite|Ste|APT|SUITE)\.?[ \t]*#?[ \t]*[0-9]+[A-Za-z]?{B}")),
+        (
+            Alt::Facility,
+            format!(
+                r"(?:{B}[A-Z][A-Za-z'.&-]*[ \t]+(?:(?:and|of|&)[ \t]+)?){{1,4}}{FACILITY}{B}(?:[ \t]+(?i:of|at|for)[ \t]+[A-Z][A-Za-z'.-]*(?:[ \t]+[A-Z][A-Za-z'.-]*){{0,2}})?"
+            ),
+        ),
+        (Alt::County, format!(r"{B}[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?[ \t]+(?:County|Parish|COUNTY){B}")),
+        (Alt::Card, format!(r"{B}[3-6][0-9]{{3}}(?:[ -]?[0-9]){{8,15}}{B}")),
+        (
+            Alt::Iban,
+            format!(r"{B}[A-Za-z]{{2}}[0-9]{{2}}(?:[ ]?[A-Za-z0-9]{{4}}){{2,7}}(?:[ ]?[A-Za-z0-9]{{1,3}})?{B}"),
+        ),
+        (
+            Alt::Phone,
+            format!(
+                r"(?:\+?1[-. ]?)?(?:\([2-9][0-9]{{2}}\)[ ]?|{B}[2-9][0-9]{{2}}[-. ])[0-9]{{3}}[-. ][0-9]{{4}}(?:[ \t]*(?i:x|ext\.?|extension)[ \t]*[0-9]{{1,6}}|{B})"
+            ),
+        ),
+        (
+            Alt::PhoneTrailing,
+            format!(
+                r"(?:{B}|\+|\()[0-9(][0-9 ().-]{{5,16}}[0-9](?:[ \t]*-[ \t]*|[ \t]+)(?i:office|fax|mobile|cell|home|work){B}"
+            ),
+        ),
+        (Alt::PhoneIntl, r"\+[1-9][0-9]{0,2}(?:[-. ]?\(?[0-9]{1,4}\)?){2,5}[-. ]?[0-9]{2,4}".to_string()),
+        (Alt::Zip, format!(r"{B}[0-9]{{5}}(?:-[0-9]{{4}})?{B}")),
+        (Alt::Dea, format!(r"{B}[A-Z][A-Z9][0-9]{{7}}{B}")),
+        (Alt::Vin, format!(r"{B}[A-HJ-NPR-Z0-9]{{17}}{B}")),
+        (Alt::LongNumber, format!(r"{B}[0-9]{{7,}}{B}")),
+        (Alt::AlnumId, format!(r"{B}[A-Z]{{1,3}}-?[0-9]{{6,}}[A-Z]?{B}")),
+    ]
+}
+
+fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
+    let alts = alternatives();
+    // The scan needs no groups: they would only slow it down.
+    let pattern = alts.iter().map(|(_, p)| format!("(?:{})", strip_groups(p))).collect::<Vec<_>>().join("|");
+    let re = regex::RegexBuilder::new(&pattern).size_limit(64 << 20).dfa_size_limit(64 << 20).build()?;
+    let mut out = Vec::with_capacity(alts.len());
+    for (a, p) in alts {
+        out.push((a, regex_automata::meta::Regex::new(&p)?));
+    }
+    Ok(Patterns { re, alts: out })
+}
+
+/// Turns every capturing group into a non-capturing one.
+fn strip_groups(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    let b = p.as_bytes();
+    let mut i = 0;
+    let mut escaped = false;
+    let mut in_class = false;
+    while i < b.len() {
+        let c = b[i];
+        if escaped {
+            escaped = false;
+        } else if c == b'\\' {
+            escaped = true;
+        } else if in_class {
+            if c == b']' {
+                in_class = false;
+            }
+        } else if c == b'[' {
+            in_class = true;
+        } else if c == b'(' {
+            if p[i..].starts_with("(?P<") {
+                let close = p[i..].find('>').map_or(i + 1, |k| i + k + 1);
+                out.push_str("(?:");
+                i = close;
+                continue;
+            } else if !p[i..].starts_with("(?") {
+                out.push_str("(?:");
+                i += 1;
+                continue;
+            }
+        }
+        // Multi-byte characters are copied whole.
+        let ch_len = p[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&p[i..i + ch_len]);
+        i += ch_len;
+    }
+    out
+}
+
+/// The pattern set, compiled on first use.
+pub(crate) fn patterns() -> Option<&'static Patterns> {
+    static P: OnceLock<Option<Patterns>> = OnceLock::new();
+    P.get_or_init(|| build().ok()).as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_set_compiles() {
+        let p = build().map_err(|e| e.to_string());
+        let p = match p {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(p.alts.len(), 33);
+        assert_eq!(p.re.captures_len(), 1, "the scan expression has no groups");
+        assert_eq!(strip_groups(r"(a)(?P<x>b)(?:c)[(]\\(é"), r"(?:a)(?:b)(?:c)[(]\\(é");
+    }
+}
