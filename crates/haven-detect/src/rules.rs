@@ -938,6 +938,27 @@ mod tests {
         assert_eq!(e.file, "b.yaml");
     }
 
+    proptest::proptest! {
+        /// The loader refuses garbage with a line inside the text and never panics.
+        #[test]
+        fn loader_never_panics(text in "\\PC{0,400}") {
+            if let Err(e) = parse_rule("p.yaml", &text) {
+                proptest::prop_assert!(e.line >= 1 && e.line <= text.lines().count().max(1) + 1);
+            }
+        }
+
+        /// Cutting or corrupting a shipped rule anywhere gives an error or a rule, never a panic.
+        #[test]
+        fn mutated_rules_never_panic(which in 0..DEFAULT_RULES.len(), at in 0usize..2000, byte in proptest::prelude::any::<u8>()) {
+            let mut text = DEFAULT_RULES[which].1.as_bytes().to_vec();
+            let at = at % text.len();
+            text[at] = byte;
+            let text = String::from_utf8_lossy(&text).into_owned();
+            let _ = parse_rule("m.yaml", &text);
+            let _ = parse_rule("m.yaml", &text[..text.char_indices().nth(at / 2).map_or(0, |(i, _)| i)]);
+        }
+    }
+
     #[test]
     fn spans() {
         assert_eq!(parse_span("10m"), Some(600_000_000));

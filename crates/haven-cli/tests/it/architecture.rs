@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
-const LAYERS: [&str; 8] = [
+const LAYERS: [&str; 9] = [
     "haven-core",
     "haven-crypto",
     "haven-fhir",
     "haven-policy",
     "haven-store",
     "haven-audit",
+    "haven-detect",
     "haven-server",
     "haven-cli",
 ];
