@@ -39,6 +39,9 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Threat detection: events/s on one core through every rule with
+    /// baselines and explanations, and access-to-alert lag under live load.
+    Detect(crate::detect::BenchDetectArgs),
     /// Encrypted vs. plain store round trips on SQLite, and AES-GCM throughput.
     Store {
         /// Records written and read per side per round.
@@ -115,6 +118,7 @@ const DEFAULT_FHIR_DATA: &str = "../shared/data/fhir/synthea-10";
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Deid { data, json } => crate::deid::bench(&data, json),
+        BenchCommand::Detect(args) => crate::detect::bench_cmd(args).await,
         BenchCommand::Store { records, rounds, size, json } => store(records.max(1), rounds.max(1), size, json).await,
         BenchCommand::Audit { records, submitters, rate, json } => {
             let rates: Vec<u64> = rate.into_iter().map(|r| r.max(1)).collect();

@@ -9,6 +9,7 @@ mod bench_audit;
 mod deid;
 mod demo;
 mod demo_data;
+mod detect;
 mod eval;
 mod eval_safety;
 mod init;
@@ -171,6 +172,12 @@ enum Command {
         #[command(subcommand)]
         command: deid::DeidCommand,
     },
+    /// Simulate a hospital's access log with labelled attacks and measure threat detection on it.
+    Simulate(detect::SimulateArgs),
+    /// Threat detection over an exported audit log: the alerts raised.
+    Alerts(detect::OfflineArgs),
+    /// Threat detection over an exported audit log: alerts correlated into incidents.
+    Incidents(detect::OfflineArgs),
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -268,6 +275,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Eval { command } => eval::run(command).await,
         Command::Deid { command } => deid::run(command).await,
         Command::Bench { command } => bench::run(command).await,
+        Command::Simulate(args) => detect::simulate_cmd(args).await,
+        Command::Alerts(args) => detect::alerts_cmd(args),
+        Command::Incidents(args) => detect::incidents_cmd(args),
     }
 }
 
