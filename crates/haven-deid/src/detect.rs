@@ -174,7 +174,7 @@ pub(crate) fn luhn_ok(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// An NPI is valid when "80840" + its ten digits pass Luhn.
