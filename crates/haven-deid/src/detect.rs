@@ -1344,6 +1344,24 @@ mod tests {
     }
 
     #[test]
+    fn the_medical_allow_list_is_never_flagged() {
+        // Every listed drug, condition, eponym and unit, capitalised the way
+        // notes write them, at a sentence start and mid-sentence.
+        let d = dict::dicts();
+        let det = Detector::default();
+        let mut flagged = Vec::new();
+        for w in d.medical.iter() {
+            let cap: String = w.chars().take(1).flat_map(char::to_uppercase).chain(w.chars().skip(1)).collect();
+            for text in [format!("{cap} was started today."), format!("History of {cap} and hypertension."), format!("Continue {cap} 10 mg daily.")] {
+                if !det.detect(&text).is_empty() {
+                    flagged.push(text);
+                }
+            }
+        }
+        assert!(flagged.is_empty(), "{flagged:?}");
+    }
+
+    #[test]
     fn empty_and_odd_input() {
         let d = Detector::default();
         assert!(d.detect("").is_empty());
