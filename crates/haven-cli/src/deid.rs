@@ -240,7 +240,7 @@ fn load_policy(p: &PolicyArgs) -> Result<Policy> {
     }
     let text = std::fs::read_to_string(&p.policy)
         .with_context(|| format!("{:?} is neither a built-in policy nor a readable file", p.policy))?;
-    Ok(Policy::from_toml(&text).with_context(|| format!("policy {}", p.policy))?)
+    Policy::from_toml(&text).with_context(|| format!("policy {}", p.policy))
 }
 
 /// Plain text is cut into pieces of about this size at line ends, so a

@@ -174,7 +174,7 @@ pub(crate) fn luhn_ok(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// An NPI is valid when "80840" + its ten digits pass Luhn.
@@ -1019,9 +1019,16 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             }
         }
         // 3. Synthea-style names: letters glued to a number ("Sumiko254 Larue605").
-        if t.digit_suffix && t.case == Case::Title && t.end - t.start >= 2 {
+        // ("CHA2DS2" and "Cha2ds2" are scores: letters after the digits.)
+        let clean_suffix = |k: usize| !text.as_bytes().get(cx.toks[k].full_end).is_some_and(u8::is_ascii_alphanumeric);
+        if t.digit_suffix && t.case == Case::Title && t.end - t.start >= 2 && clean_suffix(i) && !cx.is_medical(i) {
             let mut j = i;
-            while j + 1 < n && cx.toks[j + 1].digit_suffix && cx.toks[j + 1].case == Case::Title && cx.adjacent(j) {
+            while j + 1 < n
+                && cx.toks[j + 1].digit_suffix
+                && cx.toks[j + 1].case == Case::Title
+                && cx.adjacent(j)
+                && clean_suffix(j + 1)
+            {
                 j += 1;
             }
             let dict_hit = (i..=j).any(|k| cx.is_first(k) || cx.is_last(k));
@@ -1341,6 +1348,28 @@ mod tests {
             let f = found(t);
             assert!(f.is_empty(), "{t:?} flagged {f:?}");
         }
+    }
+
+    #[test]
+    fn the_medical_allow_list_is_never_flagged() {
+        // Every listed drug, condition, eponym and unit, capitalised the way
+        // notes write them, at a sentence start and mid-sentence.
+        let d = dict::dicts();
+        let det = Detector::default();
+        let mut flagged = Vec::new();
+        for w in d.medical.iter() {
+            let cap: String = w.chars().take(1).flat_map(char::to_uppercase).chain(w.chars().skip(1)).collect();
+            for text in [
+                format!("{cap} was started today."),
+                format!("History of {cap} and hypertension."),
+                format!("Continue {cap} 10 mg daily."),
+            ] {
+                if !det.detect(&text).is_empty() {
+                    flagged.push(text);
+                }
+            }
+        }
+        assert!(flagged.is_empty(), "{flagged:?}");
     }
 
     #[test]

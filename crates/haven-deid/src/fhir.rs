@@ -265,7 +265,7 @@ fn apply(
         }
         FhirAction::CryptoHash => {
             hash_reference_str(de, s);
-            count(report, if field == "value" { PhiType::OtherId } else { PhiType::OtherId }, "cryptoHash");
+            count(report, PhiType::OtherId, "cryptoHash");
         }
         FhirAction::Dateshift => {
             if looks_like_date(s) {

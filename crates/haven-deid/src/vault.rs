@@ -45,7 +45,7 @@ impl PseudonymKey {
     /// A key from a key file's contents: hex text (64+ hex digits) or 32+ raw bytes.
     pub fn from_key_file(contents: &[u8]) -> Result<Self, VaultError> {
         let trimmed = contents.trim_ascii();
-        if trimmed.len() >= 64 && trimmed.len() % 2 == 0 && trimmed.iter().all(u8::is_ascii_hexdigit) {
+        if trimmed.len() >= 64 && trimmed.len().is_multiple_of(2) && trimmed.iter().all(u8::is_ascii_hexdigit) {
             let bytes = hex::decode(trimmed).map_err(|_| VaultError::BadKey("invalid hex"))?;
             return Self::from_bytes(&bytes);
         }
