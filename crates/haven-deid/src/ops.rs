@@ -270,12 +270,23 @@ impl Deidentifier {
     }
 }
 
+fn token_regex() -> Option<&'static regex::Regex> {
+    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(r"\[?\[?((?:NAME|LOCATION|DATE|AGE|PHONE|FAX|EMAIL|SSN|MRN|HEALTH_PLAN_ID|ACCOUNT|LICENSE|VEHICLE_ID|DEVICE_ID|URL|IP|OTHER_ID)_[0-9a-f]{10})\]?\]?").ok()).as_ref()
+}
+
+/// The tokens (`TYPE_hex`, without brackets) that occur in `text`, so a
+/// caller can fetch just those vault entries before [`reidentify`].
+pub fn find_tokens(text: &str) -> Vec<&str> {
+    let Some(re) = token_regex() else { return Vec::new() };
+    re.captures_iter(text).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect()
+}
+
 /// Restores every `[[TYPE_hex]]` token in `text` that the vault knows.
 /// Returns the text and how many tokens were replaced. The caller authorizes
 /// and audits this call: it is the only way back from a token to PHI.
 pub fn reidentify(text: &str, vault: &dyn TokenVault) -> Result<(String, usize), DeidError> {
-    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    let Some(re) = RE.get_or_init(|| regex::Regex::new(r"\[?\[?((?:NAME|LOCATION|DATE|AGE|PHONE|FAX|EMAIL|SSN|MRN|HEALTH_PLAN_ID|ACCOUNT|LICENSE|VEHICLE_ID|DEVICE_ID|URL|IP|OTHER_ID)_[0-9a-f]{10})\]?\]?").ok()).as_ref() else {
+    let Some(re) = token_regex() else {
         return Ok((text.to_string(), 0));
     };
     let mut out = String::with_capacity(text.len());

@@ -213,6 +213,8 @@ pub fn action_for(method: &str, route: &str) -> Option<&'static str> {
         ("POST", "/v1/feedback") => "agent.feedback",
         ("GET", "/v1/admin/feedback") => "agent.feedback.report",
         ("GET", "/v1/agent/replies/{id}") => "agent.provenance",
+        ("POST", "/v1/deid") => "deid.apply",
+        ("POST", "/v1/reidentify") => "deid.reidentify",
         _ => return None,
     })
 }

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod audit;
 pub mod authz;
 pub mod config;
+pub mod deid;
 mod error;
 pub mod fhir;
 pub mod import;

@@ -125,7 +125,8 @@ pub async fn open_state(data_dir: &Path, config: Config) -> Result<AppState, Ser
     let authz = crate::state::open_authz(data_dir, &config)?;
     let audit = crate::state::open_audit(data_dir, &config).await?;
     let agent = crate::agent::AgentService::open(data_dir, &config)?;
-    Ok(AppState::new(store, config, data_dir.to_path_buf(), metrics, authz, audit, agent))
+    let deid = crate::deid::DeidService::open(data_dir, &config)?;
+    Ok(AppState::new(store, config, data_dir.to_path_buf(), metrics, authz, audit, agent, deid))
 }
 
 /// Records what this process enforces, before it serves anything.

@@ -196,6 +196,7 @@ struct Inner {
     limiter: crate::accounts::Limiter,
     authz: crate::authz::Authz,
     agent: Arc<crate::agent::AgentService>,
+    deid: Arc<crate::deid::DeidService>,
 }
 
 /// Shared, cheaply cloned application state.
@@ -204,6 +205,8 @@ pub struct AppState(Arc<Inner>);
 
 impl AppState {
     /// Builds the state from an opened store.
+    // One argument per part the state owns; `serve::open_state` is its one caller.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         config: Config,
@@ -212,6 +215,7 @@ impl AppState {
         authz: crate::authz::Authz,
         audit: haven_audit::AuditLog,
         agent: Arc<crate::agent::AgentService>,
+        deid: Arc<crate::deid::DeidService>,
     ) -> Self {
         AppState(Arc::new(Inner {
             audit,
@@ -225,6 +229,7 @@ impl AppState {
             limiter: Default::default(),
             authz,
             agent,
+            deid,
         }))
     }
 
@@ -234,6 +239,16 @@ impl AppState {
             Ok(inner) => AppState(Arc::new(Inner { scheme: "http", ..inner })),
             Err(shared) => AppState(shared),
         }
+    }
+
+    /// The de-identification engine with the tenant key.
+    pub fn deid(&self) -> &crate::deid::DeidService {
+        &self.0.deid
+    }
+
+    /// The guard that tokenizes the assistant's model prompts.
+    pub fn deid_guard(&self) -> crate::deid::PromptTokens {
+        crate::deid::PromptTokens::new(self.0.deid.clone(), self.0.store.clone())
     }
 
     /// The audit log writer.

@@ -316,3 +316,32 @@ async fn haven_ask_prints_the_api_reply_and_needs_consent_for_an_account() {
     let audit = haven_ok(&["audit", "export", "--data-dir", d]);
     assert!(audit.contains("agent.ask"), "speaking as an account is an audited operator action");
 }
+
+#[tokio::test]
+async fn deid_api_tags_tokenizes_and_restores_only_for_clinical_roles_and_audits_no_values() {
+    let c = Clinic::new(&[]).await;
+    let note = "Seen on 03/14/2026: Mr. Tobias Hartwell, MRN 4471923, phone (617) 555-0142.";
+    assert_eq!(c.post(&c.patient, "/v1/deid", json!({"text": note})).await.0, 403, "patients may not");
+    let (s, v) = c.post(&c.clinician, "/v1/deid", json!({"text": note})).await;
+    assert_eq!(s, 200, "{v}");
+    let out = v["text"].as_str().unwrap();
+    for value in ["Tobias", "Hartwell", "4471923", "555-0142", "03/14/2026"] {
+        assert!(!out.contains(value), "{value} left in {out}");
+    }
+    assert!(v["counts"]["NAME"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(c.post(&c.clinician, "/v1/deid", json!({"text": note, "policy": "nope"})).await.0, 400);
+
+    // Reversible tokens: only a clinical role gets the values back.
+    let (s, v) = c.post(&c.clinician, "/v1/deid", json!({"text": note, "policy": "llm-round-trip"})).await;
+    assert_eq!(s, 200, "{v}");
+    let tokens = v["text"].as_str().unwrap().to_string();
+    assert!(tokens.contains("NAME_"), "{tokens}");
+    assert_eq!(c.post(&c.admin, "/v1/reidentify", json!({"text": tokens})).await.0, 403);
+    let (s, back) = c.post(&c.clinician, "/v1/reidentify", json!({"text": tokens})).await;
+    assert_eq!(s, 200, "{back}");
+    assert_eq!(back["text"], note);
+
+    let audit = haven_ok(&["audit", "export", "--data-dir", c.dir.arg()]);
+    assert!(audit.contains("deid.apply") && audit.contains("deid.reidentify"));
+    assert!(!audit.contains("Hartwell") && !audit.contains("4471923"), "the audit log holds counts, never values");
+}

@@ -257,8 +257,15 @@ pub async fn message(
     let assistant = state.agent().assistant_for(&p).ok_or(ApiError::Forbidden)?;
     let tools =
         AgentTools::new(state.clone(), p.clone(), assistant, trail.clone(), origin.request_id, origin.source_ip);
-    let ctx =
-        TurnContext { role: Some(p.role), today: time::OffsetDateTime::now_utc().date(), tools: &tools, guard: None };
+    // A model sees only tokens in place of identifiers; without the guard
+    // the agent answers offline.
+    let guard = state.deid_guard();
+    let ctx = TurnContext {
+        role: Some(p.role),
+        today: time::OffsetDateTime::now_utc().date(),
+        tools: &tools,
+        guard: Some(&guard),
+    };
     let reply = state.agent().agent().turn(&ctx, &mut c.state, &req.text).await;
     let reply_id = finish(&state, &trail, &id, &mut c, req.text, &reply).await?;
     Ok(respond(&headers, &id, &reply_id, reply))
@@ -565,7 +572,9 @@ pub async fn visitor_message(
         return Err(ApiError::NotFound);
     }
     let tools = NoTools;
-    let ctx = TurnContext { role: None, today: time::OffsetDateTime::now_utc().date(), tools: &tools, guard: None };
+    let guard = state.deid_guard();
+    let ctx =
+        TurnContext { role: None, today: time::OffsetDateTime::now_utc().date(), tools: &tools, guard: Some(&guard) };
     let reply = state.agent().agent().turn(&ctx, &mut c.state, &req.text).await;
     let reply_id = finish(&state, &trail, &id, &mut c, req.text, &reply).await?;
     Ok(respond(&headers, &id, &reply_id, reply))

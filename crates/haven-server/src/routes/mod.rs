@@ -7,6 +7,7 @@ mod admin;
 mod agent;
 mod audit;
 mod auth;
+mod deid;
 mod fhir;
 mod health;
 mod keys;
@@ -111,6 +112,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(agent::provenance))
         .routes(routes!(agent::visitor_start))
         .routes(routes!(agent::visitor_message))
+        .routes(routes!(deid::deidentify))
+        .routes(routes!(deid::reidentify))
 }
 
 /// The OpenAPI document of every non-FHIR route.
