@@ -170,7 +170,13 @@ pub async fn load_tokens(store: &Store, text: &str) -> Result<InMemoryVault, Dei
             continue;
         }
         let Some(id) = token_id(token) else { continue };
-        let Ok(record) = store.read(&rtype, &id).await else { continue };
+        // An unknown token stays as it is; a failing store is an error, not
+        // a silently unrestored text.
+        let record = match store.read(&rtype, &id).await {
+            Ok(r) => r,
+            Err(haven_store::StoreError::NotFound | haven_store::StoreError::Gone { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&record.payload) else { continue };
         if let (Some(value), Some((kind, _))) = (v["value"].as_str(), token.rsplit_once('_')) {
             let kind = kind.parse().map_err(|_| DeidFailure::Engine)?;
