@@ -29,4 +29,4 @@ pub use store::{
     SqliteAuditStore, StoredRecord, sqlite_index_path,
 };
 pub use verify::{Problem, Verifier, VerifyReport, verify_store};
-pub use writer::AuditLog;
+pub use writer::{AppendObserver, AuditLog};

@@ -4,13 +4,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::{PublicKey, Signer};
-use crate::record::Event;
+use crate::record::{Event, RECORD_VERSION, Record};
 use crate::store::{AuditStore, CheckpointPolicy};
 use crate::{AuditError, Checkpoint};
 
@@ -47,6 +47,16 @@ struct Inner {
     tx: mpsc::Sender<Request>,
     store: Arc<dyn AuditStore>,
     public_key: PublicKey,
+    observer: Arc<OnceLock<Arc<dyn AppendObserver>>>,
+}
+
+/// Told of every record once it is durable, in sequence order (live threat
+/// detection listens so). It runs on the writer task: it must return at once
+/// (hand the records to a queue) and must not log them. The records carry no
+/// `prev` hash: the chain is the store's business.
+pub trait AppendObserver: Send + Sync {
+    /// Records just made durable, ascending and without gaps between calls.
+    fn appended(&self, records: Vec<Record>);
 }
 
 /// The audit log as the application uses it. Cheap to clone.
@@ -67,9 +77,16 @@ impl AuditLog {
     ) -> AuditLog {
         let (tx, rx) = mpsc::channel(QUEUE);
         let public_key = signer.public_key();
-        let task = Task { store: store.clone(), signer, policy, publish, dirty: false };
+        let observer: Arc<OnceLock<Arc<dyn AppendObserver>>> = Arc::default();
+        let task = Task { store: store.clone(), signer, policy, publish, dirty: false, observer: observer.clone() };
         tokio::spawn(task.run(rx));
-        AuditLog { inner: Arc::new(Inner { tx, store, public_key }) }
+        AuditLog { inner: Arc::new(Inner { tx, store, public_key, observer }) }
+    }
+
+    /// Sets the observer told of every record appended from now on; false
+    /// if one was already set (there is one per log).
+    pub fn observe(&self, observer: Arc<dyn AppendObserver>) -> bool {
+        self.inner.observer.set(observer).is_ok()
     }
 
     /// Records one event; resolves with its sequence number once durable.
@@ -124,6 +141,7 @@ struct Task {
     publish: Option<PathBuf>,
     /// Whether this writer added records that no checkpoint covers yet.
     dirty: bool,
+    observer: Arc<OnceLock<Arc<dyn AppendObserver>>>,
 }
 
 impl Task {
@@ -209,7 +227,16 @@ impl Task {
         if events.is_empty() && !force {
             return closer;
         }
+        // Copies for the observer, only when there is one.
+        let observed = self.observer.get().filter(|_| !events.is_empty()).map(|o| (o.clone(), events.clone()));
         let result = self.append(events, force).await;
+        if let (Some((observer, events)), Ok(r)) = (observed, &result) {
+            let records = (r.first_seq..)
+                .zip(events)
+                .map(|(seq, event)| Record { v: RECORD_VERSION, seq, prev: String::new(), event })
+                .collect();
+            observer.appended(records);
+        }
         let covering = match &result {
             Ok(r) if force => match &r.checkpoint {
                 Some(cp) => Ok(Some(cp.clone())),

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{Fixture, Val, event, events, fill, keys, manual, signer};
 use haven_audit::{
-    AuditError, AuditLog, AuditQuery, AuditStore, CheckpointPolicy, Outcome, Record, export_jsonl, hash_record,
-    now_micros, verify_jsonl, verify_store,
+    AppendObserver, AuditError, AuditLog, AuditQuery, AuditStore, CheckpointPolicy, Outcome, Record, export_jsonl,
+    hash_record, now_micros, verify_jsonl, verify_store,
 };
 
 #[tokio::test]
@@ -545,4 +545,47 @@ async fn sqlite_file_is_private_and_reopens() {
     let q = haven_audit::AuditQuery { patient: Some("pat1".into()), ..Default::default() };
     assert_eq!(store.search(&q).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>(), [4]);
     store.close().await;
+}
+
+/// Collects what the writer reports.
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Vec<Record>>);
+
+impl AppendObserver for Collect {
+    fn appended(&self, records: Vec<Record>) {
+        self.0.lock().unwrap().extend(records);
+    }
+}
+
+#[tokio::test]
+async fn the_observer_sees_every_durable_record_in_order() {
+    for f in Fixture::all().await {
+        let log = AuditLog::start(f.store.clone(), signer(), CheckpointPolicy::default(), None);
+        assert_eq!(log.record(event(1)).await.unwrap(), 1, "before the observer: not seen");
+        let seen = Arc::new(Collect::default());
+        assert!(log.observe(seen.clone()));
+        assert!(!log.observe(Arc::new(Collect::default())), "one observer per log");
+        let mut tasks = Vec::new();
+        for t in 0..4u64 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                log.record(event(100 + t)).await.unwrap();
+                log.record_all(events(200 + t * 10, 3)).await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        log.checkpoint_now().await.unwrap();
+        log.close().await;
+        let seen = seen.0.lock().unwrap().clone();
+        let seqs: Vec<u64> = seen.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (2..=17).collect::<Vec<u64>>(), "{}", f.name);
+        // Each is the stored record's event.
+        for r in seen.iter() {
+            let stored = f.store.records(r.seq - 1, 1).await.unwrap();
+            assert_eq!(Record::decode(&stored[0].bytes).unwrap().event, r.event, "{}", f.name);
+        }
+        f.cleanup().await;
+    }
 }

@@ -17,6 +17,10 @@ use crate::engine::Detector;
 /// Records read from the store per catch-up page.
 const CATCH_UP_PAGE: usize = 1000;
 
+/// How often absences (e.g. break-the-glass without documentation) are
+/// checked against the clock when no record arrives to move time on.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Default)]
 struct Shared {
     offered: AtomicU64,
@@ -61,6 +65,14 @@ pub struct DetectionFeed {
     shared: Arc<Shared>,
 }
 
+impl haven_audit::AppendObserver for DetectionFeed {
+    fn appended(&self, records: Vec<Record>) {
+        for r in records {
+            self.offer(r);
+        }
+    }
+}
+
 impl DetectionFeed {
     /// Offers a stored record. Never waits: when the queue is full the
     /// consumer is told to read it back from the store instead.
@@ -75,7 +87,24 @@ impl DetectionFeed {
 
     /// Lag and overflow figures.
     pub fn lag(&self) -> LagReport {
-        let s = &self.shared;
+        self.monitor().lag()
+    }
+
+    /// A handle that reads the figures without keeping the consumer alive.
+    pub fn monitor(&self) -> LagMonitor {
+        LagMonitor(self.shared.clone())
+    }
+}
+
+/// Reads the consumer's lag figures; unlike a feed, it does not keep the
+/// consumer running.
+#[derive(Clone)]
+pub struct LagMonitor(Arc<Shared>);
+
+impl LagMonitor {
+    /// Lag and overflow figures.
+    pub fn lag(&self) -> LagReport {
+        let s = &self.0;
         LagReport {
             offered_seq: s.offered.load(Ordering::Relaxed),
             processed_seq: s.processed_seq.load(Ordering::Relaxed),
@@ -92,7 +121,9 @@ impl DetectionFeed {
 
 /// Starts the consumer task (inside a tokio runtime): it runs `detector` on
 /// every record after `after_seq`, in sequence order, and hands the alerts
-/// raised to `sink`. `clock` gives the current time in unix µs (for lag).
+/// raised to `sink`. `clock` gives the current time in unix µs (for lag and
+/// for absences that fall due while the log is quiet). It first reads from
+/// the store whatever was appended after `after_seq` before it started.
 pub fn spawn_consumer<F>(
     detector: Detector,
     store: Arc<dyn AuditStore>,
@@ -107,6 +138,7 @@ where
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let shared = Arc::new(Shared::default());
     shared.processed_seq.store(after_seq, Ordering::Relaxed);
+    shared.behind.store(true, Ordering::Relaxed);
     let feed = DetectionFeed { tx, shared: shared.clone() };
     let consumer = Consumer { detector, store, rx, shared, next: after_seq + 1, clock, sink };
     (feed, tokio::spawn(consumer.run()))
@@ -125,6 +157,8 @@ struct Consumer<F> {
 impl<F: FnMut(Vec<Alert>) + Send + 'static> Consumer<F> {
     /// Runs until every feed is dropped and the queue is drained; returns the detector.
     async fn run(mut self) -> Detector {
+        let mut flush = tokio::time::interval_at(tokio::time::Instant::now() + FLUSH_EVERY, FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if self.shared.behind.swap(false, Ordering::AcqRel) {
                 self.catch_up().await;
@@ -144,6 +178,12 @@ impl<F: FnMut(Vec<Alert>) + Send + 'static> Consumer<F> {
                     None => break,
                 },
                 () = self.shared.wake.notified() => {}
+                _ = flush.tick() => {
+                    let alerts = self.detector.flush((self.clock)());
+                    if !alerts.is_empty() {
+                        (self.sink)(alerts);
+                    }
+                }
             }
         }
         // Whatever overflowed last is still in the store.

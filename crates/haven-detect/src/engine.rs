@@ -240,6 +240,12 @@ impl Detector {
         self.stats
     }
 
+    /// Numbers the alerts raised from now on after `last` (a restarted
+    /// server continues its persisted alerts' numbering).
+    pub fn resume_alert_ids(&mut self, last: u64) {
+        self.next_id = self.next_id.max(last.saturating_add(1));
+    }
+
     /// Observes an audit record.
     pub fn observe_record(&mut self, record: &haven_audit::Record) -> Vec<Alert> {
         self.observe(&Event::from(record))

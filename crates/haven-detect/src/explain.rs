@@ -52,6 +52,8 @@ pub enum ExplanationKind {
     EmergencyEncounter,
     /// Care team membership.
     CareTeam,
+    /// An explicit care assignment (a referral, a handover, a shift).
+    Assignment,
     /// An order the user placed or is to perform.
     Order,
     /// A note or result the user authored.
@@ -74,6 +76,7 @@ impl ExplanationKind {
             ExplanationKind::Encounter => "encounter",
             ExplanationKind::EmergencyEncounter => "emergency_encounter",
             ExplanationKind::CareTeam => "care_team",
+            ExplanationKind::Assignment => "assignment",
             ExplanationKind::Order => "order",
             ExplanationKind::Note => "note",
             ExplanationKind::Department => "department",
@@ -102,6 +105,7 @@ impl Explanation {
             ExplanationKind::Encounter => "an encounter the user takes part in",
             ExplanationKind::EmergencyEncounter => "an emergency encounter the user takes part in",
             ExplanationKind::CareTeam => "the user is on the patient's care team",
+            ExplanationKind::Assignment => "the user is assigned to the patient's care",
             ExplanationKind::Order => "an order the user placed or performs",
             ExplanationKind::Note => "a note or result the user authored",
             ExplanationKind::Department => "the user's department is treating the patient",
@@ -173,6 +177,8 @@ pub enum LinkKind {
     EmergencyEncounter,
     /// Care team member.
     CareTeam,
+    /// Explicitly assigned to the patient's care.
+    Assignment,
     /// Orderer or performer of a ServiceRequest/MedicationRequest.
     Order,
     /// Author of a note, document or result.
@@ -186,6 +192,7 @@ impl LinkKind {
             LinkKind::Encounter => ExplanationKind::Encounter,
             LinkKind::EmergencyEncounter => ExplanationKind::EmergencyEncounter,
             LinkKind::CareTeam => ExplanationKind::CareTeam,
+            LinkKind::Assignment => ExplanationKind::Assignment,
             LinkKind::Order => ExplanationKind::Order,
             LinkKind::Note => ExplanationKind::Note,
         }
@@ -197,7 +204,7 @@ impl LinkKind {
         match self {
             LinkKind::Appointment => (DAY, 3 * DAY),
             LinkKind::Encounter | LinkKind::EmergencyEncounter => (2 * HOUR, 7 * DAY),
-            LinkKind::CareTeam => (0, DAY),
+            LinkKind::CareTeam | LinkKind::Assignment => (0, DAY),
             LinkKind::Order | LinkKind::Note => (DAY, 14 * DAY),
         }
     }
@@ -609,6 +616,60 @@ fn instant(v: &Value) -> Option<i64> {
     }
     let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
     Some(d.midnight().assume_utc().unix_timestamp() * 1_000_000)
+}
+
+/// A relationship index that grows while detection reads it: the server
+/// adds each appointment, encounter or care team as it is written, so an
+/// access right after is explained.
+#[derive(Debug, Default)]
+pub struct LiveIndex(std::sync::RwLock<RelationshipIndex>);
+
+impl LiveIndex {
+    /// Starts from `index`.
+    pub fn new(index: RelationshipIndex) -> Self {
+        LiveIndex(std::sync::RwLock::new(index))
+    }
+
+    /// Adds one FHIR resource (see [`RelationshipIndex::add_fhir`]).
+    pub fn add_fhir(&self, r: &Value) {
+        // A poisoned lock only means a panic elsewhere; the index is still usable.
+        let mut idx = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        idx.add_fhir(r);
+    }
+
+    /// Adds a relationship (see [`RelationshipIndex::add_link`]).
+    pub fn add_link(
+        &self,
+        practitioner: &str,
+        patient: &str,
+        kind: LinkKind,
+        from: i64,
+        to: i64,
+        reference: Option<&str>,
+    ) {
+        let mut idx = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        idx.add_link(practitioner, patient, kind, from, to, reference);
+    }
+
+    /// How many patients and staff members it knows.
+    pub fn len(&self) -> (usize, usize) {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    /// Whether it knows nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == (0, 0)
+    }
+}
+
+impl Explainer for LiveIndex {
+    fn explain(&self, access: &Access<'_>) -> Option<Explanation> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).explain(access)
+    }
+
+    fn facts(&self, access: &Access<'_>) -> PatientFacts {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).facts(access)
+    }
 }
 
 impl Explainer for RelationshipIndex {

@@ -201,7 +201,11 @@ impl IncidentBook {
         } else if let Some(n) = &a.actor_name {
             k.push(format!("name:{n}"));
         }
-        if let Some(ip) = &a.source_ip {
+        // A source address ties credential attacks together (spraying,
+        // guessing from one host); for other alerts it would tie strangers
+        // behind one proxy or NAT into one incident.
+        if let Some(ip) = a.source_ip.as_ref().filter(|_| a.category == Category::Credential || a.actor == "anonymous")
+        {
             k.push(format!("ip:{ip}"));
         }
         for p in &a.patients {
@@ -293,6 +297,37 @@ impl IncidentBook {
         }
         inc.resummarise();
         Some(inc.id)
+    }
+
+    /// A book as it was saved: its incidents (in id order, numbered from 1
+    /// without gaps) and explained alerts. Unresolved incidents go on
+    /// collecting alerts about their actors, sources and patients.
+    pub fn restore(window: i64, incidents: Vec<Incident>, explained: Vec<Alert>) -> Result<Self, IncidentError> {
+        let mut book = IncidentBook::new(window);
+        for (i, inc) in incidents.into_iter().enumerate() {
+            if inc.id != i as u64 + 1 {
+                return Err(IncidentError::NotFound(i as u64 + 1));
+            }
+            let keys = inc
+                .actors
+                .iter()
+                .map(|a| format!("actor:{a}"))
+                .chain(
+                    inc.source_ips
+                        .iter()
+                        .filter(|_| inc.categories.contains(&Category::Credential))
+                        .map(|ip| format!("ip:{ip}")),
+                )
+                .chain(inc.patients.iter().map(|p| format!("patient:{p}")));
+            for k in keys {
+                book.by_key.insert(k, i);
+            }
+            book.incidents.push(inc);
+        }
+        for a in explained.into_iter().filter(|a| a.status == AlertStatus::Explained) {
+            book.add(a);
+        }
+        Ok(book)
     }
 
     /// All incidents, oldest first.
@@ -387,7 +422,11 @@ mod tests {
             rule: rule.into(),
             title: rule.into(),
             attack: rule.into(),
-            category: if rule.starts_with('s') { Category::Snooping } else { Category::Exfiltration },
+            category: match rule.as_bytes()[0] {
+                b's' => Category::Snooping,
+                b'c' => Category::Credential,
+                _ => Category::Exfiltration,
+            },
             level: Level::Medium,
             time,
             first_time: time,
@@ -427,6 +466,31 @@ mod tests {
         e.status = AlertStatus::Explained;
         assert_eq!(b.add(e), None);
         assert_eq!(b.explained().count(), 1);
+        // One address ties credential attacks, not strangers behind one proxy.
+        let c1 = b.add(alert(7, "cred", "account:7", "10.9.9.9", &[], 5000)).unwrap();
+        assert_eq!(b.add(alert(8, "cred", "account:8", "10.9.9.9", &[], 5001)), Some(c1));
+        assert_ne!(b.add(alert(9, "exfil", "account:9", "10.9.9.9", &["p9"], 5002)), Some(c1));
+    }
+
+    #[test]
+    fn a_restored_book_goes_on_correlating() {
+        let mut b = IncidentBook::new(1000);
+        b.add(alert(1, "snoop", "account:1", "10.0.0.1", &["p1"], 0)).unwrap();
+        let resolved = b.add(alert(2, "exfil", "account:2", "10.0.0.2", &["p2"], 0)).unwrap();
+        b.resolve(resolved, Resolution::Benign, "audit", "account:9", 5).unwrap();
+        let mut explained = alert(3, "snoop", "account:3", "10.0.0.3", &["p3"], 0);
+        explained.status = AlertStatus::Explained;
+        b.add(explained.clone());
+        let mut r = IncidentBook::restore(1000, b.incidents().to_vec(), vec![explained]).unwrap();
+        assert_eq!(r.incidents(), b.incidents());
+        assert_eq!(r.explained().count(), 1);
+        // Same patient, within the window: joins incident 1; the resolved one takes nothing.
+        assert_eq!(r.add(alert(4, "snoop", "account:5", "10.0.0.5", &["p1"], 10)), Some(1));
+        assert_eq!(r.add(alert(5, "exfil", "account:2", "10.0.0.6", &[], 10)), Some(3));
+        // Gaps in the ids are refused.
+        let mut gap = b.incidents().to_vec();
+        gap.remove(0);
+        assert!(IncidentBook::restore(1000, gap, vec![]).is_err());
     }
 
     #[test]

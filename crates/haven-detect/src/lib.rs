@@ -55,11 +55,11 @@ mod summary;
 
 pub use alert::{Alert, AlertStatus, MAX_EVIDENCE, MAX_PATIENTS, PatientExplanation};
 pub use baseline::Deviation;
-pub use consumer::{DetectionFeed, LagReport, spawn_consumer};
+pub use consumer::{DetectionFeed, LagMonitor, LagReport, spawn_consumer};
 pub use engine::{Detector, DetectorStats};
 pub use event::{ActorKind, Event};
 pub use explain::{
-    Access, EMPLOYEE_SYSTEM, Explainer, Explanation, ExplanationKind, LinkKind, NoExplainer, PatientFacts,
+    Access, EMPLOYEE_SYSTEM, Explainer, Explanation, ExplanationKind, LinkKind, LiveIndex, NoExplainer, PatientFacts,
     PatientProfile, RelationshipIndex, StaffProfile,
 };
 pub use incident::{

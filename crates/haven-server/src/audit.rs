@@ -214,6 +214,12 @@ pub fn action_for(method: &str, route: &str) -> Option<&'static str> {
         ("GET", "/v1/admin/feedback") => "agent.feedback.report",
         ("GET", "/v1/agent/replies/{id}") => "agent.provenance",
         ("POST", "/v1/deid") => "deid.apply",
+        ("GET", "/v1/alerts") => "security.alerts",
+        ("GET", "/v1/incidents") => "security.incidents",
+        ("GET", "/v1/incidents/export") => "security.export",
+        ("GET", "/v1/incidents/{id}") => "security.incident",
+        ("POST", "/v1/incidents/{id}") => "security.incident_change",
+        ("GET", "/v1/detect/status") => "security.status",
         ("POST", "/v1/reidentify") => "deid.reidentify",
         _ => return None,
     })

@@ -63,6 +63,54 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The healthcare agent.
     pub agent: AgentConfig,
+    /// Threat detection on the live audit stream.
+    pub detect: DetectConfig,
+}
+
+/// Whether the authority at the start of `rest` (after `http://`) is a loopback host.
+fn is_loopback_host(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Threat detection on the live audit stream.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    /// Run detection inside `haven serve`.
+    pub enabled: bool,
+    /// A directory of rule files (relative to the data directory) used
+    /// instead of the shipped rules.
+    pub rules_dir: Option<PathBuf>,
+    /// Records queued for detection; beyond this they are read back from the
+    /// audit store (never dropped).
+    pub queue: usize,
+    /// Alerts within this many minutes of an open incident's latest alert join it.
+    pub correlation_window_minutes: u64,
+    /// Audit records replayed at start to rebuild the baselines (their
+    /// alerts are not raised again).
+    pub warmup_records: u64,
+    /// A URL that receives each new alert and incident as JSON (HTTPS, or
+    /// HTTP to a loopback address).
+    pub webhook_url: Option<String>,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            enabled: true,
+            rules_dir: None,
+            queue: 10_000,
+            correlation_window_minutes: 240,
+            warmup_records: 200_000,
+            webhook_url: None,
+        }
+    }
 }
 
 /// The healthcare agent: conversations, knowledge, scenarios, a model.
@@ -408,6 +456,20 @@ impl Config {
         {
             return Err(bad("server.metrics_listen", "must be a loopback address (metrics are not public)"));
         }
+        if self.detect.queue == 0 {
+            return Err(bad("detect.queue", "must be at least 1"));
+        }
+        if let Some(url) = &self.detect.webhook_url
+            && let Err(e) = haven_detect::export::WebhookSender::new(url)
+        {
+            return Err(bad("detect.webhook_url", &e.to_string()));
+        }
+        if let Some(url) = &self.detect.webhook_url
+            && let Some(rest) = url.strip_prefix("http://")
+            && !is_loopback_host(rest)
+        {
+            return Err(bad("detect.webhook_url", "plain http:// only to a loopback address; use https://"));
+        }
         if self.server.request_timeout_secs == 0 {
             return Err(bad("server.request_timeout_secs", "must be at least 1"));
         }
@@ -558,6 +620,18 @@ mod tests {
         let env = vec![("HAVEN_SERVER__REQUEST_TIMEOUT_SECS".to_string(), "soon".to_string())];
         let e = Config::parse("haven.toml", "", env).unwrap_err().to_string();
         assert!(e.contains("HAVEN_SERVER__REQUEST_TIMEOUT_SECS") && e.contains("request_timeout_secs"), "{e}");
+    }
+
+    #[test]
+    fn webhooks_go_over_https_or_stay_on_this_machine() {
+        for ok in ["https://siem.example.org/x", "http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]:8/x"] {
+            parse(&format!("[detect]\nwebhook_url = \"{ok}\"\n")).unwrap();
+        }
+        for bad in ["http://siem.example.org/x", "http://127.0.0.1.evil.org/", "ftp://x", "http://u@10.0.0.1/"] {
+            let e = parse(&format!("[detect]\nwebhook_url = \"{bad}\"\n")).unwrap_err().to_string();
+            assert!(e.contains("detect.webhook_url"), "{bad}: {e}");
+        }
+        assert!(parse("[detect]\nqueue = 0\n").unwrap_err().to_string().contains("detect.queue"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod authz;
 pub mod config;
 pub mod deid;
+pub mod detect;
 mod error;
 pub mod fhir;
 pub mod import;

@@ -91,6 +91,9 @@ impl RunningServer {
         }
         self.watcher.abort();
         self.sweeper.abort();
+        if let Some(d) = self.state.detect() {
+            d.stop().await;
+        }
         // A final checkpoint covers everything written before the stop.
         if let Err(e) = self.state.audit().checkpoint_now().await {
             tracing::error!(error = %e, "final audit checkpoint failed");
@@ -171,6 +174,11 @@ pub async fn start(data_dir: &Path, config: Config, opts: ServeOptions) -> Resul
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let mut state = open_state(data_dir, config).await?;
     record_start(&state).await?;
+    if state.config().detect.enabled {
+        let detect = crate::detect::DetectService::open(state.store(), data_dir, state.config()).await?;
+        detect.start(state.audit());
+        state.set_detect(detect);
+    }
     let metrics = state.metrics().cloned();
     if opts.insecure_http {
         state = state.plain_http();

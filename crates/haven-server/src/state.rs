@@ -30,6 +30,9 @@ pub enum OpenError {
     /// The audit log cannot be opened.
     #[error("audit log: {0}")]
     Audit(#[from] haven_audit::AuditError),
+    /// Threat detection cannot start (a malformed rule: its file, line and reason).
+    #[error("threat detection: {0}")]
+    Detect(String),
     /// The data directory is not usable.
     #[error("data directory {path}: {reason}")]
     DataDir {
@@ -197,6 +200,7 @@ struct Inner {
     authz: crate::authz::Authz,
     agent: Arc<crate::agent::AgentService>,
     deid: Arc<crate::deid::DeidService>,
+    detect: std::sync::OnceLock<Arc<crate::detect::DetectService>>,
 }
 
 /// Shared, cheaply cloned application state.
@@ -230,7 +234,18 @@ impl AppState {
             authz,
             agent,
             deid,
+            detect: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Live threat detection, when `haven serve` runs it.
+    pub fn detect(&self) -> Option<&Arc<crate::detect::DetectService>> {
+        self.0.detect.get()
+    }
+
+    /// Sets the live threat detection (once).
+    pub fn set_detect(&self, detect: Arc<crate::detect::DetectService>) {
+        let _ = self.0.detect.set(detect);
     }
 
     /// The same state, for a listener serving plain HTTP (links use `http`).

@@ -21,4 +21,6 @@ pub use backend::{Backend, Head, IndexClause, IndexEntry, KeyRow, VersionRow, Wr
 pub use error::StoreError;
 pub use postgres::PgBackend;
 pub use sqlite::SqliteBackend;
-pub use store::{BatchItem, BatchOutcome, IndexTerm, Precondition, Record, RecordMeta, RewrapReport, Store, Timestamp};
+pub use store::{
+    BatchItem, BatchOutcome, IndexTerm, Precondition, Record, RecordMeta, RewrapReport, Store, Timestamp, WriteObserver,
+};

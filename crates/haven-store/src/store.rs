@@ -134,12 +134,23 @@ pub struct RewrapReport {
     pub failed: Vec<(ResourceType, ResourceId, VersionId, String)>,
 }
 
+/// Told of every record version written through this store (and its
+/// clones), after the write succeeded, with the plaintext payload: the live
+/// relationship index of threat detection keeps up so. It runs on the
+/// writer's request path: it must be quick, must not log the payload and
+/// must not keep more of it than its purpose needs.
+pub trait WriteObserver: Send + Sync {
+    /// A new version of `rtype/id` with this payload.
+    fn written(&self, rtype: &ResourceType, id: &ResourceId, payload: &[u8]);
+}
+
 /// The record store: encryption and versioning over a [`Backend`].
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
     envelope: Envelope,
     index_key: BlindIndexKey,
+    observer: Arc<std::sync::OnceLock<Arc<dyn WriteObserver>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -194,7 +205,19 @@ impl Store {
     /// A store over `backend`, encrypting with keys from `provider`.
     pub async fn new(backend: Arc<dyn Backend>, provider: Arc<dyn KeyProvider>) -> Result<Self, StoreError> {
         let index_key = provider.blind_index_key().await?;
-        Ok(Store { backend, envelope: Envelope::new(provider), index_key })
+        Ok(Store { backend, envelope: Envelope::new(provider), index_key, observer: Arc::default() })
+    }
+
+    /// Sets the observer of every write from now on (one per store and its
+    /// clones); false if one was already set.
+    pub fn observe_writes(&self, observer: Arc<dyn WriteObserver>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    fn tell(&self, rtype: &ResourceType, id: &ResourceId, payload: &[u8]) {
+        if let Some(o) = self.observer.get() {
+            o.written(rtype, id, payload);
+        }
     }
 
     /// The backend's name.
@@ -276,7 +299,10 @@ impl Store {
         let id = id.unwrap_or_else(ResourceId::random);
         let row = self.seal_row(rtype, &id, VersionId::FIRST, payload).await?;
         match self.backend.write(&row, None, &self.index_entries(rtype, terms)).await {
-            Ok(()) => Ok(Self::meta(&row)),
+            Ok(()) => {
+                self.tell(rtype, &id, payload);
+                Ok(Self::meta(&row))
+            }
             Err(StoreError::Race) => Err(StoreError::AlreadyExists),
             Err(e) => Err(e),
         }
@@ -317,7 +343,10 @@ impl Store {
             let version = prev.map(VersionId::next).unwrap_or(VersionId::FIRST);
             let row = self.seal_row(rtype, id, version, payload).await?;
             match self.backend.write(&row, prev, &index).await {
-                Ok(()) => return Ok((Self::meta(&row), prev.is_none())),
+                Ok(()) => {
+                    self.tell(rtype, id, payload);
+                    return Ok((Self::meta(&row), prev.is_none()));
+                }
                 Err(StoreError::Race) => race_backoff(attempt).await,
                 Err(e) => return Err(e),
             }
@@ -525,7 +554,14 @@ impl Store {
                 ops.push(WriteOp { row, expected: head.map(|h| h.version), index });
             }
             match self.backend.write_batch(&ops).await {
-                Ok(()) => return Ok(outcomes),
+                Ok(()) => {
+                    for it in items {
+                        if let Some(payload) = &it.payload {
+                            self.tell(&it.rtype, &it.id, payload);
+                        }
+                    }
+                    return Ok(outcomes);
+                }
                 Err(StoreError::Race) => race_backoff(attempt).await,
                 Err(e) => return Err(e),
             }

@@ -148,3 +148,40 @@ async fn postgres_holds_no_plaintext_phi() {
     assert_absent(&dump, "PostgreSQL tables");
     PgBackend::drop_schema(&url, &schema).await.unwrap();
 }
+
+/// Writes told to the observer: type, id and payload.
+#[derive(Default)]
+struct Seen(std::sync::Mutex<Vec<(String, String, Vec<u8>)>>);
+
+impl haven_store::WriteObserver for Seen {
+    fn written(&self, rtype: &ResourceType, id: &haven_core::ResourceId, payload: &[u8]) {
+        self.0.lock().unwrap().push((rtype.as_str().into(), id.as_str().into(), payload.to_vec()));
+    }
+}
+
+#[tokio::test]
+async fn the_write_observer_sees_every_successful_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = sqlite_store(dir.path()).await;
+    let seen = Arc::new(Seen::default());
+    assert!(store.observe_writes(seen.clone()));
+    assert!(!store.clone().observe_writes(Arc::new(Seen::default())), "clones share the one observer");
+    let p = ResourceType::parse("Patient").unwrap();
+    let m = store.create(&p, None, b"{\"v\":1}", &[]).await.unwrap();
+    store.update(&p, &m.id, None, b"{\"v\":2}", &[]).await.unwrap();
+    // A failed write is not told.
+    assert!(store.create(&p, Some(m.id.clone()), b"{\"v\":3}", &[]).await.is_err());
+    let id2 = haven_core::ResourceId::parse("b2").unwrap();
+    let items = [haven_store::BatchItem {
+        rtype: p.clone(),
+        id: id2,
+        precondition: haven_store::Precondition::None,
+        payload: Some(b"{\"v\":4}".to_vec()),
+        terms: Vec::new(),
+    }];
+    store.write_batch(&items).await.unwrap();
+    let seen = seen.0.lock().unwrap();
+    let payloads: Vec<&[u8]> = seen.iter().map(|s| s.2.as_slice()).collect();
+    assert_eq!(payloads, [&b"{\"v\":1}"[..], b"{\"v\":2}", b"{\"v\":4}"]);
+    assert_eq!((seen[2].0.as_str(), seen[2].1.as_str()), ("Patient", "b2"));
+}

@@ -97,6 +97,11 @@ async fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/v1/visitor/conversations/{id}/messages",
         "/v1/deid",
         "/v1/reidentify",
+        "/v1/alerts",
+        "/v1/incidents",
+        "/v1/incidents/export",
+        "/v1/incidents/{id}",
+        "/v1/detect/status",
     ]
     .into();
     assert_eq!(paths, expected, "every non-FHIR route is documented, and nothing else");

@@ -8,6 +8,7 @@ mod agent;
 mod audit;
 mod auth;
 mod deid;
+mod detect;
 mod fhir;
 mod health;
 mod keys;
@@ -63,7 +64,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         crate::routes::agent::ConsentRequest,
         crate::routes::agent::MessageRequest,
         crate::routes::agent::FeedbackRequest,
-        crate::routes::agent::VisitorStart
+        crate::routes::agent::VisitorStart,
+        crate::routes::detect::IncidentChange
     )),
     modifiers(&BearerAuth)
 )]
@@ -114,6 +116,11 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(agent::visitor_message))
         .routes(routes!(deid::deidentify))
         .routes(routes!(deid::reidentify))
+        .routes(routes!(detect::alerts))
+        .routes(routes!(detect::incidents))
+        .routes(routes!(detect::export))
+        .routes(routes!(detect::incident, detect::change_incident))
+        .routes(routes!(detect::status))
 }
 
 /// The OpenAPI document of every non-FHIR route.
