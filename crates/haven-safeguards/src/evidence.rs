@@ -576,9 +576,19 @@ impl Terms {
     fn find(&self, tokens: &[String]) -> HashSet<String> {
         let mut out = HashSet::new();
         let mut covered = vec![false; tokens.len()];
+        // Where each word occurs: a phrase is tried only where its first
+        // word is (the same phrases, in the same order, as a full scan).
+        let mut at: HashMap<&str, Vec<usize>> = HashMap::with_capacity(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            at.entry(t.as_str()).or_default().push(i);
+        }
         for p in &self.phrases {
-            for i in 0..tokens.len().saturating_sub(p.len() - 1) {
-                if covered[i..i + p.len()].iter().all(|c| !c) && tokens[i..i + p.len()] == p[..] {
+            let Some(starts) = at.get(p[0].as_str()) else { continue };
+            for &i in starts {
+                if i + p.len() <= tokens.len()
+                    && covered[i..i + p.len()].iter().all(|c| !c)
+                    && tokens[i..i + p.len()] == p[..]
+                {
                     covered[i..i + p.len()].iter_mut().for_each(|c| *c = true);
                     out.insert(p.join(" "));
                 }

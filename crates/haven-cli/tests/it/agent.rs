@@ -127,8 +127,15 @@ async fn a_patient_accepts_the_disclaimer_then_gets_a_cited_answer_and_gives_fee
     );
     assert!(prov.to_string().find("two weeks").is_none(), "provenance holds no reply text");
 
-    // The conversation is the owner's alone.
-    assert_eq!(c.get(&c.patient, &format!("/v1/conversations/{id}")).await.0, 200);
+    // The conversation is the owner's alone, with each message and the whole reply, in order.
+    let (s, conv) = c.get(&c.patient, &format!("/v1/conversations/{id}")).await;
+    assert_eq!(s, 200);
+    let messages = conv["messages"].as_array().unwrap();
+    assert_eq!(messages.len() % 2, 0, "{conv}");
+    let last = &messages[messages.len() - 1];
+    assert_eq!((last["from"].as_str(), last["id"].as_str()), (Some("agent"), Some(reply_id)), "{conv}");
+    assert_eq!(last["reply"]["citations"], reply["citations"]);
+    assert_eq!(messages[messages.len() - 2]["from"], "user");
     assert_eq!(c.get(&c.clinician, &format!("/v1/conversations/{id}")).await.0, 404);
     assert_eq!(c.post(&c.clinician, &path, json!({"text": "hi"})).await.0, 404);
 }

@@ -6,7 +6,7 @@
 use haven_agent::turn::{ConversationState, Provenance, Reply};
 use haven_core::{ResourceId, ResourceType, Role};
 use haven_safeguards::Check;
-use haven_store::{IndexTerm, Store, StoreError};
+use haven_store::{BatchItem, IndexTerm, Precondition, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
@@ -19,9 +19,13 @@ pub const REPLY_TYPE: &str = "HavenReply";
 pub const FEEDBACK_TYPE: &str = "HavenFeedback";
 /// A user's acceptance of the disclaimer.
 pub const CONSENT_TYPE: &str = "HavenAgentConsent";
+/// One exchange (the user's message and the whole reply), id = the reply's id.
+pub const TURN_TYPE: &str = "HavenAgentTurn";
 
 /// Messages a conversation keeps; older ones are dropped first.
 pub const MAX_MESSAGES: usize = 200;
+/// Exchanges a conversation keeps (two messages each).
+pub const MAX_TURNS: usize = MAX_MESSAGES / 2;
 
 /// One message of a conversation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,8 +60,60 @@ pub struct Conversation {
     pub created: i64,
     /// Where the conversation stands.
     pub state: ConversationState,
-    /// The messages, oldest first.
+    /// Messages kept inline by earlier versions, oldest first (new
+    /// exchanges are [`Turn`] records: a conversation is rewritten small on
+    /// each message instead of whole).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<Message>,
+    /// Its exchanges' ids (the replies' ids), oldest first.
+    #[serde(default)]
+    pub turns: Vec<String>,
+}
+
+/// One exchange of a conversation, written once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Turn {
+    /// The user's message.
+    pub user: Message,
+    /// The reply.
+    pub agent: Message,
+}
+
+/// Every message of a conversation, oldest first.
+pub(crate) async fn messages(store: &Store, c: &Conversation) -> Result<Vec<Message>, ApiError> {
+    let mut out = c.messages.clone();
+    let ids: Vec<ResourceId> = c.turns.iter().filter_map(|t| ResourceId::parse(t).ok()).collect();
+    for r in store.read_many(&rtype(TURN_TYPE)?, &ids).await? {
+        let t: Turn = serde_json::from_slice(&r.payload).map_err(|e| {
+            tracing::error!(error = %e, "stored agent turn does not parse");
+            ApiError::Internal
+        })?;
+        out.push(t.user);
+        out.push(t.agent);
+    }
+    Ok(out)
+}
+
+/// Erases a conversation and its exchanges (their provenance records stay).
+pub(crate) async fn erase_conversation(store: &Store, id: &ResourceId) -> Result<bool, ApiError> {
+    if let Some((c, _)) = load::<Conversation>(store, CONVERSATION_TYPE, id).await? {
+        let t = rtype(TURN_TYPE)?;
+        for turn in c.turns.iter().filter_map(|t| ResourceId::parse(t).ok()) {
+            store.purge(&t, &turn).await?;
+        }
+    }
+    Ok(store.purge(&rtype(CONVERSATION_TYPE)?, id).await?)
+}
+
+/// One record of a batch (a new version if it exists).
+pub(crate) fn batch_item<T: Serialize>(kind: &str, id: &ResourceId, value: &T) -> Result<BatchItem, ApiError> {
+    Ok(BatchItem {
+        rtype: rtype(kind)?,
+        id: id.clone(),
+        precondition: Precondition::None,
+        payload: Some(serde_json::to_vec(value).map_err(|_| ApiError::Internal)?),
+        terms: Vec::new(),
+    })
 }
 
 /// What is kept of a reply for auditors: no text, only what produced it.
@@ -148,7 +204,7 @@ pub async fn sweep_conversations(store: &Store, ttl_secs: i64) -> Result<usize, 
         let Some((_, last, _)) = page.last() else { break };
         after = Some(last.clone());
         for (_, id, head) in &page {
-            if head.last_updated < cutoff && store.purge(&t, id).await? {
+            if head.last_updated < cutoff && erase_conversation(store, id).await? {
                 erased += 1;
             }
         }

@@ -145,6 +145,7 @@ pub async fn start(
         created: now(),
         state: Default::default(),
         messages: Vec::new(),
+        turns: Vec::new(),
     };
     save(state.store(), CONVERSATION_TYPE, &id, &c, &[]).await?;
     trail.resource(format!("{CONVERSATION_TYPE}/{id}"));
@@ -201,7 +202,8 @@ pub async fn get_conversation(
     use_agent(&state, &flag, &p).await?;
     let id = conversation_id(&id)?;
     let c = owned(&state, &id, &owner_of(&p)).await?;
-    Ok(Json(json!({"id": id.as_str(), "created": c.created, "messages": c.messages})))
+    let messages = crate::agent::records::messages(state.store(), &c).await?;
+    Ok(Json(json!({"id": id.as_str(), "created": c.created, "messages": messages})))
 }
 
 /// Loads a conversation that belongs to `owner` and has not expired.
@@ -214,8 +216,7 @@ async fn owned(state: &AppState, id: &ResourceId, owner: &str) -> Result<Convers
         return Err(ApiError::NotFound);
     }
     if expired(meta.last_updated, state.agent().ttl_secs()) {
-        let t = crate::agent::records::rtype(CONVERSATION_TYPE)?;
-        state.store().purge(&t, id).await?;
+        crate::agent::records::erase_conversation(state.store(), id).await?;
         return Err(ApiError::NotFound);
     }
     Ok(c)
@@ -280,21 +281,24 @@ async fn finish(
     text: String,
     reply: &Reply,
 ) -> Result<ResourceId, ApiError> {
+    use crate::agent::records::{MAX_TURNS, TURN_TYPE, Turn, batch_item};
     let reply_id = ResourceId::random();
     let at = now();
-    c.messages.push(Message { id: ResourceId::random().as_str().into(), from: "user".into(), text, at, reply: None });
-    c.messages.push(Message {
-        id: reply_id.as_str().into(),
-        from: "agent".into(),
-        text: reply.reply.clone(),
-        at,
-        reply: Some(reply.clone()),
-    });
-    if c.messages.len() > MAX_MESSAGES {
-        let drop = c.messages.len() - MAX_MESSAGES;
-        c.messages.drain(..drop);
-    }
-    save(state.store(), CONVERSATION_TYPE, id, c, &[]).await?;
+    let turn = Turn {
+        user: Message { id: ResourceId::random().as_str().into(), from: "user".into(), text, at, reply: None },
+        agent: Message {
+            id: reply_id.as_str().into(),
+            from: "agent".into(),
+            text: reply.reply.clone(),
+            at,
+            reply: Some(reply.clone()),
+        },
+    };
+    c.turns.push(reply_id.as_str().into());
+    // The oldest exchanges go first: inline ones from earlier versions, then turns.
+    let inline = c.messages.len().min((c.messages.len() + 2 * c.turns.len()).saturating_sub(MAX_MESSAGES));
+    c.messages.drain(..inline);
+    let dropped: Vec<String> = c.turns.drain(..c.turns.len().saturating_sub(MAX_TURNS)).collect();
     let record = ReplyRecord {
         conversation: id.as_str().into(),
         owner: c.owner.clone(),
@@ -304,7 +308,17 @@ async fn finish(
         escalation: reply.escalation.as_ref().map(|e| e.rule.clone()),
         blocked: reply.blocked,
     };
-    save(state.store(), REPLY_TYPE, &reply_id, &record, &[]).await?;
+    // One transaction: the exchange, its provenance and the conversation's new state.
+    let items = [
+        batch_item(TURN_TYPE, &reply_id, &turn)?,
+        batch_item(REPLY_TYPE, &reply_id, &record)?,
+        batch_item(CONVERSATION_TYPE, id, &*c)?,
+    ];
+    state.store().write_batch(&items).await?;
+    let t = crate::agent::records::rtype(TURN_TYPE)?;
+    for old in dropped.iter().filter_map(|d| ResourceId::parse(d).ok()) {
+        state.store().purge(&t, &old).await?;
+    }
     trail.resource(format!("{CONVERSATION_TYPE}/{id}"));
     trail.resource(format!("{REPLY_TYPE}/{reply_id}"));
     // The audit record says what kind of turn it was, never what was said.
@@ -523,6 +537,7 @@ pub async fn visitor_start(
         created: now(),
         state: Default::default(),
         messages: Vec::new(),
+        turns: Vec::new(),
     };
     save(state.store(), CONVERSATION_TYPE, &id, &c, &[]).await?;
     trail.resource(format!("{CONVERSATION_TYPE}/{id}"));
