@@ -215,7 +215,7 @@ pub fn action_for(method: &str, route: &str) -> Option<&'static str> {
         ("GET", "/v1/agent/replies/{id}") => "agent.provenance",
         ("POST", "/v1/deid") => "deid.apply",
         ("POST", "/v1/reidentify") => "deid.reidentify",
-        _ => return None,
+        _ => return crate::routes::web_action_for(method, route),
     })
 }
 
@@ -240,7 +240,7 @@ fn header(req: &Request, name: &http::HeaderName) -> Option<String> {
 /// Writes the request's audit record before its response leaves.
 pub async fn record(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
-    if UNAUDITED_ROUTES.contains(&route.as_str()) {
+    if UNAUDITED_ROUTES.contains(&route.as_str()) || crate::routes::WEB_UNAUDITED.contains(&route.as_str()) {
         return next.run(req).await;
     }
     let trail = AuditTrail::default();

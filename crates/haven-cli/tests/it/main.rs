@@ -13,3 +13,4 @@ mod fhir;
 mod identity;
 mod lifecycle;
 mod server;
+mod web;
