@@ -2,7 +2,7 @@
 //! binary, driven in headless Chromium through chromedriver (W3C WebDriver,
 //! spoken here over loopback HTTP with a few lines of JSON); and the web
 //! security headers checked over plain HTTPS. Screenshots of every page are
-//! kept under `target/web-screenshots/`.
+//! kept under `target/web-screenshots/` (in `CARGO_TARGET_DIR` when set).
 //!
 //! The browser tests print `SKIPPED: chromium/chromedriver not installed`
 //! and pass only when `/usr/bin/chromium` or `/usr/bin/chromedriver` is
@@ -28,7 +28,10 @@ const PATIENCE: Duration = Duration::from_secs(45);
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("web-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -664,6 +667,22 @@ async fn web_pages_send_security_headers_and_the_console_cookie_is_secure_and_cs
     let r = http.post(&url).header("cookie", &cookie).form(&[("csrf", form_csrf(&page))]).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("Revoked"));
+    // Rotating the key-encryption key from the console.
+    let r = http.get(format!("{base}/console/keys")).header("cookie", &cookie).send().await.unwrap();
+    let keys_page = r.text().await.unwrap();
+    assert!(keys_page.contains("id=\"active-version\">1<"), "{keys_page}");
+    let r = http.post(format!("{base}/console/keys/rotate")).header("cookie", &cookie).send().await.unwrap();
+    assert_ne!(r.status(), 200, "no CSRF token, no rotation");
+    let r = http
+        .post(format!("{base}/console/keys/rotate"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", form_csrf(&keys_page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t = r.text().await.unwrap();
+    assert!(t.contains("KEK version 2 is now active"), "{t}");
     // Signing out ends the session.
     let r = http
         .post(format!("{base}/console/logout"))

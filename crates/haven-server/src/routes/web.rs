@@ -1041,8 +1041,8 @@ async fn compliance_items(ctx: &Ctx) -> Vec<console::ComplianceItem> {
             check: "Every request recorded before its response".into(),
             status: if head.is_some() { Status::Met } else { Status::Attention },
             evidence: format!(
-                "Hash-chained audit log, {} records; signed checkpoints every {} records or {} s.",
-                head.map_or(0, |h| h + 1),
+                "Hash-chained audit log, newest record #{}; signed checkpoints every {} records or {} s.",
+                head.unwrap_or(0),
                 cfg.audit.checkpoint_every_records,
                 cfg.audit.checkpoint_every_secs
             ),
