@@ -210,7 +210,7 @@ pub fn action_for(method: &str, route: &str) -> Option<&'static str> {
             "agent.message"
         }
         ("POST", "/v1/agent/consent") => "agent.consent",
-        ("POST", "/v1/feedback") => "agent.feedback",
+        ("POST", "/v1/feedback") | ("POST", "/v1/visitor/feedback") => "agent.feedback",
         ("GET", "/v1/admin/feedback") => "agent.feedback.report",
         ("GET", "/v1/agent/replies/{id}") => "agent.provenance",
         ("POST", "/v1/deid") => "deid.apply",

@@ -53,7 +53,7 @@ impl DecisionFlag {
 
 /// Routes that act only on the caller's own session or are public; they
 /// need no policy decision.
-const NO_DECISION: [&str; 12] = [
+const NO_DECISION: [&str; 13] = [
     "/healthz",
     "/readyz",
     "/openapi.json",
@@ -67,6 +67,7 @@ const NO_DECISION: [&str; 12] = [
     // Visitors have no principal to decide about; their assistant has no tools.
     "/v1/visitor/conversations",
     "/v1/visitor/conversations/{id}/messages",
+    "/v1/visitor/feedback",
 ];
 
 /// Fails closed when a handler succeeded without asking for a decision.

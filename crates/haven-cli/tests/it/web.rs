@@ -347,6 +347,9 @@ async fn a_visitor_on_an_allowed_site_gets_a_cited_answer_and_the_emergency_bann
     assert!(!quote.is_empty() && reply.contains(&quote), "the quote is the reply's own words: {quote}");
     assert!(b.text("#hv-log .hv-agent .hv-cite summary").await.contains("Flu vaccination"));
     b.screenshot("widget-2-cited-answer").await;
+    // Visitors rate replies too.
+    b.click("#hv-log .hv-agent:last-child .hv-fb-down").await;
+    b.wait_text("#hv-log .hv-agent:last-child .hv-thanks", "Thank you").await;
 
     // A red flag: the emergency banner, before anything else.
     ask(&b, "I have crushing chest pain spreading to my left arm").await;

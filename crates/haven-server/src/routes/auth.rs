@@ -19,7 +19,7 @@ use crate::audit::AuditTrail;
 use crate::{ApiError, AppState};
 
 /// Routes anyone may call without a token.
-pub const PUBLIC_ROUTES: [&str; 8] = [
+pub const PUBLIC_ROUTES: [&str; 9] = [
     "/healthz",
     "/readyz",
     "/openapi.json",
@@ -30,6 +30,7 @@ pub const PUBLIC_ROUTES: [&str; 8] = [
     // each message needs its conversation's secret, and reaches no record.
     "/v1/visitor/conversations",
     "/v1/visitor/conversations/{id}/messages",
+    "/v1/visitor/feedback",
 ];
 
 /// Routes a partly signed-in session (`MfaPending`, `Enrolment`) may call.

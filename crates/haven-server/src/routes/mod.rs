@@ -115,6 +115,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(agent::provenance))
         .routes(routes!(agent::visitor_start))
         .routes(routes!(agent::visitor_message))
+        .routes(routes!(agent::visitor_feedback))
         .routes(routes!(deid::deidentify))
         .routes(routes!(deid::reidentify))
 }

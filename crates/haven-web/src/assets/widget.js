@@ -231,13 +231,15 @@
     });
     if (body.disclaimer) li.appendChild(el("p", "hv-disclaimer", body.disclaimer));
     var tools = el("div", "hv-tools");
-    if (body.id && !S.guest) {
+    if (body.id) {
       ["up", "down"].forEach(function (rating) {
         var btn = el("button", "hv-fb hv-fb-" + rating, rating === "up" ? "\uD83D\uDC4D" : "\uD83D\uDC4E");
         btn.type = "button";
         btn.setAttribute("aria-label", rating === "up" ? "This reply was helpful" : "This reply was not helpful");
         btn.addEventListener("click", async function () {
-          var r = await call("/v1/feedback", { reply: body.id, rating: rating }, S.token);
+          var r = S.guest
+            ? await call("/v1/visitor/feedback", { reply: body.id, rating: rating }, null, { "x-conversation-token": S.convToken })
+            : await call("/v1/feedback", { reply: body.id, rating: rating }, S.token);
           var done = tools.querySelectorAll(".hv-fb");
           for (var i = 0; i < done.length; i++) done[i].disabled = true;
           tools.appendChild(el("span", "hv-thanks", r.status === 204 ? "Thank you for your feedback." : "Feedback not sent."));
