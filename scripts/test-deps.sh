@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Haven's tests need that a fresh machine may lack: Node.js 20+
-# with npm, and the packages of the FHIR interop client in
-# crates/haven-cli/tests/interop (fhir-kit-client, pinned by package-lock.json).
+# with npm, the packages of the FHIR interop client in
+# crates/haven-cli/tests/interop (fhir-kit-client, pinned by package-lock.json),
+# and headless Chromium with chromedriver for the web front-end's browser
+# tests (Debian's chromium and chromium-driver).
 #
 # Safe to run every time: npm ci runs only when node_modules is missing or
 # older than package-lock.json. Prints one line on success.
@@ -10,6 +12,19 @@ cd "$(dirname "$0")/.."
 
 interop=crates/haven-cli/tests/interop
 min_node=20
+
+# Chromium and chromedriver, where the web tests look for them.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-deps: chromium or chromedriver not found; running: apt-get update && apt-get install -y chromium chromium-driver" >&2
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >&2
+  fi
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    echo "test-deps: chromium/chromedriver missing: the browser tests will print SKIPPED" \
+      "(as root: apt-get install chromium chromium-driver)" >&2
+  fi
+fi
 
 if ! command -v npm >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -210,7 +210,7 @@ pub fn action_for(method: &str, route: &str) -> Option<&'static str> {
             "agent.message"
         }
         ("POST", "/v1/agent/consent") => "agent.consent",
-        ("POST", "/v1/feedback") => "agent.feedback",
+        ("POST", "/v1/feedback") | ("POST", "/v1/visitor/feedback") => "agent.feedback",
         ("GET", "/v1/admin/feedback") => "agent.feedback.report",
         ("GET", "/v1/agent/replies/{id}") => "agent.provenance",
         ("POST", "/v1/deid") => "deid.apply",
@@ -221,7 +221,7 @@ pub fn action_for(method: &str, route: &str) -> Option<&'static str> {
         ("POST", "/v1/incidents/{id}") => "security.incident_change",
         ("GET", "/v1/detect/status") => "security.status",
         ("POST", "/v1/reidentify") => "deid.reidentify",
-        _ => return None,
+        _ => return crate::routes::web_action_for(method, route),
     })
 }
 
@@ -246,7 +246,7 @@ fn header(req: &Request, name: &http::HeaderName) -> Option<String> {
 /// Writes the request's audit record before its response leaves.
 pub async fn record(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
-    if UNAUDITED_ROUTES.contains(&route.as_str()) {
+    if UNAUDITED_ROUTES.contains(&route.as_str()) || crate::routes::WEB_UNAUDITED.contains(&route.as_str()) {
         return next.run(req).await;
     }
     let trail = AuditTrail::default();

@@ -53,7 +53,7 @@ impl DecisionFlag {
 
 /// Routes that act only on the caller's own session or are public; they
 /// need no policy decision.
-const NO_DECISION: [&str; 12] = [
+const NO_DECISION: [&str; 13] = [
     "/healthz",
     "/readyz",
     "/openapi.json",
@@ -67,6 +67,7 @@ const NO_DECISION: [&str; 12] = [
     // Visitors have no principal to decide about; their assistant has no tools.
     "/v1/visitor/conversations",
     "/v1/visitor/conversations/{id}/messages",
+    "/v1/visitor/feedback",
 ];
 
 /// Fails closed when a handler succeeded without asking for a decision.
@@ -75,7 +76,11 @@ pub async fn require_decision(mut req: Request, next: Next) -> Response {
     let flag = DecisionFlag(Arc::default(), req.extensions().get::<AuditTrail>().cloned());
     req.extensions_mut().insert(flag.clone());
     let resp = next.run(req).await;
-    if resp.status().is_success() && !flag.is_set() && !NO_DECISION.contains(&route.as_str()) {
+    if resp.status().is_success()
+        && !flag.is_set()
+        && !NO_DECISION.contains(&route.as_str())
+        && !crate::routes::web_needs_no_decision(&route)
+    {
         tracing::error!(route = %route, "a handler returned data without an authorization decision");
         return ApiError::Internal.into_response();
     }

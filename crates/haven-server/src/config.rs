@@ -65,6 +65,8 @@ pub struct Config {
     pub agent: AgentConfig,
     /// Threat detection on the live audit stream.
     pub detect: DetectConfig,
+    /// The browser front-end (chat widget, staff console).
+    pub web: WebConfig,
 }
 
 /// Whether the authority at the start of `rest` (after `http://`) is a loopback host.
@@ -111,6 +113,39 @@ impl Default for DetectConfig {
             webhook_url: None,
         }
     }
+}
+
+/// The browser front-end: which sites may embed the chat widget.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Origins (`https://clinic.example`, scheme, host and port only) whose
+    /// pages may embed the chat widget; every other page is refused the
+    /// widget's frame. From the environment: space- or comma-separated.
+    #[serde(deserialize_with = "origin_list")]
+    pub embed_origins: Vec<String>,
+}
+
+/// A list of origins, as a TOML array or one space/comma-separated string.
+fn origin_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::List(l) => l,
+        Raw::Text(t) => t.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+    })
+}
+
+/// Whether `o` is a bare origin: `http(s)://host[:port]`, no path, no wildcard.
+fn is_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else { return false };
+    (scheme == "https" || scheme == "http")
+        && !rest.is_empty()
+        && rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 /// The healthcare agent: conversations, knowledge, scenarios, a model.
@@ -300,11 +335,19 @@ pub struct KeysConfig {
     /// Seconds `haven keys rotate` waits after adding a KEK before it
     /// re-wraps, so running servers pick up the new version first.
     pub rotation_grace_secs: u64,
+    /// The key-rotation policy: the active KEK should be at most this many
+    /// days old (the console's compliance report checks it).
+    pub rotation_policy_days: u32,
 }
 
 impl Default for KeysConfig {
     fn default() -> Self {
-        KeysConfig { provider: KeyProviderKind::Local, keyring: "keyring.json".into(), rotation_grace_secs: 2 }
+        KeysConfig {
+            provider: KeyProviderKind::Local,
+            keyring: "keyring.json".into(),
+            rotation_grace_secs: 2,
+            rotation_policy_days: 365,
+        }
     }
 }
 
@@ -494,6 +537,10 @@ impl Config {
         if self.audit.verify_every_secs == 0 {
             return Err(bad("audit.verify_every_secs", "must be at least 1"));
         }
+        if let Some(o) = self.web.embed_origins.iter().find(|o| !is_origin(o)) {
+            let reason = format!("`{o}` is not an origin (scheme://host[:port], no path or wildcard)");
+            return Err(bad("web.embed_origins", &reason));
+        }
         if self.agent.conversation_ttl_hours == 0 {
             return Err(bad("agent.conversation_ttl_hours", "must be at least 1"));
         }
@@ -632,6 +679,19 @@ mod tests {
             assert!(e.contains("detect.webhook_url"), "{bad}: {e}");
         }
         assert!(parse("[detect]\nqueue = 0\n").unwrap_err().to_string().contains("detect.queue"));
+    }
+
+    #[test]
+    fn embed_origins_are_bare_origins_from_the_file_or_the_environment() {
+        let c = parse("[web]\nembed_origins = [\"https://clinic.example\", \"http://127.0.0.1:8080\"]\n").unwrap();
+        assert_eq!(c.web.embed_origins, ["https://clinic.example", "http://127.0.0.1:8080"]);
+        let env = vec![("HAVEN_WEB__EMBED_ORIGINS".to_string(), "https://a.example, https://b.example".to_string())];
+        let c = Config::parse("haven.toml", "", env).unwrap();
+        assert_eq!(c.web.embed_origins, ["https://a.example", "https://b.example"]);
+        for bad in ["*", "https://a.example/path", "clinic.example", "ftp://x"] {
+            let e = parse(&format!("[web]\nembed_origins = [\"{bad}\"]\n")).unwrap_err().to_string();
+            assert!(e.contains("web.embed_origins"), "{e}");
+        }
     }
 
     #[test]

@@ -174,12 +174,13 @@ pub async fn outcome_for_plain_errors(resp: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let is_json = resp
+    // JSON errors already have their shape; the console's HTML error pages keep theirs.
+    let is_json_or_page = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    if is_json {
+        .is_some_and(|v| v.contains("json") || v.starts_with("text/html"));
+    if is_json_or_page {
         return resp;
     }
     let code = match status {

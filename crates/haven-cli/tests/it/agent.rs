@@ -293,6 +293,18 @@ async fn visitors_converse_only_where_the_operator_allows_it() {
     // A visitor has no tools: booking needs a sign-in.
     let reply: Value = ask(token, "I'd like to book an appointment").await.unwrap().json().await.unwrap();
     assert!(reply["actions"].as_array().unwrap().is_empty(), "{reply}");
+    // Visitors rate the replies of their own conversation, and no others.
+    let feedback = format!("{}/v1/visitor/feedback", c.server.base);
+    let rate = |tok: &str, reply: &str, rating: &str| {
+        let body = json!({"reply": reply, "rating": rating});
+        c.http.post(&feedback).header("x-conversation-token", tok.to_string()).json(&body).send()
+    };
+    let reply_id = reply["id"].as_str().unwrap().to_string();
+    assert_eq!(rate(token, &reply_id, "up").await.unwrap().status(), 204);
+    assert_eq!(rate(token, &reply_id, "meh").await.unwrap().status(), 400);
+    assert_eq!(rate("hvc_wrong", &reply_id, "down").await.unwrap().status(), 404);
+    let (s, report) = c.get(&c.admin, "/v1/admin/feedback").await;
+    assert_eq!((s, report["up"].as_u64()), (200, Some(1)), "{report}");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-const LAYERS: [&str; 13] = [
+const LAYERS: [&str; 14] = [
     "haven-core",
     "haven-codes",
     "haven-safeguards",
@@ -15,6 +15,7 @@ const LAYERS: [&str; 13] = [
     "haven-audit",
     "haven-detect",
     "haven-agent",
+    "haven-web",
     "haven-server",
     "haven-cli",
 ];

@@ -14,3 +14,4 @@ mod fhir;
 mod identity;
 mod lifecycle;
 mod server;
+mod web;

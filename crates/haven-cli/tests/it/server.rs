@@ -95,6 +95,7 @@ async fn openapi_documents_every_route_and_every_documented_route_exists() {
         "/v1/admin/feedback",
         "/v1/visitor/conversations",
         "/v1/visitor/conversations/{id}/messages",
+        "/v1/visitor/feedback",
         "/v1/deid",
         "/v1/reidentify",
         "/v1/alerts",

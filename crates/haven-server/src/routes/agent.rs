@@ -394,12 +394,7 @@ pub async fn feedback(
 ) -> Result<StatusCode, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     use_agent(&state, &flag, &p).await?;
-    if req.rating != "up" && req.rating != "down" {
-        return Err(ApiError::BadRequest("rating must be \"up\" or \"down\"".into()));
-    }
-    if req.comment.as_ref().is_some_and(|c| c.chars().count() > 2000) {
-        return Err(ApiError::BadRequest("comment: at most 2000 characters".into()));
-    }
+    check_feedback(&req)?;
     let reply_id = ResourceId::parse(&req.reply).map_err(|_| ApiError::NotFound)?;
     let Some((r, _)) = load::<ReplyRecord>(state.store(), REPLY_TYPE, &reply_id).await? else {
         return Err(ApiError::NotFound);
@@ -419,6 +414,69 @@ pub async fn feedback(
     save(state.store(), FEEDBACK_TYPE, &ResourceId::random(), &f, &[]).await?;
     trail.resource(format!("{REPLY_TYPE}/{reply_id}"));
     trail.detail(format!("feedback {}", req.rating));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn check_feedback(req: &FeedbackRequest) -> Result<(), ApiError> {
+    if req.rating != "up" && req.rating != "down" {
+        return Err(ApiError::BadRequest("rating must be \"up\" or \"down\"".into()));
+    }
+    if req.comment.as_ref().is_some_and(|c| c.chars().count() > 2000) {
+        return Err(ApiError::BadRequest("comment: at most 2000 characters".into()));
+    }
+    Ok(())
+}
+
+/// A visitor's feedback on a reply of their conversation (its secret in
+/// `X-Conversation-Token`).
+#[utoipa::path(post, path = "/v1/visitor/feedback", tag = "agent", request_body = FeedbackRequest, responses(
+    (status = 204, description = "recorded"),
+    (status = 400, description = "bad rating or comment"),
+    (status = 403, description = "visitors are not allowed on this installation"),
+    (status = 404, description = "no such reply in the conversation of this token"),
+    (status = 429, description = "too many requests from this address")
+))]
+pub async fn visitor_feedback(
+    State(state): State<AppState>,
+    trail: AuditTrail,
+    origin: Origin,
+    headers: HeaderMap,
+    body: Result<Json<FeedbackRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    visitors_allowed(&state)?;
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    check_feedback(&req)?;
+    let key = format!("visitor:{}", origin.source_ip.as_deref().unwrap_or("unknown"));
+    if !state.agent().take_message(&key) {
+        trail.detail("assistant rate limit");
+        return Err(ApiError::TooManyRequests);
+    }
+    let reply_id = ResourceId::parse(&req.reply).map_err(|_| ApiError::NotFound)?;
+    let Some((r, _)) = load::<ReplyRecord>(state.store(), REPLY_TYPE, &reply_id).await? else {
+        return Err(ApiError::NotFound);
+    };
+    if r.owner != "visitor" {
+        return Err(ApiError::NotFound);
+    }
+    // The reply must be in the conversation this token opens.
+    let c = owned(&state, &conversation_id(&r.conversation)?, "visitor").await?;
+    let token = headers.get(CONVERSATION_TOKEN).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let got = hex::encode(haven_crypto::sha256(token.as_bytes()));
+    if token.is_empty() || c.visitor_secret.as_deref() != Some(got.as_str()) {
+        return Err(ApiError::NotFound);
+    }
+    let f = Feedback {
+        reply: req.reply.clone(),
+        by: "visitor".into(),
+        rating: req.rating.clone(),
+        comment: req.comment.filter(|c| !c.trim().is_empty()),
+        sources: r.provenance.sources.clone(),
+        answerer: r.provenance.answerer.clone(),
+        at: now(),
+    };
+    save(state.store(), FEEDBACK_TYPE, &ResourceId::random(), &f, &[]).await?;
+    trail.resource(format!("{REPLY_TYPE}/{reply_id}"));
+    trail.detail(format!("visitor feedback {}", req.rating));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -19,7 +19,7 @@ use crate::audit::AuditTrail;
 use crate::{ApiError, AppState};
 
 /// Routes anyone may call without a token.
-pub const PUBLIC_ROUTES: [&str; 8] = [
+pub const PUBLIC_ROUTES: [&str; 9] = [
     "/healthz",
     "/readyz",
     "/openapi.json",
@@ -30,6 +30,7 @@ pub const PUBLIC_ROUTES: [&str; 8] = [
     // each message needs its conversation's secret, and reaches no record.
     "/v1/visitor/conversations",
     "/v1/visitor/conversations/{id}/messages",
+    "/v1/visitor/feedback",
 ];
 
 /// Routes a partly signed-in session (`MfaPending`, `Enrolment`) may call.
@@ -56,19 +57,20 @@ fn bearer(req: &Request) -> Option<&str> {
 /// handler. Partly signed-in sessions reach only the second-factor routes.
 pub async fn require_authentication(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
-    if PUBLIC_ROUTES.contains(&route.as_str()) {
+    if PUBLIC_ROUTES.contains(&route.as_str()) || super::web::PUBLIC.contains(&route.as_str()) {
         return next.run(req).await;
     }
     let trail = req.extensions().get::<AuditTrail>().cloned().unwrap_or_default();
-    let Some(token) = bearer(&req) else {
+    // The console's pages carry the same session token in a cookie.
+    let Some(token) = bearer(&req).or_else(|| super::web::session_token(&route, req.headers())) else {
         trail.detail("no bearer token");
-        return ApiError::Unauthorized.into_response();
+        return super::web::console_refusal(&route).unwrap_or_else(|| ApiError::Unauthorized.into_response());
     };
     let principal = match accounts::authenticate_cached(state.store(), state.sessions(), token).await {
         Ok(p) => p,
         Err(AuthError::InvalidToken) => {
             trail.detail("invalid or expired token");
-            return ApiError::Unauthorized.into_response();
+            return super::web::console_refusal(&route).unwrap_or_else(|| ApiError::Unauthorized.into_response());
         }
         Err(AuthError::Store(e)) => return ApiError::from(e).into_response(),
         Err(e) => {
@@ -77,10 +79,13 @@ pub async fn require_authentication(State(state): State<AppState>, mut req: Requ
         }
     };
     trail.principal(&principal);
-    if principal.stage != SessionStage::Full && !PARTIAL_ROUTES.contains(&route.as_str()) {
+    if principal.stage != SessionStage::Full
+        && !PARTIAL_ROUTES.contains(&route.as_str())
+        && !super::web::PARTIAL.contains(&route.as_str())
+    {
         trail.denied();
         trail.detail("sign-in not complete (second factor due)");
-        return ApiError::Forbidden.into_response();
+        return super::web::console_refusal(&route).unwrap_or_else(|| ApiError::Forbidden.into_response());
     }
     req.extensions_mut().insert(principal);
     next.run(req).await

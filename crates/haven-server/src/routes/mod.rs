@@ -12,6 +12,7 @@ mod detect;
 mod fhir;
 mod health;
 mod keys;
+mod web;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -35,6 +36,8 @@ use crate::{ApiError, AppState};
 pub(crate) use auth::Authenticated;
 pub use auth::PUBLIC_ROUTES;
 pub use fhir::ROUTES as FHIR_ROUTES;
+pub(crate) use web::UNAUDITED as WEB_UNAUDITED;
+pub(crate) use web::{action_for as web_action_for, needs_no_decision as web_needs_no_decision};
 
 /// The request-id header, set on every request and response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -114,6 +117,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(agent::provenance))
         .routes(routes!(agent::visitor_start))
         .routes(routes!(agent::visitor_message))
+        .routes(routes!(agent::visitor_feedback))
         .routes(routes!(deid::deidentify))
         .routes(routes!(deid::reidentify))
         .routes(routes!(detect::alerts))
@@ -162,6 +166,8 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes));
     Router::new()
         .merge(api)
+        // The browser front-end: the chat widget and the staff console.
+        .merge(web::router())
         .nest("/fhir", fhir::router())
         // Transactions go to the base URL; clients differ on the trailing slash.
         .route("/fhir/", axum::routing::post(fhir::bundle))
@@ -184,5 +190,6 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(crate::metrics_layer::track))
         .layer(middleware)
         .layer(axum::middleware::map_response(crate::error::outcome_for_plain_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::security_headers))
         .with_state(state)
 }
