@@ -39,11 +39,23 @@ pub struct Deviation {
     pub peer_median: f64,
     /// Robust z-score against the peer group.
     pub peer_z: f64,
+    /// For `patients_at_unusual_hour`: the hour of day (UTC). The medians
+    /// are then the percentages of active hours at that time of day (the
+    /// hour and its neighbours), and the scores how many times rarer that is
+    /// than activity spread evenly over the day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour_utc: Option<u8>,
 }
 
 impl Deviation {
     /// The deviation in words.
     pub fn text(&self) -> String {
+        if let Some(h) = self.hour_utc {
+            return format!(
+                "{} patients in the hour from {h:02}:00 UTC, a time of day at which the actor was active in {:.1}% of {} active hours ({:.0} times rarer than an even spread) and {} peers in {:.1}%",
+                self.value, self.own_median, self.own_history, self.own_z, self.peer_group, self.peer_median
+            );
+        }
         format!(
             "{} was {:.0}, against a median of {:.0} in the actor's own history ({} periods; robust z {:.1}) and {:.0} among {} peers (robust z {:.1})",
             self.feature.as_str(),
@@ -180,6 +192,8 @@ struct ActorStats {
     own_hourly: Option<Robust>,
     own_daily: Option<Robust>,
     networks: HashSet<u32>,
+    /// Active hours (with patients touched) by hour of day, UTC.
+    hours_of_day: [u32; 24],
     /// Bucket (hour or day index) each baseline rule last alerted for.
     fired: Vec<(u16, i64)>,
 }
@@ -190,6 +204,29 @@ pub(crate) struct Baselines {
     actors: HashMap<u32, ActorStats>,
     peers_hourly: HashMap<u32, Hist>,
     peers_daily: HashMap<u32, Hist>,
+    /// Active hours of each peer group by hour of day, UTC.
+    peers_hours_of_day: HashMap<u32, [u64; 24]>,
+}
+
+/// Hour of day (UTC) of an hour index since the epoch.
+fn hour_of_day(hour: i64) -> usize {
+    usize::try_from(hour.rem_euclid(24)).unwrap_or(0)
+}
+
+/// The share (%) of `counts` at hour `h` and its two neighbours, and the
+/// total: an hour next to one's usual ones is not unusual.
+fn share_around<T: Copy + Into<u64>>(counts: &[T; 24], h: usize) -> (f64, u64) {
+    let total: u64 = counts.iter().map(|&c| c.into()).sum();
+    if total == 0 {
+        return (0.0, 0);
+    }
+    let near: u64 = [(h + 23) % 24, h, (h + 1) % 24].iter().map(|&i| counts[i].into()).sum();
+    (100.0 * near as f64 / total as f64, total)
+}
+
+/// How many times rarer than an even spread (3 hours of 24: 12.5%) a share is.
+fn rarity(share_pct: f64) -> f64 {
+    12.5 / share_pct.max(0.1)
 }
 
 fn push_bounded(q: &mut VecDeque<u16>, v: usize) -> Option<Robust> {
@@ -217,6 +254,9 @@ impl Baselines {
         if hour != a.hour {
             if !a.hour_patients.is_empty() {
                 let n = a.hour_patients.len();
+                let h = hour_of_day(a.hour);
+                a.hours_of_day[h] += 1;
+                self.peers_hours_of_day.entry(a.role).or_insert([0; 24])[h] += 1;
                 a.own_hourly = push_bounded(&mut a.hourly, n);
                 self.peers_hourly.entry(a.role).or_insert_with(Hist::new).push(u16::try_from(n).unwrap_or(u16::MAX));
                 a.hour_patients.clear();
@@ -265,6 +305,38 @@ impl Baselines {
             Feature::DistinctPatientsPerDay => {
                 (a.day_patients.len() as f64, a.own_daily, a.daily.len(), a.day, &mut self.peers_daily)
             }
+            Feature::PatientsAtUnusualHour => {
+                let value = a.hour_patients.len() as f64;
+                let h = hour_of_day(a.hour);
+                let (own_share, active) = share_around(&a.hours_of_day, h);
+                if value < min_value || active < u64::from(min_history) || a.fired.contains(&(rule, a.hour)) {
+                    return None;
+                }
+                let oz = rarity(own_share);
+                if oz < own_z {
+                    return None;
+                }
+                let (peer_share, peer_total) =
+                    self.peers_hours_of_day.get(&a.role).map_or((0.0, 0), |c| share_around(c, h));
+                let pz = rarity(peer_share);
+                if peer_total == 0 || pz < peer_z {
+                    return None;
+                }
+                let bucket = a.hour;
+                a.fired.retain(|(r, b)| *r != rule || *b >= bucket - 1);
+                a.fired.push((rule, bucket));
+                return Some(Deviation {
+                    feature,
+                    value,
+                    own_median: own_share,
+                    own_z: oz,
+                    own_history: u32::try_from(active).unwrap_or(u32::MAX),
+                    peer_group: peer_name.to_string(),
+                    peer_median: peer_share,
+                    peer_z: pz,
+                    hour_utc: u8::try_from(h).ok(),
+                });
+            }
             Feature::NewResourceTypesPerDay => {
                 let new = a.day_types.iter().filter(|t| !a.seen_types.contains(t)).count() as f64;
                 if new < min_value || a.days_seen < min_history || a.fired.contains(&(rule, a.day)) {
@@ -280,6 +352,7 @@ impl Baselines {
                     peer_group: peer_name.to_string(),
                     peer_median: 0.0,
                     peer_z: 0.0,
+                    hour_utc: None,
                 });
             }
         };
@@ -307,6 +380,7 @@ impl Baselines {
             peer_group: peer_name.to_string(),
             peer_median: peer.median,
             peer_z: pz,
+            hour_utc: None,
         })
     }
 }

@@ -24,6 +24,7 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("exfiltration_distinct_patients.yaml", include_str!("../rules/exfiltration_distinct_patients.yaml")),
     ("exfiltration_bulk.yaml", include_str!("../rules/exfiltration_bulk.yaml")),
     ("exfiltration_baseline.yaml", include_str!("../rules/exfiltration_baseline.yaml")),
+    ("exfiltration_unusual_hour.yaml", include_str!("../rules/exfiltration_unusual_hour.yaml")),
     ("break_glass_use.yaml", include_str!("../rules/break_glass_use.yaml")),
     ("break_glass_repeated.yaml", include_str!("../rules/break_glass_repeated.yaml")),
     ("break_glass_undocumented.yaml", include_str!("../rules/break_glass_undocumented.yaml")),
@@ -302,6 +303,9 @@ pub enum Feature {
     DistinctPatientsPerDay,
     /// Resource types touched in a day that the actor's history has never shown.
     NewResourceTypesPerDay,
+    /// Distinct patients touched in a clock hour at a time of day (UTC) the
+    /// actor, and its peers, are rarely active.
+    PatientsAtUnusualHour,
 }
 
 impl Feature {
@@ -311,13 +315,19 @@ impl Feature {
             Feature::DistinctPatientsPerHour => "distinct_patients_per_hour",
             Feature::DistinctPatientsPerDay => "distinct_patients_per_day",
             Feature::NewResourceTypesPerDay => "new_resource_types_per_day",
+            Feature::PatientsAtUnusualHour => "patients_at_unusual_hour",
         }
     }
 
     fn parse(s: &str) -> Option<Feature> {
-        [Feature::DistinctPatientsPerHour, Feature::DistinctPatientsPerDay, Feature::NewResourceTypesPerDay]
-            .into_iter()
-            .find(|f| f.as_str() == s)
+        [
+            Feature::DistinctPatientsPerHour,
+            Feature::DistinctPatientsPerDay,
+            Feature::NewResourceTypesPerDay,
+            Feature::PatientsAtUnusualHour,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
     }
 }
 

@@ -327,6 +327,57 @@ fn exfiltration_baseline() {
     assert!(baseline_spike(8).open("exfiltration.baseline").is_empty());
 }
 
+/// Twelve days of day shifts (09:00 to 17:00 UTC) for d1 and d2, and of
+/// night shifts (01:00 to 08:00) for the nurse n1, two patients an hour; then
+/// `who` touches six patients in the hour from `hour` on the thirteenth day.
+fn after_hours(who: &str, role: &str, hour: i64) -> Log {
+    let mut log = Log::new();
+    let touch = |who: &str, role: &str, t: i64, k: i64| {
+        let mut e = staff(who, role, t, "fhir.read", Outcome::Success, "10.0.0.5");
+        let p = format!("p{}", k.rem_euclid(200));
+        e.set_resources(&[format!("Patient/{p}")]);
+        e.patients = vec![p];
+        e
+    };
+    for day in 0..12 {
+        for h in 0..24 {
+            let t = T0 + day * DAY + h * HOUR;
+            for (w, r, on) in [
+                ("d1", "clinician", (9..17).contains(&h)),
+                ("d2", "clinician", (9..17).contains(&h)),
+                ("n1", "nurse", (1..8).contains(&h)),
+            ] {
+                if on {
+                    for k in 0..2 {
+                        log.push(touch(w, r, t + k * MIN, h * 7 + k));
+                    }
+                }
+            }
+        }
+    }
+    for k in 0..6 {
+        log.push(touch(who, role, T0 + 12 * DAY + hour * HOUR + k * MIN, 120 + k));
+    }
+    // The next hour closes the last one.
+    log.push(touch(who, role, T0 + 12 * DAY + (hour + 1) * HOUR, 199));
+    log
+}
+
+#[test]
+fn exfiltration_unusual_hour() {
+    let log = after_hours("d1", "clinician", 3);
+    let alerts = log.open("exfiltration.unusual_hour");
+    assert_eq!(alerts.len(), 1, "{:?}", log.alerts.iter().map(|a| &a.rule).collect::<Vec<_>>());
+    let d = alerts[0].deviation.as_ref().unwrap();
+    assert_eq!((d.hour_utc, d.value, d.own_median), (Some(3), 5.0, 0.0), "alerts at the fifth patient");
+    assert!(alerts[0].summary.contains("03:00 UTC"), "{}", alerts[0].summary);
+    // Within one's own hours, and a night nurse at night: nothing.
+    assert!(after_hours("d1", "clinician", 10).open("exfiltration.unusual_hour").is_empty());
+    assert!(after_hours("n1", "nurse", 3).open("exfiltration.unusual_hour").is_empty());
+    // At the edge of one's hours (08:00, next to 09:00): nothing either.
+    assert!(after_hours("d1", "clinician", 8).open("exfiltration.unusual_hour").is_empty());
+}
+
 fn btg(who: &str, t: i64, patient: &str) -> Event {
     let mut e = staff(who, "clinician", t, "access.break_glass", Outcome::Success, "10.0.0.5");
     e.patients = vec![patient.into()];
