@@ -289,6 +289,9 @@ impl Clinic {
             ("HAVEN_WEB__EMBED_ORIGINS", origins.as_str()),
             ("HAVEN_AGENT__ALLOW_ANONYMOUS", "true"),
             ("HAVEN_SECURITY__MFA_REQUIRED_FOR_PATIENTS", "true"),
+            // Access tokens that live a minute and a second: the widget
+            // renews them (a minute before expiry) during the tests.
+            ("HAVEN_SECURITY__TOKEN_TTL_SECS", "61"),
         ];
         let server = ServerProcess::start(&dir, &env).await;
         *haven.lock().unwrap() = server.base.clone();
@@ -406,6 +409,8 @@ async fn a_patient_signs_in_with_totp_in_the_widget_then_books_and_cancels_an_ap
     assert!(b.count("#hv-codes li").await >= 5);
     b.click("#hv-recovery-done").await;
     b.visible("#hv-chat").await;
+    // Past the token's renewal point (a minute before its 61 s expire).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
     let r = ask(&b, "I'd like to book an appointment").await;
     assert!(r.contains("Cardiology"), "{r}");
@@ -429,6 +434,11 @@ async fn a_patient_signs_in_with_totp_in_the_widget_then_books_and_cancels_an_ap
     // The booking and the cancellation were the patient's, through the assistant.
     let out = haven_ok(&["audit", "export", "--data-dir", c.dir.arg()]);
     assert!(out.lines().any(|l| l.contains("haven-assistant") && l.contains("demo-patient-maria")));
+    // The widget renewed its short-lived access token with the refresh token.
+    assert!(
+        out.lines().any(|l| l.contains("\"token.refresh\"") && l.contains("\"success\"")),
+        "the widget never renewed its token"
+    );
 }
 
 /// Signs in to the console as a staff member enrolling TOTP on the way.

@@ -9,7 +9,7 @@
   if (!app) return;
   var allowGuests = app.getAttribute("data-anonymous") === "true";
   var version = app.getAttribute("data-version");
-  var S = { token: null, pending: null, pendingKind: null, conv: null, convToken: null, guest: false };
+  var S = { token: null, refresh: null, expires: 0, pending: null, pendingKind: null, conv: null, convToken: null, guest: false };
   var sections = ["hv-consent", "hv-choose", "hv-signin", "hv-code", "hv-recovery", "hv-chat"];
 
   function $(id) {
@@ -46,6 +46,26 @@
       data = null;
     }
     return { status: res.status, data: data };
+  }
+
+  // Access tokens are short-lived: a minute before one expires, the
+  // (rotating) refresh token buys the next, so a long chat stays signed in.
+  async function fresh() {
+    if (!S.refresh || Date.now() < S.expires - 60000) return;
+    var res = await fetch("/auth/token", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "grant_type=refresh_token&refresh_token=" + encodeURIComponent(S.refresh),
+      credentials: "omit",
+    });
+    if (!res.ok) return;
+    var d = await res.json();
+    keep(d);
+  }
+  function keep(d) {
+    S.token = d.access_token;
+    S.refresh = d.refresh_token || S.refresh;
+    S.expires = Date.now() + (d.expires_in || 900) * 1000;
   }
 
   function problem(r) {
@@ -90,7 +110,7 @@
       return;
     }
     var d = r.data;
-    if (d.access_token) return signedIn(d.access_token);
+    if (d.access_token) return signedIn(d);
     if (d.mfa_token) {
       S.pending = d.mfa_token;
       S.pendingKind = "verify";
@@ -132,16 +152,17 @@
         list.appendChild(el("li", null, c));
       });
       $("hv-recovery-done").onclick = function () {
-        signedIn(r.data.access_token);
+        signedIn(r.data);
       };
       show("hv-recovery");
       return;
     }
-    signedIn(r.data.access_token);
+    signedIn(r.data);
   });
 
-  async function signedIn(token) {
-    S.token = token;
+  async function signedIn(d) {
+    keep(d);
+    var token = S.token;
     var r = await call("/v1/conversations", {}, token);
     if (r.status !== 201) {
       say("hv-signin-error", problem(r));
@@ -239,7 +260,9 @@
         btn.addEventListener("click", async function () {
           var r = S.guest
             ? await call("/v1/visitor/feedback", { reply: body.id, rating: rating }, null, { "x-conversation-token": S.convToken })
-            : await call("/v1/feedback", { reply: body.id, rating: rating }, S.token);
+            : await fresh().then(function () {
+                return call("/v1/feedback", { reply: body.id, rating: rating }, S.token);
+              });
           var done = tools.querySelectorAll(".hv-fb");
           for (var i = 0; i < done.length; i++) done[i].disabled = true;
           tools.appendChild(el("span", "hv-thanks", r.status === 204 ? "Thank you for your feedback." : "Feedback not sent."));
@@ -268,7 +291,10 @@
     var path = S.guest ? "/v1/visitor/conversations/" + S.conv + "/messages" : "/v1/conversations/" + S.conv + "/messages";
     var headers = { "content-type": "application/json", accept: "text/event-stream" };
     if (S.guest) headers["x-conversation-token"] = S.convToken;
-    else headers.authorization = "Bearer " + S.token;
+    else {
+      await fresh();
+      headers.authorization = "Bearer " + S.token;
+    }
     var res;
     try {
       res = await fetch(path, { method: "POST", headers: headers, body: JSON.stringify({ text: text }), credentials: "omit" });
