@@ -71,7 +71,7 @@ pub struct DetectStatus {
     pub running: bool,
     /// Rules loaded.
     pub rules: usize,
-    /// Patients and staff the relationship index knows.
+    /// Patients the relationship index knows.
     pub index_patients: usize,
     /// Staff members the relationship index knows.
     pub index_staff: usize,
@@ -79,7 +79,7 @@ pub struct DetectStatus {
     pub lag: LagReport,
     /// Incidents not resolved.
     pub open_incidents: usize,
-    /// Alerts raised since records began (open and explained).
+    /// The number of the latest alert (alerts are numbered from 1, open and explained alike).
     pub alerts: u64,
 }
 
