@@ -198,9 +198,7 @@ struct FeedRecords(Arc<DetectService>);
 impl haven_audit::AppendObserver for FeedRecords {
     fn appended(&self, records: Vec<Record>) {
         if let Some(feed) = self.0.feed.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            for r in records {
-                feed.offer(r);
-            }
+            feed.appended(records);
         }
         // Before the consumer runs, records stay in the store: it starts by reading them.
     }

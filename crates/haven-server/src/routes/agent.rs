@@ -402,9 +402,22 @@ pub async fn feedback(
     if r.owner != owner_of(&p) {
         return Err(ApiError::NotFound);
     }
+    record_feedback(&state, &trail, req, &reply_id, &r, owner_of(&p), "feedback").await
+}
+
+/// Stores feedback on a reply whose owner was checked, and notes it for the audit record.
+async fn record_feedback(
+    state: &AppState,
+    trail: &AuditTrail,
+    req: FeedbackRequest,
+    reply_id: &ResourceId,
+    r: &ReplyRecord,
+    by: String,
+    what: &str,
+) -> Result<StatusCode, ApiError> {
     let f = Feedback {
-        reply: req.reply.clone(),
-        by: owner_of(&p),
+        reply: req.reply,
+        by,
         rating: req.rating.clone(),
         comment: req.comment.filter(|c| !c.trim().is_empty()),
         sources: r.provenance.sources.clone(),
@@ -413,8 +426,35 @@ pub async fn feedback(
     };
     save(state.store(), FEEDBACK_TYPE, &ResourceId::random(), &f, &[]).await?;
     trail.resource(format!("{REPLY_TYPE}/{reply_id}"));
-    trail.detail(format!("feedback {}", req.rating));
+    trail.detail(format!("{what} {}", req.rating));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Counts a visitor request against the per-address assistant limit.
+fn take_visitor_message(state: &AppState, trail: &AuditTrail, origin: &Origin) -> Result<(), ApiError> {
+    let key = format!("visitor:{}", origin.source_ip.as_deref().unwrap_or("unknown"));
+    if !state.agent().take_message(&key) {
+        trail.detail("assistant rate limit");
+        return Err(ApiError::TooManyRequests);
+    }
+    Ok(())
+}
+
+/// A visitor conversation, if `X-Conversation-Token` holds its secret.
+async fn visitor_conversation(
+    state: &AppState,
+    id: &ResourceId,
+    headers: &HeaderMap,
+) -> Result<Conversation, ApiError> {
+    let token = headers.get(CONVERSATION_TOKEN).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let c = owned(state, id, "visitor").await?;
+    // Only the secret's hash is stored; comparing hashes reveals nothing
+    // useful about the secret, so a plain comparison is safe.
+    let got = hex::encode(haven_crypto::sha256(token.as_bytes()));
+    if token.is_empty() || c.visitor_secret.as_deref() != Some(got.as_str()) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(c)
 }
 
 fn check_feedback(req: &FeedbackRequest) -> Result<(), ApiError> {
@@ -446,11 +486,7 @@ pub async fn visitor_feedback(
     visitors_allowed(&state)?;
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     check_feedback(&req)?;
-    let key = format!("visitor:{}", origin.source_ip.as_deref().unwrap_or("unknown"));
-    if !state.agent().take_message(&key) {
-        trail.detail("assistant rate limit");
-        return Err(ApiError::TooManyRequests);
-    }
+    take_visitor_message(&state, &trail, &origin)?;
     let reply_id = ResourceId::parse(&req.reply).map_err(|_| ApiError::NotFound)?;
     let Some((r, _)) = load::<ReplyRecord>(state.store(), REPLY_TYPE, &reply_id).await? else {
         return Err(ApiError::NotFound);
@@ -459,25 +495,8 @@ pub async fn visitor_feedback(
         return Err(ApiError::NotFound);
     }
     // The reply must be in the conversation this token opens.
-    let c = owned(&state, &conversation_id(&r.conversation)?, "visitor").await?;
-    let token = headers.get(CONVERSATION_TOKEN).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let got = hex::encode(haven_crypto::sha256(token.as_bytes()));
-    if token.is_empty() || c.visitor_secret.as_deref() != Some(got.as_str()) {
-        return Err(ApiError::NotFound);
-    }
-    let f = Feedback {
-        reply: req.reply.clone(),
-        by: "visitor".into(),
-        rating: req.rating.clone(),
-        comment: req.comment.filter(|c| !c.trim().is_empty()),
-        sources: r.provenance.sources.clone(),
-        answerer: r.provenance.answerer.clone(),
-        at: now(),
-    };
-    save(state.store(), FEEDBACK_TYPE, &ResourceId::random(), &f, &[]).await?;
-    trail.resource(format!("{REPLY_TYPE}/{reply_id}"));
-    trail.detail(format!("visitor feedback {}", req.rating));
-    Ok(StatusCode::NO_CONTENT)
+    visitor_conversation(&state, &conversation_id(&r.conversation)?, &headers).await?;
+    record_feedback(&state, &trail, req, &reply_id, &r, "visitor".into(), "visitor feedback").await
 }
 
 /// Feedback per answer source: thumbs up and down, newest comment count.
@@ -631,19 +650,8 @@ pub async fn visitor_message(
     visitors_allowed(&state)?;
     let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let id = conversation_id(&id)?;
-    let key = format!("visitor:{}", origin.source_ip.as_deref().unwrap_or("unknown"));
-    if !state.agent().take_message(&key) {
-        trail.detail("assistant rate limit");
-        return Err(ApiError::TooManyRequests);
-    }
-    let token = headers.get(CONVERSATION_TOKEN).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let mut c = owned(&state, &id, "visitor").await?;
-    // Only the secret's hash is stored; comparing hashes reveals nothing
-    // useful about the secret, so a plain comparison is safe.
-    let got = hex::encode(haven_crypto::sha256(token.as_bytes()));
-    if token.is_empty() || c.visitor_secret.as_deref() != Some(got.as_str()) {
-        return Err(ApiError::NotFound);
-    }
+    take_visitor_message(&state, &trail, &origin)?;
+    let mut c = visitor_conversation(&state, &id, &headers).await?;
     let tools = NoTools;
     let guard = state.deid_guard();
     let ctx =
