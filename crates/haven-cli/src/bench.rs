@@ -556,7 +556,7 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     // Declared before the server so it is dropped (and the directory removed) last.
     let _cleanup = RemoveOnDrop(dir.clone());
     crate::init::init(&dir, "admin").await.context("initialising the benchmark data directory")?;
-    let mut config = Config::load(&dir).context("loading the benchmark configuration")?;
+    let config = Config::load(&dir).context("loading the benchmark configuration")?;
 
     // 1. Import into the encrypted store, before the server holds it.
     let store = haven_server::state::open_store(&dir, &config).await?;
@@ -583,25 +583,10 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
     let (cert, key) = haven_server::tls::ensure_certificate(&dir, &config.tls)?;
     let baseline_tls = RustlsConfig::from_config(haven_server::tls::server_config(&cert, &key)?);
 
-    // 2. The server, in this process. Metrics are off: the benchmark must
-    // not take (or collide on) the default metrics port.
-    config.server.metrics_listen = None;
-    let opts = ServeOptions {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        metrics_listen: None,
-        insecure_http: false,
-    };
-    let server = serve::start(&dir, config, opts).await.context("starting the server")?;
+    // 2. The server, in this process.
+    let server = serve_loopback(&dir, config).await?;
     let base = server.url();
-    let pem = std::fs::read(dir.join("tls/cert.pem")).context("reading the server's certificate")?;
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
-        .http1_only()
-        .pool_max_idle_per_host(concurrency)
-        // The server is on loopback: a proxy from the environment must not intercept it.
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let client = loopback_client(&dir, concurrency)?.http1_only().build()?;
 
     let listener =
         std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).context("binding the baseline server")?;
@@ -821,4 +806,28 @@ async fn fhir(data: &Path, duration: Duration, concurrency: usize, json_out: boo
         println!("Client and server run in one process and share this machine's {cores} cores.");
     }
     Ok(())
+}
+
+/// Starts the server in this process on a random loopback port. Metrics are
+/// off: a benchmark must not take (or collide on) the default metrics port.
+pub(crate) async fn serve_loopback(dir: &Path, mut config: Config) -> Result<serve::RunningServer> {
+    config.server.metrics_listen = None;
+    let opts = ServeOptions {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        metrics_listen: None,
+        insecure_http: false,
+    };
+    serve::start(dir, config, opts).await.context("starting the server")
+}
+
+/// An HTTPS client for [`serve_loopback`]'s server: it trusts the data
+/// directory's certificate and keeps `concurrency` connections.
+pub(crate) fn loopback_client(dir: &Path, concurrency: usize) -> Result<reqwest::ClientBuilder> {
+    let pem = std::fs::read(dir.join("tls/cert.pem")).context("reading the server's certificate")?;
+    Ok(reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+        .pool_max_idle_per_host(concurrency)
+        // The server is on loopback: a proxy from the environment must not intercept it.
+        .no_proxy()
+        .timeout(Duration::from_secs(30)))
 }

@@ -3,14 +3,12 @@
 //! base (MedQuAD when present), as a signed-in patient: one conversation
 //! alone, then many at once; the process's memory before and after.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use haven_server::config::Config;
-use haven_server::serve::{self, ServeOptions};
 use serde_json::{Value, json};
 
 /// Where the knowledge base comes from when `--kb` is not given.
@@ -173,28 +171,16 @@ pub async fn run(kb: &Path, concurrency: usize, duration: Duration, json_out: bo
     let questions = Arc::new(questions);
 
     let mut config = Config::load(&dir)?;
-    config.server.metrics_listen = None;
     // The benchmark measures the work of a message, not the rate limit.
     config.agent.messages_per_minute = u32::MAX;
     let store = haven_server::state::open_store(&dir, &config).await?;
     let (_, issued) = haven_server::accounts::operator_token(&store, "maria.demo", 3600, None).await?;
     let token = issued.token.expose().to_string();
     drop(store);
-    let opts = ServeOptions {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        metrics_listen: None,
-        insecure_http: false,
-    };
-    let server = serve::start(&dir, config, opts).await.context("starting the server")?;
+    let server = crate::bench::serve_loopback(&dir, config).await?;
     let base = server.url();
     let (rss_loaded, _) = memory_mib();
-    let pem = std::fs::read(dir.join("tls/cert.pem"))?;
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
-        .pool_max_idle_per_host(concurrency)
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let client = crate::bench::loopback_client(&dir, concurrency)?.build()?;
 
     let mut conversations = Vec::with_capacity(concurrency);
     for i in 0..concurrency {

@@ -152,3 +152,14 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The server in this process on random loopback ports, configured from the data directory.
+pub async fn start(dir: &DataDir) -> haven_server::serve::RunningServer {
+    let config = haven_server::config::Config::load(&dir.path).unwrap();
+    let opts = haven_server::serve::ServeOptions {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        insecure_http: false,
+    };
+    haven_server::serve::start(&dir.path, config, opts).await.unwrap()
+}

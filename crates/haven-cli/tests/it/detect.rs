@@ -6,11 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use haven_server::config::Config;
-use haven_server::serve::{self, RunningServer, ServeOptions};
 use serde_json::{Value, json};
 
-use crate::common::{DataDir, client, haven_ok};
+use crate::common::{DataDir, client, haven_ok, start};
 
 const PASSWORD: &str = "a-detection-test-password-7";
 
@@ -21,16 +19,6 @@ fn add_user(dir: &DataDir, user: &str, role: &str, link: &[&str]) {
     args.extend(["--password-file", pw.to_str().unwrap()]);
     args.extend(link);
     haven_ok(&args);
-}
-
-async fn start(dir: &DataDir) -> RunningServer {
-    let config = Config::load(&dir.path).unwrap();
-    let opts = ServeOptions {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
-        insecure_http: false,
-    };
-    serve::start(&dir.path, config, opts).await.unwrap()
 }
 
 struct Api {

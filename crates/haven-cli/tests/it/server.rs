@@ -3,21 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use haven_server::config::Config;
-use haven_server::serve::{self, RunningServer, ServeOptions};
+use haven_server::serve::RunningServer;
 use serde_json::{Value, json};
 
-use crate::common::{DataDir, client};
-
-async fn start(dir: &DataDir) -> RunningServer {
-    let config = Config::load(&dir.path).unwrap();
-    let opts = ServeOptions {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
-        insecure_http: false,
-    };
-    serve::start(&dir.path, config, opts).await.unwrap()
-}
+use crate::common::{DataDir, client, start};
 
 struct Ctx {
     _dir: DataDir,
