@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Builds the dictionaries shipped in crates/haven-deid/data/.
 
-    python3 -m venv /tmp/dictvenv && /tmp/dictvenv/bin/pip install names==0.3.0 zipcodes==3.0.0
+    python3 -m venv /tmp/dictvenv && /tmp/dictvenv/bin/pip install names==0.3.0 zipcodes==3.0.0 \
+        gender-guesser==0.4.0 wordfreq==3.1.1
     /tmp/dictvenv/bin/python scripts/build-deid-dicts.py [--data ../shared/data]
 
 Sources (see crates/haven-deid/data/README.md for licences):
 - first names and surnames: the US Census 1990 name lists shipped by the
   PyPI package `names` 0.3.0 (dist.male.first, dist.female.first,
   dist.all.last);
+- given names from other countries: Jörg Michael's name dictionary
+  (nam_dict.txt, GNU FDL 1.2) as shipped by the PyPI package
+  `gender-guesser` 0.4.0, minus names of one or two letters and names that
+  are ordinary English words (Zipf frequency >= 3.0 in the PyPI package
+  `wordfreq`, or >= 3.6 for names popular in some country, minus a short
+  list of words: "Will" is in the Census list, "Saline" and "Arise" are
+  not kept, "Sven" and "Magnus" are); the result is released under the GNU FDL like its source;
 - US places and ZIP codes: the PyPI package `zipcodes` 3.0.0 (USPS ZIP
   codes with their city and county names; coordinates are not used);
 - common words: words that MedQuAD answers (CC BY 4.0) write in lower case,
@@ -23,8 +31,16 @@ import os
 import re
 import xml.etree.ElementTree as ET
 
+import gender_guesser
 import names
 import zipcodes
+from wordfreq import zipf_frequency
+
+# Popular given names elsewhere that are ordinary English words.
+ENGLISH_WORDS = set(
+    """ants roar mart dang hamlet bing ding mare brit lama elle peep semen ting rein fang ascension
+    ante mane saviour tome novo bien mite toon tong thong franc salam pius""".split()
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "crates", "haven-deid", "data")
@@ -43,6 +59,27 @@ def main():
 
     first = sorted(set(census("dist.male.first")) | set(census("dist.female.first")))
     last = census("dist.all.last")  # frequency order; keep it: rank is a signal
+
+    intl = set()
+    nam_dict = os.path.join(os.path.dirname(gender_guesser.__file__), "data", "nam_dict.txt")
+    with open(nam_dict, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith(("#", "=")):
+                continue
+            n = line[3:29].strip().lower()
+            # One hex digit per country: how common the name is there (1-13).
+            popular = any(c in "56789ABCD" for c in line[30:85])
+            # '+' joins parts of Arabic, Chinese and Korean names ("Jun+Wei").
+            for part in n.split("+"):
+                if len(part) < 3 or " " in part:
+                    continue
+                # Names English writes often ("Sven", "Magnus") score like
+                # mid-frequency words; a popular name of four letters or more
+                # may score up to 3.6 unless it is an ordinary word.
+                zipf = zipf_frequency(part, "en")
+                if zipf < 3.0 or (popular and len(part) >= 4 and zipf < 3.6 and part not in ENGLISH_WORDS):
+                    intl.add(part)
+    intl = sorted(intl - set(first))
 
     places = set()
     zips = bytearray(100000 // 8 + 1)
@@ -65,7 +102,7 @@ def main():
             continue
         for a in root.iter("Answer"):
             lower.update(re.findall(r"(?<![A-Za-z.])[a-z][a-z'-]+", a.text or ""))
-    vocab = set(first) | set(last) | {w for p in places for w in p.split()}
+    vocab = set(first) | set(intl) | set(last) | {w for p in places for w in p.split()}
     common = sorted(w for w, n in lower.items() if n >= 2 and w in vocab)
 
     def write(name, words, header):
@@ -75,12 +112,18 @@ def main():
                 f.write(w + "\n")
 
     write("first_names.txt", first, "# US Census 1990 given names (male and female), lower case.\n")
+    write(
+        "first_names_intl.txt",
+        intl,
+        "# Given names of other countries, lower case, from Jörg Michael's nam_dict.txt\n"
+        "# (gender-guesser 0.4.0) minus short names and English words; GNU FDL 1.2.\n",
+    )
     write("surnames.txt", last, "# US Census 1990 surnames, lower case, most frequent first.\n")
     write("places.txt", places, "# US city names and accepted city names of USPS ZIP codes, lower case.\n")
     write("common_words.txt", common, "# Name or place words that MedQuAD answers write in lower case.\n")
     with open(os.path.join(OUT, "zips.bin"), "wb") as f:
         f.write(bytes(zips))
-    print(f"first {len(first)}, surnames {len(last)}, places {len(places)}, common {len(common)}")
+    print(f"first {len(first)}, intl {len(intl)}, surnames {len(last)}, places {len(places)}, common {len(common)}")
 
 
 if __name__ == "__main__":

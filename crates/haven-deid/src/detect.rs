@@ -49,6 +49,7 @@ impl Detector {
         if let Some(p) = patterns() {
             pattern_pass(p, text, &mut spans);
         }
+        address_block_postcodes(text, &mut spans);
         let d = dict::dicts();
         token_pass(d, text, &mut spans);
         let mut merged = merge(spans);
@@ -436,6 +437,54 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                 }
             }
             Alt::Street => push(spans, s, e, PhiType::Location, 0.9, "street_address"),
+            Alt::StreetPrefix | Alt::StreetEnding | Alt::AddressLine => {
+                // A quoted line starts with "> "; the span starts at the number.
+                let s = s + t.find(|c: char| c.is_alphanumeric()).unwrap_or(0);
+                let e = s + text.get(s..e).unwrap_or("").trim_end().len();
+                if address_words_ok(text, s, e) {
+                    let (score, rule) = match alt {
+                        Alt::StreetPrefix => (0.85, "street_type_first"),
+                        Alt::StreetEnding => (0.85, "street_type_last"),
+                        _ => (0.75, "address_line"),
+                    };
+                    push(spans, s, e, PhiType::Location, score, rule);
+                }
+            }
+            Alt::AddressContext => {
+                if let Some(v) = group("addr")
+                    && address_words_ok(text, v.0, v.1)
+                {
+                    push(spans, v.0, v.1, PhiType::Location, 0.8, "address_context");
+                }
+            }
+            Alt::CityPostal => {
+                if let Some(v) = group("city")
+                    && address_words_ok(text, v.0, v.1)
+                    && !text.get(v.0..v.1).unwrap_or("").split_whitespace().any(|w| {
+                        let l = w.to_lowercase();
+                        let d = dict::dicts();
+                        d.common.contains(l.as_str()) || STATE_NAMES.contains(&l.as_str())
+                    })
+                {
+                    push(spans, v.0, v.1, PhiType::Location, 0.7, "city_postal");
+                }
+            }
+            Alt::StreetNamed => {
+                if address_words_ok(text, s, e) {
+                    push(spans, s, e, PhiType::Location, 0.75, "street_name");
+                }
+            }
+            Alt::Military => push(spans, s, e, PhiType::Location, 0.9, "military_address"),
+            Alt::PostalLabel => {
+                if let Some(v) = group("postal") {
+                    push(spans, v.0, v.1, PhiType::Location, 0.9, "postal_label");
+                }
+            }
+            Alt::PostalCountry => {
+                if let Some(v) = group("pcode") {
+                    push(spans, v.0, v.1, PhiType::Location, 0.85, "postal_after_country");
+                }
+            }
             Alt::PoBox => push(spans, s, e, PhiType::Location, 0.9, "po_box"),
             Alt::Unit => push(spans, s, e, PhiType::Location, 0.75, "unit"),
             Alt::Facility => facility(text, s, e, spans),
@@ -512,6 +561,108 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
             }
         }
     }
+}
+
+/// Units and counts that turn "Word 12" into a dose or a measurement.
+const AFTER_NUMBER_UNITS: [&str; 22] = [
+    "mg", "mcg", "ml", "g", "kg", "units", "unit", "mmol", "meq", "mm", "cm", "tablets", "tabs", "times", "days",
+    "weeks", "hours", "years", "months", "minutes", "percent", "puffs",
+];
+
+/// An address match made only of place words: no drug, condition or
+/// ordinary word, and no unit after its number ("Via IV 2 mg").
+fn address_words_ok(text: &str, s: usize, e: usize) -> bool {
+    let d = dict::dicts();
+    let t = text.get(s..e).unwrap_or("");
+    let words_ok = t.split(|c: char| !c.is_alphabetic()).filter(|w| w.len() > 2).all(|w| {
+        let l = w.to_lowercase();
+        !d.medical.contains(l.as_str())
+    });
+    let after = text.get(e..).unwrap_or("").trim_start();
+    let unit = after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
+    let not_time = !t.split(|c: char| !c.is_alphabetic()).any(|w| {
+        ["am", "pm", "north", "south", "east", "west", "floor", "wing"].contains(&w.to_ascii_lowercase().as_str())
+    });
+    words_ok && not_time && !AFTER_NUMBER_UNITS.contains(&unit.as_str())
+}
+
+/// A postal code on its own line of a multi-line address: in the few lines
+/// after a street address, a short line that ends in a postal-code shape
+/// ("53650", "ASKER 1386", "Aalborg NO 9100", "840 24", "B0J 2H0").
+fn address_block_postcodes(text: &str, spans: &mut Vec<Span>) {
+    let streets: Vec<usize> = spans
+        .iter()
+        .filter(|s| s.kind == PhiType::Location && s.rule != "zip" && s.rule != "postal_label")
+        .map(|s| s.end)
+        .collect();
+    let mut next_free = 0;
+    for end in streets {
+        let mut pos = text.get(end..).and_then(|r| r.find('\n')).map_or(text.len(), |k| end + k + 1);
+        pos = pos.max(next_free);
+        for _ in 0..5 {
+            if pos >= text.len() {
+                break;
+            }
+            let line_end = text.get(pos..).and_then(|r| r.find('\n')).map_or(text.len(), |k| pos + k);
+            let line = text.get(pos..line_end).unwrap_or("");
+            if line.trim().is_empty() || line.len() > 48 {
+                pos = line_end + 1;
+                continue;
+            }
+            if let Some((a, b)) = trailing_postcode(line) {
+                push(spans, pos + a, pos + b, PhiType::Location, 0.8, "address_block_postcode");
+                next_free = line_end + 1;
+                break;
+            }
+            pos = line_end + 1;
+        }
+    }
+}
+
+/// The byte range of a postal code ending `line`, when the rest of the line
+/// is at most four words without digits (a city, a region code, a country).
+fn trailing_postcode(line: &str) -> Option<(usize, usize)> {
+    let t = line.trim_end();
+    let toks: Vec<(usize, &str)> =
+        t.split_whitespace().map(|w| (w.as_ptr() as usize - t.as_ptr() as usize, w)).collect();
+    let is_num = |w: &str, lo: usize, hi: usize| (lo..=hi).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit());
+    let canadian = |a: &str, b: &str| {
+        let ab = a.as_bytes();
+        let bb = b.as_bytes();
+        ab.len() == 3
+            && bb.len() == 3
+            && ab[0].is_ascii_uppercase()
+            && ab[1].is_ascii_digit()
+            && ab[2].is_ascii_uppercase()
+            && bb[0].is_ascii_digit()
+            && bb[1].is_ascii_uppercase()
+            && bb[2].is_ascii_digit()
+    };
+    let n = toks.len();
+    let (first_code, rest) = match n {
+        0 => return None,
+        _ if n >= 2
+            && (is_num(toks[n - 2].1, 3, 3) && is_num(toks[n - 1].1, 2, 2)
+                || canadian(toks[n - 2].1, toks[n - 1].1)) =>
+        {
+            (n - 2, &toks[..n - 2])
+        }
+        _ => {
+            let w = toks[n - 1].1;
+            let dashed = w.split_once('-').is_some_and(|(a, b)| is_num(a, 2, 4) && is_num(b, 3, 4));
+            if !(is_num(w, 3, 6) || dashed) {
+                return None;
+            }
+            (n - 1, &toks[..n - 1])
+        }
+    };
+    let words_ok = rest.len() <= 4
+        && rest.iter().all(|(_, w)| {
+            let w = w.trim_start_matches(['>', '?', ',']).trim_end_matches(',');
+            !w.bytes().any(|b| b.is_ascii_digit())
+                && (w.is_empty() || w == "nan" || w.chars().next().is_some_and(char::is_uppercase))
+        });
+    words_ok.then(|| (toks[first_code].0, t.len()))
 }
 
 fn long_number(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
@@ -825,6 +976,97 @@ const NAME_LABELS: [&str; 32] = [
     "consultant",
 ];
 
+/// Words after which capitalised words are a person's name without a colon
+/// ("says Hartvigsson", "named him Luís", "Producer Liviana Palerma").
+const NAME_PHRASES: [&str; 12] = [
+    "says",
+    "said",
+    "asked",
+    "named",
+    "called",
+    "i'm",
+    "producer",
+    "director",
+    "kid",
+    "grandson",
+    "granddaughter",
+    "nephew",
+];
+
+/// Two-word phrases before a name ("call me", "assistant to", "follow up with").
+const NAME_PHRASE_PAIRS: [(&str, &str); 22] = [
+    ("call", "me"),
+    ("calls", "me"),
+    ("assistant", "to"),
+    ("up", "with"),
+    ("speak", "to"),
+    ("speak", "with"),
+    ("spoke", "to"),
+    ("spoke", "with"),
+    ("talk", "to"),
+    ("talked", "to"),
+    ("married", "to"),
+    ("add", "to"),
+    ("directed", "by"),
+    ("written", "by"),
+    ("sung", "by"),
+    ("produced", "by"),
+    ("performed", "by"),
+    ("treated", "by"),
+    ("accompanied", "by"),
+    ("visited", "by"),
+    ("also", "features"),
+    ("name", "is"),
+];
+
+/// Words that make the capitalised words before them an organisation.
+const ORG_WORDS: [&str; 44] = [
+    "inc",
+    "llc",
+    "ltd",
+    "llp",
+    "corp",
+    "corporation",
+    "company",
+    "co",
+    "investments",
+    "consulting",
+    "group",
+    "research",
+    "partners",
+    "orchestra",
+    "sons",
+    "associates",
+    "bank",
+    "capital",
+    "technologies",
+    "systems",
+    "solutions",
+    "foundation",
+    "institute",
+    "university",
+    "college",
+    "school",
+    "band",
+    "records",
+    "media",
+    "labs",
+    "holdings",
+    "industries",
+    "international",
+    "insurance",
+    "pharmaceuticals",
+    "pharma",
+    "enterprises",
+    "agency",
+    "services",
+    "trust",
+    "markets",
+    "software",
+    "analytics",
+    "networks",
+];
+
 /// Headings of sections where capitalised words are drugs, tests or results.
 const NON_NAME_SECTIONS: [&str; 9] =
     ["medications", "medication", "meds", "allergies", "labs", "laboratory", "results", "vitals", "procedures"];
@@ -885,6 +1127,14 @@ impl Ctx<'_> {
             || (t.case == Case::Title && !self.is_common(i))
     }
 
+    /// The word after token `i` makes the run an organisation ("Russell
+    /// Investments", "Bertha Inc", "Davis Orchestra").
+    fn org_after(&self, i: usize) -> bool {
+        let Some(t) = self.toks.get(i + 1) else { return false };
+        let gap = self.text.get(self.toks[i].full_end..t.start).unwrap_or("\n");
+        gap.len() <= 3 && !gap.contains('\n') && ORG_WORDS.contains(&self.low(i + 1))
+    }
+
     /// A token that can be part of a name after a title or label.
     fn namey(&self, i: usize) -> bool {
         let Some(t) = self.toks.get(i) else { return false };
@@ -907,6 +1157,14 @@ const STOP_AFTER_NAME: [&str; 40] = [
 ];
 
 fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
+    // Where the pattern pass found street addresses: the line above one is
+    // often the addressee's name.
+    let mut address_starts: Vec<usize> = spans
+        .iter()
+        .filter(|s| s.kind == PhiType::Location && ADDRESS_RULES.contains(&s.rule))
+        .map(|s| s.start)
+        .collect();
+    address_starts.sort_unstable();
     let toks = tokenize(text);
     // Lower-case forms of all tokens in one buffer: one allocation, not one per word.
     let mut low_buf = String::with_capacity(text.len());
@@ -946,13 +1204,26 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         }
         let l = cx.low(i);
         // 1. Titles: "Mr. James T.", "DR. SMITH", "Dr Kunze215".
+        let lower_title =
+            t.case == Case::Lower && t.next_char == '.' && cx.toks.get(i + 1).is_some_and(|u| u.case == Case::Title);
         if TITLES.contains(&l)
-            && matches!(t.case, Case::Title | Case::Upper)
+            && (matches!(t.case, Case::Title | Case::Upper) || lower_title)
             && (t.next_char == '.' || t.next_char == ' ')
         {
             let mut j = i + 1;
             let mut last = None;
-            while j < n && j <= i + 4 && cx.namey(j) && (j == i + 1 || (cx.adjacent(j - 1) && cx.name_continues(j))) {
+            // After a title an eponym is a surname ("Dr. Wells", "Ms. Jones");
+            // in all-lower text ("my father retired") only dictionary names count.
+            let after_title = |j: usize| {
+                let dict_name = cx.is_first(j) || cx.is_last(j);
+                if cx.all_lower {
+                    dict_name && cx.namey(j)
+                } else {
+                    cx.namey(j) || (j == i + 1 && cx.cap(j) && cx.is_last(j) && !TITLES.contains(&cx.low(j)))
+                }
+            };
+            while j < n && j <= i + 4 && after_title(j) && (j == i + 1 || (cx.adjacent(j - 1) && cx.name_continues(j)))
+            {
                 if j == i + 1
                     && !cx
                         .text
@@ -977,7 +1248,10 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             }
         }
         // 2. Labels: "Patient: SMITH, JOHN", "signed by Jane Doe", "my name is ...".
+        let prev = if i > 0 { cx.low(i - 1) } else { "" };
+        let phrase_here = NAME_PHRASES.contains(&l) || NAME_PHRASE_PAIRS.contains(&(prev, l));
         let label_here = NAME_LABELS.contains(&l)
+            || phrase_here
             || (l == "is" && i > 0 && cx.low(i - 1) == "name")
             || (l == "by"
                 && i > 0
@@ -985,13 +1259,26 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                     .contains(&cx.low(i - 1)));
         if label_here && i + 1 < n {
             let gap = text.get(t.full_end..cx.toks[i + 1].start).unwrap_or("");
-            let colon = gap.trim().starts_with(':') && gap.trim().len() <= 2;
-            let phrase = l == "is" || l == "by" || l == "dear";
-            if (colon || phrase) && !gap.contains('\n') && (cx.namey(i + 1) || (l == "is" && cx.is_first(i + 1))) {
+            // "What's your name? Jildau S Bouts" asks and answers on one line.
+            let colon = (gap.trim().starts_with(':') || l == "name" && gap.trim() == "?") && gap.trim().len() <= 2;
+            let phrase = l == "is" || l == "by" || l == "dear" || phrase_here;
+            let phrase_ok = !phrase_here
+                || (gap.trim().is_empty()
+                    && (cx.toks[i + 1].case == Case::Title || cx.is_first(i + 1) || cx.is_last(i + 1)));
+            if (colon || phrase)
+                && phrase_ok
+                && !gap.contains('\n')
+                && (cx.namey(i + 1)
+                    || (l == "is" && cx.is_first(i + 1))
+                    || (phrase_here && cx.cap(i + 1) && (cx.is_first(i + 1) || cx.is_last(i + 1))))
+            {
                 let mut j = i + 1;
                 let mut last = i;
                 while j < n && j <= i + 4 {
-                    let ok = cx.namey(j) || (l == "is" && (cx.is_first(j) || cx.is_last(j)));
+                    let dict_name = cx.is_first(j) || cx.is_last(j);
+                    let ok = (cx.namey(j) && !(phrase_here && cx.all_lower && !dict_name))
+                        || (phrase_here && dict_name && cx.cap(j))
+                        || (l == "is" && (cx.is_first(j) || cx.is_last(j)));
                     let joined =
                         j == i + 1 || ((cx.adjacent(j - 1) || cx.comma_between(j - 1)) && cx.name_continues(j));
                     // A label only vouches for words that could be a name.
@@ -1000,16 +1287,18 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                         || cx.toks[j].initial
                         || cx.toks[j].digit_suffix
                         || !cx.is_common(j);
-                    if ok && joined && plausible && !cx.is_medical(j) {
+                    let medical = cx.is_medical(j) && !(phrase_here && (cx.is_first(j) || cx.is_last(j)));
+                    if ok && joined && plausible && !medical {
                         last = j;
                         j += 1;
                     } else {
                         break;
                     }
                 }
-                if last > i {
+                if last > i && !cx.org_after(last) {
                     let e = if cx.toks[last].digit_suffix { cx.toks[last].full_end } else { cx.toks[last].end };
-                    push(spans, cx.toks[i + 1].start, e, PhiType::Name, 0.9, "name_label");
+                    let (score, rule) = if phrase_here { (0.8, "name_phrase") } else { (0.9, "name_label") };
+                    push(spans, cx.toks[i + 1].start, e, PhiType::Name, score, rule);
                     for k in i + 1..=last {
                         name_words.insert(cx.low(k).to_string());
                     }
@@ -1021,7 +1310,12 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         // 3. Synthea-style names: letters glued to a number ("Sumiko254 Larue605").
         // ("CHA2DS2" and "Cha2ds2" are scores: letters after the digits.)
         let clean_suffix = |k: usize| !text.as_bytes().get(cx.toks[k].full_end).is_some_and(u8::is_ascii_alphanumeric);
-        if t.digit_suffix && t.case == Case::Title && t.end - t.start >= 2 && clean_suffix(i) && !cx.is_medical(i) {
+        if t.digit_suffix
+            && t.case == Case::Title
+            && t.end - t.start >= 2
+            && clean_suffix(i)
+            && (!cx.is_medical(i) || cx.is_first(i) || cx.is_last(i))
+        {
             let mut j = i;
             while j + 1 < n
                 && cx.toks[j + 1].digit_suffix
@@ -1050,6 +1344,26 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         }
         if !matches!(t.case, Case::Title | Case::Upper) || t.digit_suffix {
             i += 1;
+            continue;
+        }
+        // 3b. "Faina D. Yefremova", "Szabina J Gelencsér": two capitalised
+        //     words around a middle initial are a name even when neither is
+        //     in the dictionaries.
+        if t.case == Case::Title
+            && !t.initial
+            && i + 2 < n
+            && cx.toks[i + 1].initial
+            && cx.adjacent(i)
+            && cx.adjacent(i + 1)
+            && cx.toks[i + 2].case == Case::Title
+            && !cx.toks[i + 2].initial
+            && ![i, i + 2].iter().any(|&k| cx.is_common(k) || cx.is_medical(k))
+            && !cx.org_after(i + 2)
+        {
+            push(spans, t.start, cx.toks[i + 2].end, PhiType::Name, 0.85, "first_initial_last");
+            name_words.insert(cx.low(i).to_string());
+            name_words.insert(cx.low(i + 2).to_string());
+            i += 3;
             continue;
         }
         // 4. "Last, First" with both in the dictionaries.
@@ -1111,7 +1425,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             } else {
                 !common && !section_blocks_names && long_enough
             };
-            if accept {
+            if accept && !cx.org_after(j) && !(i..=j).any(|k| ORG_WORDS.contains(&cx.low(k))) {
                 let score = if has_last {
                     0.88
                 } else if t.case == Case::Upper {
@@ -1140,13 +1454,45 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         //    neither a known word: "Éva Szölösi", "Šárka Ottová".
         if i + 1 < n && cx.adjacent(i) && cx.toks[i + 1].case == Case::Title && t.case == Case::Title {
             let non_ascii = |k: usize| !cx.text.get(cx.toks[k].start..cx.toks[k].end).unwrap_or("").is_ascii();
-            if (non_ascii(i) || non_ascii(i + 1)) && !cx.is_common(i) && !cx.is_common(i + 1) && !cx.is_medical(i + 1) {
+            if (non_ascii(i) || non_ascii(i + 1))
+                && !cx.is_common(i)
+                && !cx.is_common(i + 1)
+                && !cx.is_medical(i + 1)
+                && !cx.org_after(i + 1)
+            {
                 push(spans, t.start, cx.toks[i + 1].end, PhiType::Name, 0.65, "foreign_name");
                 name_words.insert(cx.low(i).to_string());
                 name_words.insert(cx.low(i + 1).to_string());
                 i += 2;
                 continue;
             }
+        }
+        // 7a. Names the sentence shape vouches for: capitalised words that
+        //     are in no dictionary, before a verb only people do ("Zak
+        //     shouted", "Tosh Olsen lives at"), in a list of people
+        //     ("Marrero and Murphy were", "founders: Kónya, Becker and
+        //     Vasquez"), or alone on the line above a street address.
+        if t.case == Case::Title
+            && !cx.d.common.contains(l)
+            && !TITLES.contains(&l)
+            && (!cx.is_medical(i) || cx.is_last(i))
+            && let Some((j, list)) = name_by_shape(&cx, i, &address_starts)
+        {
+            if list {
+                // Each person of a list is a span of its own.
+                for k in (i..=j).filter(|&k| cx.toks[k].case == Case::Title && cx.low(k) != "and") {
+                    push(spans, cx.toks[k].start, cx.toks[k].end, PhiType::Name, 0.75, "name_list");
+                }
+            } else {
+                push(spans, t.start, cx.toks[j].end, PhiType::Name, 0.75, "name_shape");
+            }
+            for k in i..=j {
+                if cx.toks[k].case == Case::Title {
+                    name_words.insert(cx.low(k).to_string());
+                }
+            }
+            i = j + 1;
+            continue;
         }
         // 7. Places from the dictionary, with a state after or a preposition before.
         if let Some(end_tok) = place_at(&cx, i, spans) {
@@ -1168,6 +1514,141 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             }
         }
     }
+}
+
+/// Rules of the pattern pass that find street addresses.
+const ADDRESS_RULES: [&str; 7] = [
+    "street_address",
+    "street_type_first",
+    "street_type_last",
+    "address_line",
+    "address_context",
+    "po_box",
+    "military_address",
+];
+
+/// Verbs that, right after capitalised words, say those words are a person.
+const PERSON_VERBS: [&str; 20] = [
+    "shouted",
+    "said",
+    "says",
+    "spent",
+    "listed",
+    "began",
+    "lives",
+    "lived",
+    "married",
+    "told",
+    "asked",
+    "wrote",
+    "replied",
+    "explained",
+    "smiled",
+    "laughed",
+    "whispered",
+    "answered",
+    "cried",
+    "yelled",
+];
+
+/// Words before a list of capitalised words that make it a list of
+/// organisations or places, not people ("at Jones, Mitchell and Williams").
+const LIST_NOT_PEOPLE: [&str; 10] = ["the", "at", "for", "of", "from", "with", "in", "to", "by", "on"];
+
+/// The last token of a name found by the shape of its sentence (see 7a),
+/// and whether it ends a list of names.
+fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(usize, bool)> {
+    let n = cx.toks.len();
+    let plain = |k: usize| {
+        k < n
+            && cx.toks[k].case == Case::Title
+            && !cx.toks[k].digit_suffix
+            && !cx.is_common(k)
+            && !cx.is_medical(k)
+            && !TITLES.contains(&cx.low(k))
+    };
+    // A run of one to three capitalised words (a medical surname only
+    // starts a list).
+    let mut j = i;
+    while j + 1 < n && j < i + 2 && cx.adjacent(j) && (plain(j + 1) || cx.toks[j + 1].initial) {
+        j += 1;
+    }
+    if cx.toks[j].initial || cx.org_after(j) || (i..=j).any(|k| ORG_WORDS.contains(&cx.low(k))) {
+        return None;
+    }
+    // Before a person's verb.
+    if !cx.is_medical(i) && j + 1 < n && cx.adjacent(j) && cx.toks[j + 1].case == Case::Lower {
+        let v = cx.low(j + 1);
+        let pair = (v, cx.low(j + 2));
+        if PERSON_VERBS.contains(&v) || [("is", "from"), ("had", "given"), ("will", "be")].contains(&pair) {
+            return Some((j, false));
+        }
+    }
+    // Alone on its line (two or three words), above a street address.
+    let t = cx.toks[i];
+    if t.newline_before && j > i && !cx.is_medical(i) {
+        let line_end = cx.text.get(cx.toks[j].full_end..).map_or(0, |r| r.find('\n').unwrap_or(r.len()));
+        let rest = cx.text.get(cx.toks[j].full_end..cx.toks[j].full_end + line_end).unwrap_or("x");
+        let below = cx.toks[j].full_end + line_end;
+        let near = address_starts.iter().any(|&a| {
+            a > below && cx.text.get(below..a).is_some_and(|g| g.len() < 160 && g.matches('\n').count() <= 4)
+        });
+        if rest.trim().is_empty() && near {
+            return Some((j, false));
+        }
+    }
+    // A list of single capitalised words ("A and B", "A, B and C") with
+    // most of them in the name dictionaries.
+    // (In all-lower text every word looks capitalised; a list alone on its
+    // line is a letterhead's firm.)
+    if j == i && !cx.all_lower {
+        let before = if i > 0 { cx.low(i - 1) } else { "" };
+        if LIST_NOT_PEOPLE.contains(&before) {
+            return None;
+        }
+        // In a list of people an eponym is a surname ("Marrero and Murphy").
+        let member = |k: usize| {
+            plain(k) || (k < n && cx.toks[k].case == Case::Title && cx.is_last(k) && !cx.d.common.contains(cx.low(k)))
+        };
+        let mut members = vec![i];
+        let mut k = i;
+        let mut closed = false;
+        while k + 1 < n && members.len() < 8 {
+            let gap = cx.text.get(cx.toks[k].full_end..cx.toks[k + 1].start).unwrap_or("");
+            if gap == ", " && member(k + 1) {
+                k += 1;
+                members.push(k);
+            } else if gap == " " && cx.low(k + 1) == "and" && k + 2 < n && member(k + 2) && cx.adjacent(k + 1) {
+                k += 2;
+                members.push(k);
+                closed = true;
+                break;
+            } else {
+                break;
+            }
+        }
+        let known = members.iter().filter(|&&m| cx.is_first(m) || cx.is_last(m)).count();
+        let all_medical = members.iter().all(|&m| cx.is_medical(m));
+        let after = if k + 1 < n { cx.low(k + 1) } else { "" };
+        let single_verb = ["is", "has", "was", "does"].contains(&after);
+        let adjacent_after = k + 1 < n && cx.adjacent(k);
+        let own_line = t.newline_before
+            && cx
+                .text
+                .get(cx.toks[k].full_end..)
+                .is_some_and(|r| r.trim_start_matches([' ', '\t', '\r']).starts_with('\n') || r.trim().is_empty());
+        if closed
+            && members.len() >= 2
+            && known * 2 >= members.len()
+            && !cx.org_after(k)
+            && !(single_verb && adjacent_after)
+            && !own_line
+            && !all_medical
+        {
+            return Some((k, true));
+        }
+    }
+    None
 }
 
 const PLACE_PREPS: [&str; 12] =
@@ -1294,6 +1775,41 @@ mod tests {
         has("Sumiko254 Larue605\n is a 60 year-old", "Sumiko254 Larue605", PhiType::Name);
         has("Smith, John is here. Later Smith said no.", "Smith", PhiType::Name);
         has("Electronically signed by Maria Gonzalez, MD", "Maria Gonzalez", PhiType::Name);
+    }
+
+    #[test]
+    fn names_of_other_countries_and_by_sentence_shape() {
+        has("Follow up with Matheus Araujo in a couple of months.", "Matheus Araujo", PhiType::Name);
+        has("Seen with Faina D. Yefremova today.", "Faina D. Yefremova", PhiType::Name);
+        has("The report was written by Szabina J Gelencsér.", "Szabina J Gelencsér", PhiType::Name);
+        has("\"It works,\" says Hartvigsson.", "Hartvigsson", PhiType::Name);
+        has("Zak shouted at the nurse.", "Zak", PhiType::Name);
+        has("Our founders: Kónya, Becker and Vasquez.", "Becker", PhiType::Name);
+        has("For my take on Dr. Wells, see below.", "Wells", PhiType::Name);
+        has("Gyala Antall\n24 Clarke Avenue\nSpringfield", "Gyala Antall", PhiType::Name);
+        // Organisations made of surnames are not people.
+        for t in ["Russell Investments is a design agency.", "They played with the Davis Orchestra."] {
+            assert!(!found(t).iter().any(|(_, k)| *k == PhiType::Name), "{t:?} flagged {:?}", found(t));
+        }
+    }
+
+    #[test]
+    fn addresses_of_other_countries() {
+        for (t, a) in [
+            ("She lives at Rua Igreja 25 now", "Rua Igreja 25"),
+            ("Send it to ul. Słowicza 10 please", "ul. Słowicza 10"),
+            ("moved to 450 Præstevænget 15, København", "450 Præstevænget 15"),
+            ("The clinic on Loorenstrasse 149 closed", "Loorenstrasse 149"),
+            ("PSC 3294, Box 9168\nAPO AA 61487", "PSC 3294, Box 9168\nAPO AA 61487"),
+            ("ZIP: 394 13", "394 13"),
+            ("12 Main Street\nMill Village\nNS\nB0J 2H0", "B0J 2H0"),
+            ("Brønderslev\nDenmark 35018", "35018"),
+        ] {
+            let f = found(t);
+            assert!(f.iter().any(|(x, k)| x.contains(a) && *k == PhiType::Location), "{a:?} not in {f:?}");
+        }
+        // A dose after a route is not an address.
+        assert!(found("Given via Hickman 2 mg daily.").iter().all(|(_, k)| *k != PhiType::Location));
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub(crate) type FxSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 const FIRST_NAMES: &str = include_str!("../data/first_names.txt");
+const FIRST_NAMES_INTL: &str = include_str!("../data/first_names_intl.txt");
 const SURNAMES: &str = include_str!("../data/surnames.txt");
 const PLACES: &str = include_str!("../data/places.txt");
 const COMMON_WORDS: &str = include_str!("../data/common_words.txt");
@@ -70,7 +71,11 @@ const EXTRA_COMMON: &str = "patient pt history plan assessment chief complaint d
     england scotland wales britain kingdom netherlands holland belgium switzerland austria poland hungary \
     czech slovakia croatia serbia greece turkey russia ukraine china japan korea india pakistan vietnam \
     thailand philippines indonesia australia zealand brazil argentina chile peru colombia venezuela cuba \
-    egypt nigeria kenya ethiopia africa europe asia israel iran iraq syria lebanon jordan morocco";
+    egypt nigeria kenya ethiopia africa europe asia israel iran iraq syria lebanon jordan morocco \
+    german french spanish italian swedish danish norwegian finnish dutch polish hungarian greek russian \
+    brazilian portuguese irish british english canadian mexican chinese japanese korean swiss austrian \
+    belgian icelandic \
+    iban swift credit debit card song album novel prince princess king queen lord royal";
 
 /// Eponyms and other capitalised medical words that are never names in a note
 /// unless a title or label says so.
@@ -129,7 +134,7 @@ pub(crate) fn dicts() -> &'static Dicts {
         let places: FxSet<&'static str> = lines(PLACES).collect();
         let place_words = places.iter().map(|p| p.split(' ').count()).max().unwrap_or(1);
         Dicts {
-            first: lines(FIRST_NAMES).collect(),
+            first: lines(FIRST_NAMES).chain(lines(FIRST_NAMES_INTL)).collect(),
             last: lines(SURNAMES).zip(1u32..).collect(),
             places,
             place_words,

@@ -23,9 +23,31 @@ const ID_LABELS: &str = r"(?i:medical\s+record(?:\s+(?:number|no\.?|num|#))?|med
 
 const PHONE_LABELS: &str = r"(?i:phone|telephone|tel|cell(?:\s+phone)?|mobile|pager|beeper|fax|facsimile|desk|call\s+(?:me\s+)?(?:at|on)|reach(?:ed)?\s+(?:me\s+|him\s+|her\s+|them\s+)?(?:at|on)|answering\s+at|messages?\s+to|registered|contact\s+(?:number|no\.?)|number\s+is)";
 
-const STREET_SUFFIX: &str = r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl|way|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|loop|row|pike|alley|crossing|plaza|heights|hts|ridge|run|point|park|gardens|mews|crescent|expressway|freeway|turnpike)";
+const STREET_SUFFIX: &str = r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl|way|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|loop|row|pike|alley|crossing|plaza|heights|hts|ridge|run|point|park|gardens|mews|crescent|expressway|freeway|turnpike|gateway|isle|island|greens?|mall|club|mills?|coves?|pass|bridge|brook|creek|crest|glen|grove|harbou?r|hills?|hollow|junction|knoll|lakes?|landing|manor|meadows?|orchard|path|port|ranch|shores?|springs?|summit|trace|valley|view|village|vista|walk|close|estates?|fields?|wharf|bypass|causeway|centre)";
 
 const FACILITY: &str = r"(?i:hospital|medical\s+cent(?:er|re)|health\s+cent(?:er|re)|health\s+system|healthcare|health\s+care|clinic|infirmary|nursing\s+home|rehabilitation\s+cent(?:er|re)|rehab\s+cent(?:er|re)|surgery\s+cent(?:er|re)|surgical\s+cent(?:er|re)|care\s+cent(?:er|re)|urgent\s+care|hospice|sanatorium|medical\s+group|health|memorial|pharmacy|associates|partners|physicians)";
+
+/// A Latin letter, with the accented letters of European languages.
+const L: &str = r"[A-Za-zÀ-ÖØ-öø-ɏ]";
+/// A Latin capital (Latin Extended-A and -B are taken whole: their capitals
+/// and small letters alternate).
+const LU: &str = r"[A-ZÀ-ÖØ-ÞĀ-ɏ]";
+/// A street word: a capitalised word, or a particle ("de", "da", "del").
+const STREET_WORD: &str = r"(?:[A-ZÀ-ÖØ-ÞĀ-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'’.-]*|(?:de|do|da|dos|das|del|della|delle|degli|dei|di|des|du|la|le|les|von|van|der|den|e|y|i)(?-u:\b))";
+
+/// Words that begin a street name in languages that put the type first
+/// ("Rua Igreja 25", "ul. Słowicza 10", "Rue de Piétrain 371").
+const STREET_PREFIX: &str = r"(?:Rua|RUA|Rue|RUE|Via|VIA|Viale|Piazza|Piazzale|Corso|Largo|Avenida|Avda\.|Av\.|Calle|Carrer|Camino|Paseo|Plaza|Travessa|Praça|Praca|ul\.|Ul\.|ulica|Ulica|al\.|Al\.|Aleja|Plac|Odos|Strada|Chaussée|Chemin|Allée|Impasse|Quai|Cesta|Trg|Ulitsa|Avinguda|Rambla)";
+
+/// Endings of street names in languages that glue the type to the name
+/// ("Loorenstrasse 149", "Præstevænget 15", "Kiannonkatu 98") and street
+/// words written apart ("Trenerys gate 232", "Erzsébet tér 19.").
+const STREET_ENDING: &str = r"(?:stra(?:ss|ß)e|str\.|weg|gasse|platz|allee|damm|ufer|laan|straat|gracht|plein|dijk|kade|singel|steeg|vej|gade|vænget|stræde|gatan|vägen|gata|väg|gränd|backe|stigen|veien|vei|vegen|gate|gaten|stien|tie|katu|kuja|polku|väylä|tee|utca|útja|braut|stræti|straeti|vegur|stígur)";
+const STREET_APART: &str =
+    r"(?:gate|gata|tee|kapu|u\.|tér|utca|útja|út|vej|gade|straße|strasse|weg|laan|straat|tie|katu|ulica)";
+
+/// Countries written before a postal code at the end of an address.
+const COUNTRIES: &str = r"(?:Austria|Belgium|Brazil|Bulgaria|Canada|Croatia|Cyprus|Czech Republic|Czechia|Denmark|Estonia|Finland|France|Germany|Greece|Greenland|Greenlander|Hungary|Iceland|Ireland|Italy|Latvia|Lithuania|Luxembourg|Mexico|Netherlands|New Zealand|Norway|Poland|Portugal|Romania|Slovakia|Slovenia|Spain|Sweden|Switzerland|Tunisia|United Kingdom|Uruguay|Argentina|Australia|Japan|India|Israel|Turkey)";
 
 /// Which alternative of the pattern set matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +71,15 @@ pub(crate) enum Alt {
     AgeYears,
     AgeAged,
     Street,
+    StreetPrefix,
+    StreetEnding,
+    Military,
+    AddressLine,
+    AddressContext,
+    CityPostal,
+    StreetNamed,
+    PostalLabel,
+    PostalCountry,
     PoBox,
     Unit,
     Facility,
@@ -165,6 +196,53 @@ fn alternatives() -> Vec<(Alt, String)> {
                 r"{B}[0-9]{{1,6}}(?:-[0-9]+)?[A-Za-z]?[ \t]+(?:(?:[NSEW]\.?|(?i:north|south|east|west))[ \t]+)?(?:[A-Z0-9][A-Za-z0-9'.-]*[ \t]+){{1,4}}{STREET_SUFFIX}\.?{B}(?:,?[ \t]*(?i:apt|apartment|suite|ste|unit|#|room|rm|floor|fl|bldg|building)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)?"
             ),
         ),
+        (
+            Alt::StreetPrefix,
+            format!(
+                r"{B}(?:[0-9]{{1,6}}[ \t]+)?{STREET_PREFIX}[ \t]+(?:{STREET_WORD}[ \t]+){{0,4}}{LU}{L}*[ \t]+[0-9]{{1,5}}[A-Za-z]?{B}"
+            ),
+        ),
+        (
+            Alt::StreetEnding,
+            format!(
+                r"{B}(?:[0-9]{{1,6}}[ \t]+)?(?:{LU}{L}*{STREET_ENDING}|(?:{LU}{L}*[ \t]+){{1,2}}{STREET_APART})[ \t]+[0-9]{{1,5}}[A-Za-z]?(?-u:\b)\.?"
+            ),
+        ),
+        (
+            Alt::Military,
+            format!(
+                r"{B}(?:(?:(?i:psc|cmr|unit)[ \t]+[0-9]{{3,5}},?[ \t]+(?i:box)[ \t]+[0-9]{{3,5}}|(?i:usns|usnv|uss|usc?gc)[ \t]+{L}+(?:[ \t]+{L}+)?)[ \t,]*\r?\n?[ \t]*)?(?:APO|FPO|DPO|apo|fpo|dpo)[ \t]+(?:AA|AE|AP|aa|ae|ap)[ \t]+[0-9]{{5}}{B}"
+            ),
+        ),
+        (
+            Alt::AddressLine,
+            format!(
+                r"(?m:^)[ \t>?]*[0-9]{{1,6}}[ \t]+(?:{LU}{L}*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?(?:[ \t]+(?:Apt|Suite)\.?[ \t]*[0-9]{{1,5}})?[ \t]*\r?(?m:$)"
+            ),
+        ),
+        (
+            Alt::AddressContext,
+            format!(
+                r"{B}(?i:(?:lives?|living|located|arrived|meet[ \t]+me|drops[ \t]+you[ \t]+off|sent|return|moved|restaurant[ \t]+is|station[ \t]+is|office[ \t]+is|is[ \t]+on)[ \t]+(?:at|on|to|in)|address(?:[ \t]+is)?[ \t]*:?|corner[ \t]+of)[ \t]+(?P<addr>(?:[0-9]{{1,6}}[ \t]+(?:[0-9]{{1,5}}[ \t]+)?(?:{L}[{L}'’.-]*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?{B}|[0-9]{{1,6}}[ \t]+(?:[0-9]{{1,5}}[ \t]+)?(?:{STREET_WORD}[ \t]+){{0,4}}{LU}{L}*{B}|(?:{STREET_WORD}[ \t]+){{0,3}}{LU}{L}*[ \t]+[0-9]{{1,5}}[A-Za-z]?{B}|(?:{STREET_WORD}[ \t]+){{0,3}}{LU}{L}*[ \t]+{STREET_SUFFIX}{B})(?:,?[ \t]*(?i:apt|apartment|suite|ste|unit)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)?)"
+            ),
+        ),
+        (
+            Alt::CityPostal,
+            format!(
+                r"{B}(?:in|IN)[ \t]+(?P<city>(?:{LU}{L}*[ \t]+){{1,3}}(?:[0-9]{{4,5}}|[0-9]{{3}} [0-9]{{2}}|[0-9]{{4}}-[0-9]{{3}})){B}"
+            ),
+        ),
+        (
+            Alt::StreetNamed,
+            format!(r"{B}(?:[A-Z][a-z]+[ \t]+){{1,3}}(?:Street|Avenue|Boulevard|Road|STREET|AVENUE|ROAD){B}"),
+        ),
+        (
+            Alt::PostalLabel,
+            format!(
+                r"{B}(?i:zip(?:[ \t]*code)?|postal[ \t]+code|post[ \t]*code)[ \t]*(?:(?i:is)[ \t]+|[:#][ \t]*)?(?P<postal>[0-9][0-9A-Z]{{1,5}}(?:[ -][0-9A-Z]{{2,4}})?|[A-Z][0-9A-Z]{{1,4}}[ -]?[0-9][A-Z0-9]{{1,3}}){B}"
+            ),
+        ),
+        (Alt::PostalCountry, format!(r"{B}{COUNTRIES}[ \t]+(?P<pcode>[0-9]{{3,6}}(?:[ -][0-9]{{2,4}})?){B}")),
         (Alt::PoBox, format!(r"{B}(?:(?i:p\.?[ \t]?o\.?[ \t]*box)|PSC)[ \t]+[0-9]+(?:,[ \t]*(?i:box)[ \t]+[0-9]+)?")),
         (Alt::Unit, format!(r"{B}(?:Apt|Apartment|Suite|Ste|APT|SUITE)\.?[ \t]*#?[ \t]*[0-9]+[A-Za-z]?{B}")),
         (
@@ -268,7 +346,7 @@ mod tests {
             Ok(p) => p,
             Err(e) => panic!("{e}"),
         };
-        assert_eq!(p.alts.len(), 33);
+        assert_eq!(p.alts.len(), 42);
         assert_eq!(p.re.captures_len(), 1, "the scan expression has no groups");
         assert_eq!(strip_groups(r"(a)(?P<x>b)(?:c)[(]\(é"), r"(?:a)(?:b)(?:c)[(]\(é");
     }
