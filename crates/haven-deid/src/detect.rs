@@ -978,20 +978,9 @@ const NAME_LABELS: [&str; 32] = [
 
 /// Words after which capitalised words are a person's name without a colon
 /// ("says Hartvigsson", "named him Luís", "Producer Liviana Palerma").
-const NAME_PHRASES: [&str; 12] = [
-    "says",
-    "said",
-    "asked",
-    "named",
-    "called",
-    "i'm",
-    "producer",
-    "director",
-    "kid",
-    "grandson",
-    "granddaughter",
-    "nephew",
-];
+/// ("called" is not one: drugs and diseases are "called" far more often.)
+const NAME_PHRASES: [&str; 10] =
+    ["says", "said", "asked", "named", "producer", "director", "kid", "grandson", "granddaughter", "nephew"];
 
 /// Two-word phrases before a name ("call me", "assistant to", "follow up with").
 const NAME_PHRASE_PAIRS: [(&str, &str); 22] = [
@@ -1249,7 +1238,8 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         }
         // 2. Labels: "Patient: SMITH, JOHN", "signed by Jane Doe", "my name is ...".
         let prev = if i > 0 { cx.low(i - 1) } else { "" };
-        let phrase_here = NAME_PHRASES.contains(&l) || NAME_PHRASE_PAIRS.contains(&(prev, l));
+        // Transcripts in lower case give phrases nothing to go on.
+        let phrase_here = !cx.all_lower && (NAME_PHRASES.contains(&l) || NAME_PHRASE_PAIRS.contains(&(prev, l)));
         let label_here = NAME_LABELS.contains(&l)
             || phrase_here
             || (l == "is" && i > 0 && cx.low(i - 1) == "name")
@@ -1262,9 +1252,11 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             // "What's your name? Jildau S Bouts" asks and answers on one line.
             let colon = (gap.trim().starts_with(':') || l == "name" && gap.trim() == "?") && gap.trim().len() <= 2;
             let phrase = l == "is" || l == "by" || l == "dear" || phrase_here;
+            // In all-lower text a phrase vouches only for dictionary names.
+            let dict_next = (cx.is_first(i + 1) || cx.is_last(i + 1)) && !cx.is_common(i + 1);
             let phrase_ok = !phrase_here
                 || (gap.trim().is_empty()
-                    && (cx.toks[i + 1].case == Case::Title || cx.is_first(i + 1) || cx.is_last(i + 1)));
+                    && if cx.all_lower { dict_next } else { cx.toks[i + 1].case == Case::Title || dict_next });
             if (colon || phrase)
                 && phrase_ok
                 && !gap.contains('\n')
@@ -1552,8 +1544,12 @@ const PERSON_VERBS: [&str; 20] = [
 ];
 
 /// Words before a list of capitalised words that make it a list of
-/// organisations or places, not people ("at Jones, Mitchell and Williams").
-const LIST_NOT_PEOPLE: [&str; 10] = ["the", "at", "for", "of", "from", "with", "in", "to", "by", "on"];
+/// organisations, places or drugs, not people ("at Jones, Mitchell and
+/// Williams", "taking Advair and Allegra").
+const LIST_NOT_PEOPLE: [&str; 16] = [
+    "the", "at", "for", "of", "from", "with", "in", "to", "by", "on", "taking", "takes", "take", "using", "uses",
+    "like",
+];
 
 /// The last token of a name found by the shape of its sentence (see 7a),
 /// and whether it ends a list of names.
@@ -1627,8 +1623,10 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
                 break;
             }
         }
+        // Most members are in the name dictionaries, one at least outside
+        // the medical words ("Patellar and Achilles" is anatomy).
         let known = members.iter().filter(|&&m| cx.is_first(m) || cx.is_last(m)).count();
-        let all_medical = members.iter().all(|&m| cx.is_medical(m));
+        let known_plain = members.iter().any(|&m| (cx.is_first(m) || cx.is_last(m)) && !cx.is_medical(m));
         let after = if k + 1 < n { cx.low(k + 1) } else { "" };
         let single_verb = ["is", "has", "was", "does"].contains(&after);
         let adjacent_after = k + 1 < n && cx.adjacent(k);
@@ -1643,7 +1641,7 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
             && !cx.org_after(k)
             && !(single_verb && adjacent_after)
             && !own_line
-            && !all_medical
+            && known_plain
         {
             return Some((k, true));
         }

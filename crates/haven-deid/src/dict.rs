@@ -75,7 +75,9 @@ const EXTRA_COMMON: &str = "patient pt history plan assessment chief complaint d
     german french spanish italian swedish danish norwegian finnish dutch polish hungarian greek russian \
     brazilian portuguese irish british english canadian mexican chinese japanese korean swiss austrian \
     belgian icelandic \
-    iban swift credit debit card song album novel prince princess king queen lord royal";
+    iban swift credit debit card song album novel prince princess king queen lord royal \
+    who what when where why how someone somebody anyone anybody everyone everybody nobody \
+    mom mommy dad daddy grandma grandpa granny nana papa symptoms symptom i'm i'd i've i'll you're";
 
 /// Eponyms and other capitalised medical words that are never names in a note
 /// unless a title or label says so.
