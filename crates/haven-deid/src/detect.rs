@@ -2,6 +2,8 @@
 //! then a token pass for names and places (dictionaries, titles, labels,
 //! sections), then one merge into sorted, non-overlapping spans.
 
+use std::sync::OnceLock;
+
 use crate::dict::{self, Dicts, STATE_NAMES, STATES};
 use crate::patterns::{Alt, Patterns, patterns};
 use crate::types::{PhiType, Span};
@@ -37,6 +39,7 @@ impl Detector {
     pub fn preload() {
         let _ = patterns();
         let _ = dict::dicts();
+        let _ = lexicon();
     }
 
     /// Every identifier in `text` as sorted, non-overlapping byte spans on
@@ -287,27 +290,29 @@ const DATE_CONTEXT: [&str; 28] = [
 
 fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
     use regex_automata::{Anchored, Input};
-    let mut caps: Vec<regex_automata::util::captures::Captures> =
-        p.alts.iter().map(|(_, r)| r.create_captures()).collect();
+    // Capture slots only for the alternatives with groups that match.
+    let mut caps: Vec<Option<regex_automata::util::captures::Captures>> = p.alts.iter().map(|_| None).collect();
     for m0 in p.re.find_iter(text) {
-        // The first alternative, in priority order, that matches here is
-        // the one the scan's leftmost-first match took.
-        let mut hit = None;
-        for (k, (alt, r)) in p.alts.iter().enumerate() {
-            let input = Input::new(text).span(m0.start()..m0.end()).anchored(Anchored::Yes);
-            r.search_captures(&input, &mut caps[k]);
-            if caps[k].is_match() {
-                hit = Some((k, *alt));
-                break;
+        // The scan says which alternative matched; only one with groups
+        // runs again, anchored on the matched stretch, to find them.
+        let k = m0.pattern().as_usize();
+        let Some((alt, r)) = p.alts.get(k).map(|(a, r)| (*a, r)) else { continue };
+        let (mut s, mut e) = (m0.start(), m0.end());
+        let c = match caps.get_mut(k) {
+            Some(slot) if r.group_info().all_group_len() > 1 => {
+                let c = slot.get_or_insert_with(|| r.create_captures());
+                let input = Input::new(text).span(s..e).anchored(Anchored::Yes);
+                r.search_captures(&input, c);
+                let Some(m) = c.get_match() else { continue };
+                (s, e) = (m.start(), m.end());
+                Some(&*c)
             }
-        }
-        let Some((k, alt)) = hit else { continue };
-        let c = &caps[k];
-        let Some(mspan) = c.get_match().map(|m| m.span()) else { continue };
-        let (s, e) = (mspan.start, mspan.end);
+            _ => None,
+        };
         let t = text.get(s..e).unwrap_or("");
-        let group =
-            |name: &str| c.get_group_by_name(name).map(|g| (g.start, g.end, text.get(g.start..g.end).unwrap_or("")));
+        let group = |name: &str| {
+            c.and_then(|c| c.get_group_by_name(name)).map(|g| (g.start, g.end, text.get(g.start..g.end).unwrap_or("")))
+        };
         match alt {
             Alt::Email => push(spans, s, e, PhiType::Email, 0.99, "email"),
             Alt::Url => push(spans, s, e, PhiType::Url, 0.95, "url"),
@@ -910,7 +915,13 @@ fn tokenize(text: &str) -> Vec<Tok> {
 
 fn lower_of(text: &str, t: &Tok, buf: &mut String) {
     buf.clear();
-    for ch in text.get(t.start..t.end).unwrap_or("").chars() {
+    let w = text.get(t.start..t.end).unwrap_or("");
+    if w.is_ascii() {
+        buf.push_str(w);
+        buf.make_ascii_lowercase();
+        return;
+    }
+    for ch in w.chars() {
         if ch == '’' {
             buf.push('\'');
         } else {
@@ -1060,12 +1071,62 @@ const ORG_WORDS: [&str; 44] = [
 const NON_NAME_SECTIONS: [&str; 9] =
     ["medications", "medication", "meds", "allergies", "labs", "laboratory", "results", "vitals", "procedures"];
 
+/// What the dictionaries and word lists say about one lower-case word.
+#[derive(Clone, Copy, Default)]
+struct WordInfo {
+    flags: u16,
+    /// Surname frequency rank (1 = most frequent); 0 when not a surname.
+    rank: u32,
+}
+
+const W_FIRST: u16 = 1;
+const W_LAST: u16 = 1 << 1;
+const W_COMMON: u16 = 1 << 2;
+const W_MEDICAL: u16 = 1 << 3;
+const W_TITLE: u16 = 1 << 4;
+const W_STOP: u16 = 1 << 5;
+const W_ORG: u16 = 1 << 6;
+const W_LABEL: u16 = 1 << 7;
+const W_PHRASE: u16 = 1 << 8;
+/// The second word of a two-word name phrase ("me" of "call me").
+const W_PAIR_END: u16 = 1 << 9;
+/// The first word of a dictionary place name.
+const W_PLACE_START: u16 = 1 << 10;
+
+/// Every word any dictionary or word list knows, with all it knows about
+/// it: one hash look-up per token instead of one per list and question.
+fn lexicon() -> &'static dict::FxMap<&'static str, WordInfo> {
+    static L: OnceLock<dict::FxMap<&'static str, WordInfo>> = OnceLock::new();
+    L.get_or_init(|| {
+        let d = dict::dicts();
+        let mut m: dict::FxMap<&'static str, WordInfo> = dict::FxMap::default();
+        let mut add = |w: &'static str, f: u16| m.entry(w).or_default().flags |= f;
+        d.first.iter().for_each(|w| add(w, W_FIRST));
+        d.common.iter().for_each(|w| add(w, W_COMMON));
+        d.medical.iter().for_each(|w| add(w, W_MEDICAL));
+        TITLES.iter().for_each(|w| add(w, W_TITLE));
+        STOP_AFTER_NAME.iter().for_each(|w| add(w, W_STOP));
+        ORG_WORDS.iter().for_each(|w| add(w, W_ORG));
+        NAME_LABELS.iter().for_each(|w| add(w, W_LABEL));
+        NAME_PHRASES.iter().for_each(|w| add(w, W_PHRASE));
+        NAME_PHRASE_PAIRS.iter().for_each(|(_, w)| add(w, W_PAIR_END));
+        d.places.iter().filter_map(|p| p.split(' ').next()).for_each(|w| add(w, W_PLACE_START));
+        for (w, r) in d.last.iter() {
+            let e = m.entry(w).or_default();
+            e.flags |= W_LAST;
+            e.rank = *r;
+        }
+        m
+    })
+}
+
 struct Ctx<'a> {
     text: &'a str,
     all_lower: bool,
     toks: Vec<Tok>,
     lows: Vec<(usize, usize)>,
     low_buf: String,
+    info: Vec<WordInfo>,
     d: &'a Dicts,
 }
 
@@ -1076,18 +1137,24 @@ impl Ctx<'_> {
     fn cap(&self, i: usize) -> bool {
         self.toks.get(i).is_some_and(|t| matches!(t.case, Case::Title | Case::Upper))
     }
+    fn has(&self, i: usize, flag: u16) -> bool {
+        self.info.get(i).is_some_and(|w| w.flags & flag != 0)
+    }
     fn is_first(&self, i: usize) -> bool {
-        self.d.first.contains(self.low(i))
+        self.has(i, W_FIRST)
     }
     fn is_last(&self, i: usize) -> bool {
-        self.d.last.contains_key(self.low(i))
+        self.has(i, W_LAST)
     }
+    /// An ordinary word, a medical word or a title.
     fn is_common(&self, i: usize) -> bool {
-        let l = self.low(i);
-        self.d.common.contains(l) || self.d.medical.contains(l) || TITLES.contains(&l)
+        self.has(i, W_COMMON | W_MEDICAL | W_TITLE)
     }
     fn is_medical(&self, i: usize) -> bool {
-        self.d.medical.contains(self.low(i))
+        self.has(i, W_MEDICAL)
+    }
+    fn is_title(&self, i: usize) -> bool {
+        self.has(i, W_TITLE)
     }
     /// Only spaces (no line break, no punctuation but a dot after an initial)
     /// between tokens `i` and `i + 1`.
@@ -1121,7 +1188,7 @@ impl Ctx<'_> {
     fn org_after(&self, i: usize) -> bool {
         let Some(t) = self.toks.get(i + 1) else { return false };
         let gap = self.text.get(self.toks[i].full_end..t.start).unwrap_or("\n");
-        gap.len() <= 3 && !gap.contains('\n') && ORG_WORDS.contains(&self.low(i + 1))
+        gap.len() <= 3 && !gap.contains('\n') && self.has(i + 1, W_ORG)
     }
 
     /// A token that can be part of a name after a title or label.
@@ -1133,8 +1200,7 @@ impl Ctx<'_> {
         if !matches!(t.case, Case::Title | Case::Upper) {
             return false;
         }
-        let l = self.low(i);
-        !(self.d.medical.contains(l) || TITLES.contains(&l) || STOP_AFTER_NAME.contains(&l))
+        !self.has(i, W_MEDICAL | W_TITLE | W_STOP)
     }
 }
 
@@ -1167,7 +1233,10 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         }
         lows.push((start, low_buf.len()));
     }
-    let cx = Ctx { text, all_lower: all_lower(text), toks, lows, low_buf, d };
+    let lex = lexicon();
+    let info: Vec<WordInfo> =
+        lows.iter().map(|&(a, b)| low_buf.get(a..b).and_then(|w| lex.get(w)).copied().unwrap_or_default()).collect();
+    let cx = Ctx { text, all_lower: all_lower(text), toks, lows, low_buf, info, d };
     let n = cx.toks.len();
     let mut name_words: dict::FxSet<String> = dict::FxSet::default();
     let mut section_blocks_names = false;
@@ -1195,7 +1264,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         // 1. Titles: "Mr. James T.", "DR. SMITH", "Dr Kunze215".
         let lower_title =
             t.case == Case::Lower && t.next_char == '.' && cx.toks.get(i + 1).is_some_and(|u| u.case == Case::Title);
-        if TITLES.contains(&l)
+        if cx.is_title(i)
             && (matches!(t.case, Case::Title | Case::Upper) || lower_title)
             && (t.next_char == '.' || t.next_char == ' ')
         {
@@ -1208,7 +1277,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 if cx.all_lower {
                     dict_name && cx.namey(j)
                 } else {
-                    cx.namey(j) || (j == i + 1 && cx.cap(j) && cx.is_last(j) && !TITLES.contains(&cx.low(j)))
+                    cx.namey(j) || (j == i + 1 && cx.cap(j) && cx.is_last(j) && !cx.is_title(j))
                 }
             };
             while j < n && j <= i + 4 && after_title(j) && (j == i + 1 || (cx.adjacent(j - 1) && cx.name_continues(j)))
@@ -1239,8 +1308,9 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         // 2. Labels: "Patient: SMITH, JOHN", "signed by Jane Doe", "my name is ...".
         let prev = if i > 0 { cx.low(i - 1) } else { "" };
         // Transcripts in lower case give phrases nothing to go on.
-        let phrase_here = !cx.all_lower && (NAME_PHRASES.contains(&l) || NAME_PHRASE_PAIRS.contains(&(prev, l)));
-        let label_here = NAME_LABELS.contains(&l)
+        let phrase_here =
+            !cx.all_lower && (cx.has(i, W_PHRASE) || (cx.has(i, W_PAIR_END) && NAME_PHRASE_PAIRS.contains(&(prev, l))));
+        let label_here = cx.has(i, W_LABEL)
             || phrase_here
             || (l == "is" && i > 0 && cx.low(i - 1) == "name")
             || (l == "by"
@@ -1394,7 +1464,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 let fits = tk.initial
                     || (cx.is_last(k) && !cx.is_common(k) || cx.is_first(k) && !cx.is_common(k) || unknown_ok)
                         && !cx.is_medical(k);
-                if same_case && fits && !STOP_AFTER_NAME.contains(&cx.low(k)) {
+                if same_case && fits && !cx.has(k, W_STOP) {
                     if cx.is_last(k) || !tk.initial {
                         has_last = true;
                     }
@@ -1417,7 +1487,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             } else {
                 !common && !section_blocks_names && long_enough
             };
-            if accept && !cx.org_after(j) && !(i..=j).any(|k| ORG_WORDS.contains(&cx.low(k))) {
+            if accept && !cx.org_after(j) && !(i..=j).any(|k| cx.has(k, W_ORG)) {
                 let score = if has_last {
                     0.88
                 } else if t.case == Case::Upper {
@@ -1465,8 +1535,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         //     ("Marrero and Murphy were", "founders: Kónya, Becker and
         //     Vasquez"), or alone on the line above a street address.
         if t.case == Case::Title
-            && !cx.d.common.contains(l)
-            && !TITLES.contains(&l)
+            && !cx.has(i, W_COMMON | W_TITLE)
             && (!cx.is_medical(i) || cx.is_last(i))
             && let Some((j, list)) = name_by_shape(&cx, i, &address_starts)
         {
@@ -1561,7 +1630,7 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
             && !cx.toks[k].digit_suffix
             && !cx.is_common(k)
             && !cx.is_medical(k)
-            && !TITLES.contains(&cx.low(k))
+            && !cx.is_title(k)
     };
     // A run of one to three capitalised words (a medical surname only
     // starts a list).
@@ -1569,7 +1638,7 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
     while j + 1 < n && j < i + 2 && cx.adjacent(j) && (plain(j + 1) || cx.toks[j + 1].initial) {
         j += 1;
     }
-    if cx.toks[j].initial || cx.org_after(j) || (i..=j).any(|k| ORG_WORDS.contains(&cx.low(k))) {
+    if cx.toks[j].initial || cx.org_after(j) || (i..=j).any(|k| cx.has(k, W_ORG)) {
         return None;
     }
     // Before a person's verb.
@@ -1603,9 +1672,8 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
             return None;
         }
         // In a list of people an eponym is a surname ("Marrero and Murphy").
-        let member = |k: usize| {
-            plain(k) || (k < n && cx.toks[k].case == Case::Title && cx.is_last(k) && !cx.d.common.contains(cx.low(k)))
-        };
+        let member =
+            |k: usize| plain(k) || (k < n && cx.toks[k].case == Case::Title && cx.is_last(k) && !cx.has(k, W_COMMON));
         let mut members = vec![i];
         let mut k = i;
         let mut closed = false;
@@ -1654,6 +1722,9 @@ const PLACE_PREPS: [&str; 12] =
 
 fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     let n = cx.toks.len();
+    if !cx.has(i, W_PLACE_START) {
+        return None;
+    }
     // Longest dictionary place starting at token i.
     let mut best = None;
     let mut key = String::new();
@@ -1684,7 +1755,7 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     let all_common = single && (cx.is_common(i) || cx.is_first(i));
     // A single word that is also a frequent surname ("Smith", "Jackson") needs
     // a stronger phrase than "in"; rare surnames ("Springfield") do not.
-    let frequent_surname = single && cx.d.last.get(cx.low(i)).is_some_and(|r| *r <= 2000);
+    let frequent_surname = single && cx.info.get(i).is_some_and(|w| w.rank > 0 && w.rank <= 2000);
     let prep = i > 0 && PLACE_PREPS.contains(&cx.low(i - 1)) && cx.toks[i - 1].case == Case::Lower;
     // "lives in Jackson", "from Lincoln": a strong phrase vouches for towns that are also surnames.
     let strong = prep

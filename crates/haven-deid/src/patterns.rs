@@ -10,8 +10,6 @@
 
 use std::sync::OnceLock;
 
-use regex::Regex;
-
 /// `\b` that keeps the lazy DFA usable on non-ASCII text.
 const B: &str = r"(?-u:\b)";
 
@@ -96,14 +94,15 @@ pub(crate) enum Alt {
     AlnumId,
 }
 
-/// The compiled pattern set: one expression of every alternative for the
-/// scan, and each alternative on its own to learn which one matched.
+/// The compiled pattern set: one multi-pattern expression for the scan,
+/// which reports which alternative matched, and each alternative on its own
+/// for its capture groups.
 ///
 /// Capture groups on the combined expression would run a capture engine
 /// whose cost grows with the whole expression for every match; the small
 /// per-alternative expressions run anchored on the matched stretch only.
 pub(crate) struct Patterns {
-    pub re: Regex,
+    pub re: regex_automata::meta::Regex,
     pub alts: Vec<(Alt, regex_automata::meta::Regex)>,
 }
 
@@ -280,9 +279,17 @@ fn alternatives() -> Vec<(Alt, String)> {
 
 fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
     let alts = alternatives();
-    // The scan needs no groups: they would only slow it down.
-    let pattern = alts.iter().map(|(_, p)| format!("(?:{})", strip_groups(p))).collect::<Vec<_>>().join("|");
-    let re = regex::RegexBuilder::new(&pattern).size_limit(64 << 20).dfa_size_limit(64 << 20).build()?;
+    // The scan needs no groups: they would only slow it down. Pattern
+    // order is priority order (leftmost-first), as in one alternation.
+    let scan: Vec<String> = alts.iter().map(|(_, p)| strip_groups(p)).collect();
+    let re = regex_automata::meta::Regex::builder()
+        .configure(
+            regex_automata::meta::Config::new()
+                .nfa_size_limit(Some(64 << 20))
+                .hybrid_cache_capacity(64 << 20)
+                .dfa_size_limit(Some(64 << 20)),
+        )
+        .build_many(&scan)?;
     let mut out = Vec::with_capacity(alts.len());
     for (a, p) in alts {
         out.push((a, regex_automata::meta::Regex::new(&p)?));
@@ -347,7 +354,8 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(p.alts.len(), 42);
-        assert_eq!(p.re.captures_len(), 1, "the scan expression has no groups");
+        assert_eq!(p.re.pattern_len(), p.alts.len(), "one scan pattern per alternative");
+        assert_eq!(p.re.group_info().all_group_len(), p.alts.len(), "the scan patterns have no groups");
         assert_eq!(strip_groups(r"(a)(?P<x>b)(?:c)[(]\(é"), r"(?:a)(?:b)(?:c)[(]\(é");
     }
 }
