@@ -1649,8 +1649,26 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
             return Some((j, false));
         }
     }
-    // Alone on its line (two or three words), above a street address.
     let t = cx.toks[i];
+    // Addressed at the start of a sentence: "Kuba, can I please speak to ...".
+    if j == i && t.sentence_start && !cx.is_medical(i) {
+        let after = cx.text.get(t.full_end..).unwrap_or("");
+        if let Some(rest) = after.strip_prefix(", ") {
+            let rest = rest.to_ascii_lowercase();
+            if ["can i ", "can you ", "could you ", "could i ", "would you ", "please "]
+                .iter()
+                .any(|p| rest.starts_with(p))
+            {
+                return Some((j, false));
+            }
+        }
+    }
+    // A speaker label of a chat or transcript ("Ubul: What a wife."), when a
+    // neighbouring line is spoken by a dictionary given name ("Nicole: ...").
+    if j == i && t.newline_before && t.next_char == ':' && !cx.is_medical(i) && speaker_next_to(cx, i) {
+        return Some((j, false));
+    }
+    // Alone on its line (two or three words), above a street address.
     if t.newline_before && j > i && !cx.is_medical(i) {
         let line_end = cx.text.get(cx.toks[j].full_end..).map_or(0, |r| r.find('\n').unwrap_or(r.len()));
         let rest = cx.text.get(cx.toks[j].full_end..cx.toks[j].full_end + line_end).unwrap_or("x");
@@ -1709,12 +1727,31 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
             && !cx.org_after(k)
             && !(single_verb && adjacent_after)
             && !own_line
-            && known_plain
+            // Two medical words are anatomy or eponyms ("Patellar and
+            // Achilles"); three or more names in a row are people.
+            && (known_plain || members.len() >= 3)
         {
             return Some((k, true));
         }
     }
     None
+}
+
+/// Whether the line before or after token `i`'s line starts with a
+/// dictionary given name followed by a colon.
+fn speaker_next_to(cx: &Ctx<'_>, i: usize) -> bool {
+    // One line break between the two tokens: neighbouring lines.
+    let one_line_apart = |a: usize, b: usize| {
+        let (a, b) = (a.min(b), a.max(b));
+        cx.text.get(cx.toks[a].start..cx.toks[b].start).is_some_and(|g| g.matches('\n').count() == 1)
+    };
+    let speaker = |k: usize| {
+        let t = cx.toks[k];
+        t.newline_before && t.next_char == ':' && t.case == Case::Title && cx.is_first(k) && !cx.is_common(k)
+    };
+    let before = (i.saturating_sub(40)..i).rev().find(|&k| cx.toks[k].newline_before);
+    let after = (i + 1..cx.toks.len().min(i + 40)).find(|&k| cx.toks[k].newline_before);
+    [before, after].into_iter().flatten().any(|k| speaker(k) && one_line_apart(i, k))
 }
 
 const PLACE_PREPS: [&str; 12] =
@@ -1856,6 +1893,13 @@ mod tests {
         has("Our founders: Kónya, Becker and Vasquez.", "Becker", PhiType::Name);
         has("For my take on Dr. Wells, see below.", "Wells", PhiType::Name);
         has("Gyala Antall\n24 Clarke Avenue\nSpringfield", "Gyala Antall", PhiType::Name);
+        has("Kuba, can I please speak to you?", "Kuba", PhiType::Name);
+        has("Ubul: What a day.\nNicole: Indeed.", "Ubul", PhiType::Name);
+        has("Our founders: Gerste, Johnson and Johnson.", "Gerste", PhiType::Name);
+        // Headings and anatomy are not people.
+        for t in ["Assessment: stable.\nPlan: follow up.", "Patellar and Achilles reflexes are brisk."] {
+            assert!(!found(t).iter().any(|(_, k)| *k == PhiType::Name), "{t:?} flagged {:?}", found(t));
+        }
         // Organisations made of surnames are not people.
         for t in ["Russell Investments is a design agency.", "They played with the Davis Orchestra."] {
             assert!(!found(t).iter().any(|(_, k)| *k == PhiType::Name), "{t:?} flagged {:?}", found(t));

@@ -35,7 +35,7 @@ const STREET_WORD: &str = r"(?:[A-ZÀ-ÖØ-ÞĀ-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'’.-]
 
 /// Words that begin a street name in languages that put the type first
 /// ("Rua Igreja 25", "ul. Słowicza 10", "Rue de Piétrain 371").
-const STREET_PREFIX: &str = r"(?:Rua|RUA|Rue|RUE|Via|VIA|Viale|Piazza|Piazzale|Corso|Largo|Avenida|Avda\.|Av\.|Calle|Carrer|Camino|Paseo|Plaza|Travessa|Praça|Praca|ul\.|Ul\.|ulica|Ulica|al\.|Al\.|Aleja|Plac|Odos|Strada|Chaussée|Chemin|Allée|Impasse|Quai|Cesta|Trg|Ulitsa|Avinguda|Rambla)";
+const STREET_PREFIX: &str = r"(?:Rua|RUA|rua|Rue|RUE|rue|Via|VIA|Viale|Piazza|Piazzale|Corso|Largo|Avenida|Avda\.|Av\.|Calle|Carrer|Camino|Paseo|Plaza|Travessa|Praça|Praca|ul\.|Ul\.|ulica|Ulica|al\.|Al\.|Aleja|Plac|Odos|Strada|Chaussée|Chemin|Allée|Impasse|Quai|Cesta|Trg|Ulitsa|Avinguda|Rambla)";
 
 /// Endings of street names in languages that glue the type to the name
 /// ("Loorenstrasse 149", "Præstevænget 15", "Kiannonkatu 98") and street
@@ -198,7 +198,7 @@ fn alternatives() -> Vec<(Alt, String)> {
         (
             Alt::StreetPrefix,
             format!(
-                r"{B}(?:[0-9]{{1,6}}[ \t]+)?{STREET_PREFIX}[ \t]+(?:{STREET_WORD}[ \t]+){{0,4}}{LU}{L}*[ \t]+[0-9]{{1,5}}[A-Za-z]?{B}"
+                r"{B}(?:[0-9]{{1,6}}[ \t]+){{0,2}}{STREET_PREFIX}[ \t]+(?:{STREET_WORD}[ \t]+){{0,4}}{LU}{L}*[ \t]+[0-9]{{1,5}}[A-Za-z]?{B}"
             ),
         ),
         (
