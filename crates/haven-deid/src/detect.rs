@@ -810,6 +810,11 @@ fn tokenize(text: &str) -> Vec<Tok> {
     let mut sentence = true;
     while i < b.len() {
         let c = b[i];
+        // A space changes nothing: the most common byte between words.
+        if c == b' ' {
+            i += 1;
+            continue;
+        }
         let is_letter_start = c.is_ascii_alphabetic()
             || (c >= 0x80 && text.get(i..).and_then(|s| s.chars().next()).is_some_and(char::is_alphabetic));
         if !is_letter_start {
@@ -831,6 +836,22 @@ fn tokenize(text: &str) -> Vec<Tok> {
         let mut first_upper = false;
         let mut n = 0usize;
         while i < b.len() {
+            // ASCII letters, the common case, without decoding a char.
+            let c = b[i];
+            if c.is_ascii_alphabetic() {
+                if c.is_ascii_uppercase() {
+                    upper += 1;
+                    first_upper |= n == 0;
+                } else {
+                    lower += 1;
+                }
+                n += 1;
+                i += 1;
+                continue;
+            }
+            if c < 0x80 && c != b'\'' && c != b'-' {
+                break;
+            }
             let ch = match text.get(i..).and_then(|s| s.chars().next()) {
                 Some(ch) => ch,
                 None => break,

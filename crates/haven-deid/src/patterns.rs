@@ -142,7 +142,7 @@ fn alternatives() -> Vec<(Alt, String)> {
         (
             Alt::LabelledId,
             format!(
-                r"{B}(?P<label>{ID_LABELS})[ \t]*(?:(?i:number|no\.?|num|is|was|of)[ \t]*)?[:#=.\-]?[ \t]*(?:(?i:number|no\.?|#)[ \t]*)?[:#=]?[ \t]*(?P<value>[A-Za-z0-9](?:[A-Za-z0-9./-]{{0,28}}[A-Za-z0-9])?){B}"
+                r"{B}(?P<label>{ID_LABELS})[ \t]*(?:(?i:number|no\.?|num|is|was|of)[ \t]*)?[:#=.\-]?[ \t]*(?:(?i:number|no\.?|#)[ \t]*)?[:#=]?[ \t]*(?P<value>(?:[A-Za-z][A-Za-z./-]{{0,14}})?[0-9](?:[A-Za-z0-9./-]{{0,27}}[A-Za-z0-9])?){B}"
             ),
         ),
         (Alt::Ssn, format!(r"{B}[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}{B}|{B}[0-9]{{3}} [0-9]{{2}} [0-9]{{4}}{B}")),
