@@ -30,6 +30,11 @@ pub enum DeidCommand {
         /// Also print the rule that found each span.
         #[arg(long)]
         rules: bool,
+        /// Load the patterns and dictionaries first, then print
+        /// `detect_seconds=S` on stderr: the time spent reading, detecting
+        /// and writing after that (how peers are timed after their models load).
+        #[arg(long)]
+        timing: bool,
     },
     /// De-identify under a policy (operators per type; see docs/deid.md).
     Apply(ApplyArgs),
@@ -158,7 +163,15 @@ pub struct ApplyArgs {
 /// Runs a `haven deid` subcommand.
 pub async fn run(cmd: DeidCommand) -> Result<()> {
     match cmd {
-        DeidCommand::Detect { input, min_score, rules } => detect(&input, min_score, rules),
+        DeidCommand::Detect { input, min_score, rules, timing } => {
+            Detector::preload();
+            let t = std::time::Instant::now();
+            detect(&input, min_score, rules)?;
+            if timing {
+                eprintln!("detect_seconds={:.6}", t.elapsed().as_secs_f64());
+            }
+            Ok(())
+        }
         DeidCommand::Apply(a) => apply(a).await,
         DeidCommand::Redact { input, remove, report } => {
             let mut p = Policy::safe_harbor();

@@ -40,6 +40,9 @@ impl Detector {
         let _ = patterns();
         let _ = dict::dicts();
         let _ = lexicon();
+        // The lazy DFA builds its states on first use; a pass over the
+        // shipped clinical notes builds the common ones before real input.
+        let _ = Detector::default().detect(crate::eval::CLINICAL_NOTES);
     }
 
     /// Every identifier in `text` as sorted, non-overlapping byte spans on

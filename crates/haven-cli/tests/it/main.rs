@@ -9,6 +9,7 @@ mod architecture;
 mod audit;
 mod authz;
 mod common;
+mod deid;
 mod detect;
 mod fhir;
 mod identity;
