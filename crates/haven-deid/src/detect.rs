@@ -841,6 +841,14 @@ fn tokenize(text: &str) -> Vec<Tok> {
         while i < b.len() {
             // ASCII letters, the common case, without decoding a char.
             let c = b[i];
+            if c.is_ascii_lowercase() {
+                // A run of small ASCII letters in one tight loop.
+                let run = b[i..].iter().position(|x| !x.is_ascii_lowercase()).unwrap_or(b.len() - i);
+                lower += run;
+                n += run;
+                i += run;
+                continue;
+            }
             if c.is_ascii_alphabetic() {
                 if c.is_ascii_uppercase() {
                     upper += 1;
@@ -1252,8 +1260,17 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
     for t in &toks {
         let start = low_buf.len();
         if matches!(t.case, Case::Title | Case::Upper) || t.end - t.start <= 12 {
-            lower_of(text, t, &mut buf);
-            low_buf.push_str(&buf);
+            let w = text.get(t.start..t.end).unwrap_or("");
+            if w.is_ascii() {
+                // Straight into the buffer, lower-cased in place.
+                low_buf.push_str(w);
+                if let Some(l) = low_buf.get_mut(start..) {
+                    l.make_ascii_lowercase();
+                }
+            } else {
+                lower_of(text, t, &mut buf);
+                low_buf.push_str(&buf);
+            }
         }
         lows.push((start, low_buf.len()));
     }
@@ -1262,7 +1279,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         lows.iter().map(|&(a, b)| low_buf.get(a..b).and_then(|w| lex.get(w)).copied().unwrap_or_default()).collect();
     let cx = Ctx { text, all_lower: all_lower(text), toks, lows, low_buf, info, d };
     let n = cx.toks.len();
-    let mut name_words: dict::FxSet<String> = dict::FxSet::default();
+    let mut name_words: dict::FxSet<&str> = dict::FxSet::default();
     let mut section_blocks_names = false;
     let mut i = 0;
     while i < n {
@@ -1323,7 +1340,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 let e = if cx.toks[lj].digit_suffix { cx.toks[lj].full_end } else { cx.toks[lj].end.max(e) };
                 push(spans, cx.toks[i + 1].start, e, PhiType::Name, 0.95, "title");
                 for k in i + 1..=lj {
-                    name_words.insert(cx.low(k).to_string());
+                    name_words.insert(cx.low(k));
                 }
                 i = lj + 1;
                 continue;
@@ -1386,7 +1403,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                     let (score, rule) = if phrase_here { (0.8, "name_phrase") } else { (0.9, "name_label") };
                     push(spans, cx.toks[i + 1].start, e, PhiType::Name, score, rule);
                     for k in i + 1..=last {
-                        name_words.insert(cx.low(k).to_string());
+                        name_words.insert(cx.low(k));
                     }
                     i = last + 1;
                     continue;
@@ -1422,7 +1439,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                     "numbered_name",
                 );
                 for k in i..=j {
-                    name_words.insert(cx.low(k).to_string());
+                    name_words.insert(cx.low(k));
                 }
                 i = j + 1;
                 continue;
@@ -1447,8 +1464,8 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             && !cx.org_after(i + 2)
         {
             push(spans, t.start, cx.toks[i + 2].end, PhiType::Name, 0.85, "first_initial_last");
-            name_words.insert(cx.low(i).to_string());
-            name_words.insert(cx.low(i + 2).to_string());
+            name_words.insert(cx.low(i));
+            name_words.insert(cx.low(i + 2));
             i += 3;
             continue;
         }
@@ -1471,7 +1488,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             }
             push(spans, t.start, cx.toks[j].end, PhiType::Name, 0.88, "last_comma_first");
             for k in i..=j {
-                name_words.insert(cx.low(k).to_string());
+                name_words.insert(cx.low(k));
             }
             i = j + 1;
             continue;
@@ -1529,7 +1546,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 );
                 for k in i..=j {
                     if !cx.toks[k].initial {
-                        name_words.insert(cx.low(k).to_string());
+                        name_words.insert(cx.low(k));
                     }
                 }
                 i = j + 1;
@@ -1547,8 +1564,8 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 && !cx.org_after(i + 1)
             {
                 push(spans, t.start, cx.toks[i + 1].end, PhiType::Name, 0.65, "foreign_name");
-                name_words.insert(cx.low(i).to_string());
-                name_words.insert(cx.low(i + 1).to_string());
+                name_words.insert(cx.low(i));
+                name_words.insert(cx.low(i + 1));
                 i += 2;
                 continue;
             }
@@ -1573,7 +1590,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             }
             for k in i..=j {
                 if cx.toks[k].case == Case::Title {
-                    name_words.insert(cx.low(k).to_string());
+                    name_words.insert(cx.low(k));
                 }
             }
             i = j + 1;
