@@ -605,13 +605,17 @@ fn address_block_postcodes(text: &str, spans: &mut Vec<Span>) {
         .collect();
     let mut next_free = 0;
     for end in streets {
-        let mut pos = text.get(end..).and_then(|r| r.find('\n')).map_or(text.len(), |k| end + k + 1);
-        pos = pos.max(next_free);
+        // Only the next few hundred bytes are looked at: many addresses on
+        // one long line must not make this quadratic.
+        let limit = floor_char(text, (end + 400).min(text.len()));
+        let window = |from: usize| text.get(from..limit).unwrap_or("");
+        let Some(nl) = window(end).find('\n') else { continue };
+        let mut pos = (end + nl + 1).max(next_free);
         for _ in 0..5 {
-            if pos >= text.len() {
+            if pos >= limit {
                 break;
             }
-            let line_end = text.get(pos..).and_then(|r| r.find('\n')).map_or(text.len(), |k| pos + k);
+            let line_end = window(pos).find('\n').map_or(limit, |k| pos + k);
             let line = text.get(pos..line_end).unwrap_or("");
             if line.trim().is_empty() || line.len() > 48 {
                 pos = line_end + 1;
@@ -1714,9 +1718,10 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
         let line_end = cx.text.get(cx.toks[j].full_end..).map_or(0, |r| r.find('\n').unwrap_or(r.len()));
         let rest = cx.text.get(cx.toks[j].full_end..cx.toks[j].full_end + line_end).unwrap_or("x");
         let below = cx.toks[j].full_end + line_end;
-        let near = address_starts.iter().any(|&a| {
-            a > below && cx.text.get(below..a).is_some_and(|g| g.len() < 160 && g.matches('\n').count() <= 4)
-        });
+        // The first street address after this line (sorted starts).
+        let next = address_starts.get(address_starts.partition_point(|&a| a <= below));
+        let near =
+            next.is_some_and(|&a| cx.text.get(below..a).is_some_and(|g| g.len() < 160 && g.matches('\n').count() <= 4));
         if rest.trim().is_empty() && near {
             return Some((j, false));
         }
@@ -1758,10 +1763,10 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
         let single_verb = ["is", "has", "was", "does"].contains(&after);
         let adjacent_after = k + 1 < n && cx.adjacent(k);
         let own_line = t.newline_before
-            && cx
-                .text
-                .get(cx.toks[k].full_end..)
-                .is_some_and(|r| r.trim_start_matches([' ', '\t', '\r']).starts_with('\n') || r.trim().is_empty());
+            && cx.text.get(cx.toks[k].full_end..).is_some_and(|r| {
+                let r = r.trim_start_matches([' ', '\t', '\r', '.']);
+                r.is_empty() || r.starts_with('\n')
+            });
         if closed
             && members.len() >= 2
             && known * 2 >= members.len()
