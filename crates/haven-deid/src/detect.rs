@@ -352,6 +352,10 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                     let fax = l.2.to_ascii_lowercase().starts_with("fa");
                     let kind = if fax { PhiType::Fax } else { PhiType::Phone };
                     push(spans, v.0, v.1, kind, 0.93, if fax { "fax_label" } else { "phone_label" });
+                } else if (13..=19).contains(&n) && luhn_ok(v.2) {
+                    // "Number is 4081 0802 2543 4352": the label said number,
+                    // the digits say card.
+                    push(spans, v.0, v.1, PhiType::Account, 0.95, "card_luhn");
                 }
             }
             Alt::LabelledId => {
@@ -1764,7 +1768,7 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
         let adjacent_after = k + 1 < n && cx.adjacent(k);
         let own_line = t.newline_before
             && cx.text.get(cx.toks[k].full_end..).is_some_and(|r| {
-                let r = r.trim_start_matches([' ', '\t', '\r', '.']);
+                let r = r.trim_start_matches([' ', '\t', '\r']);
                 r.is_empty() || r.starts_with('\n')
             });
         if closed
@@ -1996,6 +2000,7 @@ mod tests {
         has("MRN: 00123456", "00123456", PhiType::Mrn);
         has("Member ID: XJH123456789", "XJH123456789", PhiType::HealthPlanId);
         has("Account #: 445566778", "445566778", PhiType::Account);
+        has("Charge my credit card. Number is 4111111111111111", "4111111111111111", PhiType::Account);
         has("DEA # AB1234563", "AB1234563", PhiType::License);
         has("VIN 1M8GDM9AXKP042788", "1M8GDM9AXKP042788", PhiType::VehicleId);
         has("pacemaker serial number PXR-448812", "PXR-448812", PhiType::DeviceId);
