@@ -474,8 +474,7 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
                     && address_words_ok(text, v.0, v.1)
                     && !text.get(v.0..v.1).unwrap_or("").split_whitespace().any(|w| {
                         let l = w.to_lowercase();
-                        let d = dict::dicts();
-                        d.common.contains(l.as_str()) || STATE_NAMES.contains(&l.as_str())
+                        dict::dicts().common.contains(l.as_str()) || STATE_NAMES.contains(&l.as_str())
                     })
                 {
                     push(spans, v.0, v.1, PhiType::Location, 0.7, "city_postal");
@@ -953,15 +952,11 @@ fn tokenize(text: &str) -> Vec<Tok> {
     toks
 }
 
+/// The lower-case form of a non-ASCII token (ASCII tokens are lower-cased in
+/// place where the forms are collected), with ’ written as '.
 fn lower_of(text: &str, t: &Tok, buf: &mut String) {
     buf.clear();
-    let w = text.get(t.start..t.end).unwrap_or("");
-    if w.is_ascii() {
-        buf.push_str(w);
-        buf.make_ascii_lowercase();
-        return;
-    }
-    for ch in w.chars() {
+    for ch in text.get(t.start..t.end).unwrap_or("").chars() {
         if ch == '’' {
             buf.push('\'');
         } else {
@@ -1229,6 +1224,12 @@ impl Ctx<'_> {
         let Some(t) = self.toks.get(i + 1) else { return false };
         let gap = self.text.get(self.toks[i].full_end..t.start).unwrap_or("\n");
         gap.len() <= 3 && !gap.contains('\n') && self.has(i + 1, W_ORG)
+    }
+
+    /// Tokens `i..=j` name an organisation: an organisation word among them
+    /// or right after them.
+    fn org_run(&self, i: usize, j: usize) -> bool {
+        self.org_after(j) || (i..=j).any(|k| self.has(k, W_ORG))
     }
 
     /// A token that can be part of a name after a title or label.
@@ -1536,7 +1537,7 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             } else {
                 !common && !section_blocks_names && long_enough
             };
-            if accept && !cx.org_after(j) && !(i..=j).any(|k| cx.has(k, W_ORG)) {
+            if accept && !cx.org_run(i, j) {
                 let score = if has_last {
                     0.88
                 } else if t.case == Case::Upper {
@@ -1687,7 +1688,7 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
     while j + 1 < n && j < i + 2 && cx.adjacent(j) && (plain(j + 1) || cx.toks[j + 1].initial) {
         j += 1;
     }
-    if cx.toks[j].initial || cx.org_after(j) || (i..=j).any(|k| cx.has(k, W_ORG)) {
+    if cx.toks[j].initial || cx.org_run(i, j) {
         return None;
     }
     // Before a person's verb.
