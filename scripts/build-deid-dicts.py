@@ -21,7 +21,12 @@ Sources (see crates/haven-deid/data/README.md for licences):
 - common words: words that MedQuAD answers (CC BY 4.0) write in lower case,
   kept only where they collide with a name or place above, so a capitalised
   "Will", "Hope" or "Mobile" at a sentence start needs more evidence than the
-  dictionary alone.
+  dictionary alone;
+- English words: ordinary English words (Zipf frequency >= 3.0 in the PyPI
+  package `wordfreq` 3.1.1) that no name or place list above holds, so an
+  unknown capitalised "Have" or "Nope" after "Patient:" in a transcript is
+  not taken for a name; the list is released under wordfreq's data licence
+  (CC BY-SA 4.0).
 """
 
 import argparse
@@ -34,7 +39,7 @@ import xml.etree.ElementTree as ET
 import gender_guesser
 import names
 import zipcodes
-from wordfreq import zipf_frequency
+from wordfreq import top_n_list, zipf_frequency
 
 # Popular given names elsewhere that are ordinary English words.
 ENGLISH_WORDS = set(
@@ -105,6 +110,14 @@ def main():
     vocab = set(first) | set(intl) | set(last) | {w for p in places for w in p.split()}
     common = sorted(w for w, n in lower.items() if n >= 2 and w in vocab)
 
+    place_words = {w for p in places for w in p.split()}
+    names_and_places = set(first) | set(intl) | set(last) | place_words
+    english = sorted(
+        w
+        for w in top_n_list("en", 60000)
+        if re.fullmatch(r"[a-z][a-z']*[a-z]", w) and zipf_frequency(w, "en") >= 3.0 and w not in names_and_places
+    )
+
     def write(name, words, header):
         with open(os.path.join(OUT, name), "w") as f:
             f.write(header)
@@ -121,9 +134,16 @@ def main():
     write("surnames.txt", last, "# US Census 1990 surnames, lower case, most frequent first.\n")
     write("places.txt", places, "# US city names and accepted city names of USPS ZIP codes, lower case.\n")
     write("common_words.txt", common, "# Name or place words that MedQuAD answers write in lower case.\n")
+    write(
+        "english_words.txt",
+        english,
+        "# Ordinary English words (Zipf frequency >= 3.0 in wordfreq 3.1.1) that no name or place\n"
+        "# list holds, lower case; CC BY-SA 4.0 (wordfreq's data licence).\n",
+    )
     with open(os.path.join(OUT, "zips.bin"), "wb") as f:
         f.write(bytes(zips))
-    print(f"first {len(first)}, intl {len(intl)}, surnames {len(last)}, places {len(places)}, common {len(common)}")
+    print(f"first {len(first)}, intl {len(intl)}, surnames {len(last)}, places {len(places)}, common {len(common)}, "
+          f"english {len(english)}")
 
 
 if __name__ == "__main__":

@@ -807,6 +807,25 @@ struct Tok {
 /// Transcripts and chat text are often all lower case: there, case says
 /// nothing, so lower-case words are looked up like capitalised ones (and only
 /// dictionary words may extend a name).
+/// A transcript: some speaker label ("Doctor:", "Patient:", "Guest_family:")
+/// begins two lines or more. A form's labels ("Name:", "DOB:") each come once.
+fn is_transcript(text: &str) -> bool {
+    let mut seen: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start_matches([' ', '\t', '"', '>', '[']);
+        let Some(colon) = line.get(..24.min(line.len())).and_then(|h| h.find(':')) else { continue };
+        let label = &line[..colon];
+        if label.is_empty() || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ') {
+            continue;
+        }
+        if seen.contains(&label) {
+            return true;
+        }
+        seen.push(label);
+    }
+    false
+}
+
 fn all_lower(text: &str) -> bool {
     text.len() >= 8 && !text.bytes().any(|b| b.is_ascii_uppercase())
 }
@@ -985,6 +1004,12 @@ const TITLES: [&str; 16] = [
     "madam",
 ];
 
+/// Lower-case words that begin a surname ("van Dijk", "ten Pas", "da Silva").
+const SURNAME_PARTICLES: [&str; 12] = ["van", "von", "de", "der", "den", "ten", "ter", "da", "di", "du", "le", "la"];
+
+/// The titles that are abbreviations, written with a dot ("Dr. Smith").
+const TITLE_ABBREVIATIONS: [&str; 7] = ["mr", "mrs", "ms", "mx", "dr", "prof", "rev"];
+
 /// Words after which the next capitalised words are a person's name
 /// (followed by ":" or in a phrase such as "seen by").
 const NAME_LABELS: [&str; 32] = [
@@ -1127,6 +1152,8 @@ const W_PHRASE: u16 = 1 << 8;
 const W_PAIR_END: u16 = 1 << 9;
 /// The first word of a dictionary place name.
 const W_PLACE_START: u16 = 1 << 10;
+/// An ordinary English word that no name or place list holds.
+const W_ENGLISH: u16 = 1 << 11;
 
 /// Every word any dictionary or word list knows, with all it knows about
 /// it: one hash look-up per token instead of one per list and question.
@@ -1138,6 +1165,7 @@ fn lexicon() -> &'static dict::FxMap<&'static str, WordInfo> {
         let mut add = |w: &'static str, f: u16| m.entry(w).or_default().flags |= f;
         d.first.iter().for_each(|w| add(w, W_FIRST));
         d.common.iter().for_each(|w| add(w, W_COMMON));
+        d.english.iter().for_each(|w| add(w, W_ENGLISH));
         d.medical.iter().for_each(|w| add(w, W_MEDICAL));
         TITLES.iter().for_each(|w| add(w, W_TITLE));
         STOP_AFTER_NAME.iter().for_each(|w| add(w, W_STOP));
@@ -1158,6 +1186,9 @@ fn lexicon() -> &'static dict::FxMap<&'static str, WordInfo> {
 struct Ctx<'a> {
     text: &'a str,
     all_lower: bool,
+    /// Whether the text is a transcript ("Doctor: ..." / "Patient: ..."
+    /// turns), worked out on first need.
+    transcript: std::cell::OnceCell<bool>,
     toks: Vec<Tok>,
     lows: Vec<(usize, usize)>,
     low_buf: String,
@@ -1246,10 +1277,10 @@ impl Ctx<'_> {
 }
 
 /// Capitalised words that end a name run (headings, verbs in all-caps notes).
-const STOP_AFTER_NAME: [&str; 40] = [
+const STOP_AFTER_NAME: [&str; 43] = [
     "the", "and", "or", "is", "was", "has", "had", "with", "for", "to", "in", "on", "at", "of", "by", "from", "who",
     "he", "she", "they", "patient", "pt", "md", "do", "rn", "np", "pa", "phd", "dds", "mrn", "dob", "age", "sex",
-    "date", "today", "history", "plan", "cc", "reports", "presents",
+    "date", "today", "history", "plan", "cc", "reports", "presents", "god", "lord", "jesus",
 ];
 
 fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
@@ -1286,7 +1317,8 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
     let lex = lexicon();
     let info: Vec<WordInfo> =
         lows.iter().map(|&(a, b)| low_buf.get(a..b).and_then(|w| lex.get(w)).copied().unwrap_or_default()).collect();
-    let cx = Ctx { text, all_lower: all_lower(text), toks, lows, low_buf, info, d };
+    let cx =
+        Ctx { text, all_lower: all_lower(text), transcript: std::cell::OnceCell::new(), toks, lows, low_buf, info, d };
     let n = cx.toks.len();
     let mut name_words: dict::FxSet<&str> = dict::FxSet::default();
     let mut section_blocks_names = false;
@@ -1312,11 +1344,16 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         }
         let l = cx.low(i);
         // 1. Titles: "Mr. James T.", "DR. SMITH", "Dr Kunze215".
-        let lower_title =
-            t.case == Case::Lower && t.next_char == '.' && cx.toks.get(i + 1).is_some_and(|u| u.case == Case::Title);
+        // A title written out in full ends a sentence when a dot follows it
+        // ("Thank you, doctor. Yes, ..."); only abbreviations take one.
+        let abbreviation = TITLE_ABBREVIATIONS.contains(&l);
+        let lower_title = t.case == Case::Lower
+            && t.next_char == '.'
+            && abbreviation
+            && cx.toks.get(i + 1).is_some_and(|u| u.case == Case::Title);
         if cx.is_title(i)
             && (matches!(t.case, Case::Title | Case::Upper) || lower_title)
-            && (t.next_char == '.' || t.next_char == ' ')
+            && ((t.next_char == '.' && abbreviation) || t.next_char == ' ')
         {
             let mut j = i + 1;
             let mut last = None;
@@ -1371,7 +1408,8 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             let gap = text.get(t.full_end..cx.toks[i + 1].start).unwrap_or("");
             // "What's your name? Jildau S Bouts" asks and answers on one line.
             let colon = (gap.trim().starts_with(':') || l == "name" && gap.trim() == "?") && gap.trim().len() <= 2;
-            let phrase = l == "is" || l == "by" || l == "dear" || phrase_here;
+            // "Oh, I am sorry dear. So, ..." ends the sentence after the phrase.
+            let phrase = (l == "is" || l == "by" || l == "dear" || phrase_here) && !gap.contains(['.', '?', '!']);
             // In all-lower text a phrase vouches only for dictionary names.
             let dict_next = (cx.is_first(i + 1) || cx.is_last(i + 1)) && !cx.is_common(i + 1);
             let phrase_ok = !phrase_here
@@ -1407,7 +1445,26 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                         break;
                     }
                 }
-                if last > i && !cx.org_after(last) {
+                // "Patient: No, I did" and "Patient: Have you" are a
+                // transcript's speaker label before ordinary words: after a
+                // colon a name needs a word that is neither ordinary nor an
+                // initial, or two dictionary names ("Will Brown").
+                let words = || (i + 1..=last).filter(|&k| !cx.toks[k].initial);
+                let two_names = || words().count() >= 2 && words().all(|k| cx.is_first(k) || cx.is_last(k));
+                let strong =
+                    !colon || words().any(|k| !cx.has(k, W_COMMON | W_MEDICAL | W_TITLE | W_ENGLISH)) || two_names();
+                // In a transcript a speaker's turn is an utterance, not a
+                // name: only a turn that is a name and nothing else counts.
+                let line_start = t.newline_before || i == 0;
+                let utterance = colon
+                    && line_start
+                    && *cx.transcript.get_or_init(|| is_transcript(text))
+                    && !(words().count() >= 2
+                        && text.get(cx.toks[last].full_end..).is_some_and(|r| {
+                            r.trim_start_matches([' ', '.', ',', '"']).starts_with(['\n', '\r']) || r.trim().is_empty()
+                        }));
+                let strong = strong && !utterance;
+                if last > i && strong && !cx.org_after(last) {
                     let e = if cx.toks[last].digit_suffix { cx.toks[last].full_end } else { cx.toks[last].end };
                     let (score, rule) = if phrase_here { (0.8, "name_phrase") } else { (0.9, "name_label") };
                     push(spans, cx.toks[i + 1].start, e, PhiType::Name, score, rule);
@@ -1528,7 +1585,8 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             let last_common = (i + 1..=j).all(|k| cx.is_common(k) || cx.toks[k].initial);
             // A lone first name needs three letters: "Ed", "Na", "Al" are
             // far more often abbreviations than people.
-            let long_enough = t.end - t.start >= 3;
+            // In capitals, three letters are an abbreviation ("ANA", "LUE").
+            let long_enough = t.end - t.start >= if t.case == Case::Upper { 4 } else { 3 };
             // A first word that is also an ordinary word ("May", "Will", "my")
             // needs a dictionary surname after it.
             let surname_after = (i + 1..=j).any(|k| cx.is_last(k) && !cx.is_common(k));
@@ -1584,8 +1642,12 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         //     shouted", "Tosh Olsen lives at"), in a list of people
         //     ("Marrero and Murphy were", "founders: Kónya, Becker and
         //     Vasquez"), or alone on the line above a street address.
+        // After a surname particle ("Willemine ten Pas") an English word is
+        // still a surname.
+        let after_particle = i > 0 && cx.adjacent(i - 1) && SURNAME_PARTICLES.contains(&cx.low(i - 1));
         if t.case == Case::Title
             && !cx.has(i, W_COMMON | W_TITLE)
+            && (!cx.has(i, W_ENGLISH) || after_particle)
             && (!cx.is_medical(i) || cx.is_last(i))
             && let Some((j, list)) = name_by_shape(&cx, i, &address_starts)
         {
@@ -2012,6 +2074,32 @@ mod tests {
         has("Boston, MA 02115", "02115", PhiType::Location);
         has("transferred from Newman Regional Hospital today", "Newman Regional Hospital", PhiType::Location);
         has("She lives in Springfield now", "Springfield", PhiType::Location);
+    }
+
+    #[test]
+    fn transcripts_speak_in_turns_not_names() {
+        // A speaker's turn after "Patient:" is an utterance; a sentence
+        // ending on a title addresses someone ("Thank you, doctor.").
+        let t = "Doctor: What brings you in today, miss? How are you?\nPatient: No, I came for a refill.\n\
+                 Doctor: Have you had any fever?\nPatient: Terrible. Fifty two days of it.\n\
+                 Doctor: Did it start in October O eight?\nPatient: Yeah, I think so. Thank you, doctor. Yes.\n\
+                 Doctor: I am Doctor Kumar. Oh, I am sorry dear. So, let us begin.";
+        let f = found(t);
+        assert_eq!(
+            f,
+            vec![("October".to_string(), PhiType::Date), ("Kumar".to_string(), PhiType::Name)],
+            "only the month and the doctor's name"
+        );
+        // A form's label still vouches for a name, and a roster of turns that
+        // are names and nothing else keeps them.
+        has("Patient: Will Brown\nDOB: 1/2/1950", "Will Brown", PhiType::Name);
+        has("Patient: Kowalczyk\nMRN: 12345678", "Kowalczyk", PhiType::Name);
+        has("Patient: John Smith\nPatient: Mary Lopez\n", "Mary Lopez", PhiType::Name);
+        has("Willemine ten Pas will be talking", "Pas", PhiType::Name);
+        for t in ["History of CVA or TIA. Her ANA was 1:40 on the LUE side.", "Patient: Have you seen it?"] {
+            let f = found(t);
+            assert!(f.is_empty(), "{t:?} flagged {f:?}");
+        }
     }
 
     #[test]

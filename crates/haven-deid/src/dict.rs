@@ -36,6 +36,7 @@ const FIRST_NAMES_INTL: &str = include_str!("../data/first_names_intl.txt");
 const SURNAMES: &str = include_str!("../data/surnames.txt");
 const PLACES: &str = include_str!("../data/places.txt");
 const COMMON_WORDS: &str = include_str!("../data/common_words.txt");
+const ENGLISH_WORDS: &str = include_str!("../data/english_words.txt");
 const MEDICAL: &str = include_str!("../data/medical_allow.txt");
 const ZIPS: &[u8] = include_bytes!("../data/zips.bin");
 
@@ -77,7 +78,8 @@ const EXTRA_COMMON: &str = "patient pt history plan assessment chief complaint d
     belgian icelandic \
     iban swift credit debit card song album novel prince princess king queen lord royal \
     who what when where why how someone somebody anyone anybody everyone everybody nobody \
-    mom mommy dad daddy grandma grandpa granny nana papa symptoms symptom i'm i'd i've i'll you're";
+    mom mommy dad daddy grandma grandpa granny nana papa symptoms symptom i'm i'd i've i'll you're \
+    oh um uh umm hmm mhm mm ah aha wow yup nope huh ugh gosh alright okay";
 
 /// Eponyms and other capitalised medical words that are never names in a note
 /// unless a title or label says so.
@@ -118,6 +120,8 @@ pub(crate) struct Dicts {
     /// The longest place name, in words.
     pub place_words: usize,
     pub common: FxSet<&'static str>,
+    /// Ordinary English words that no name or place list holds.
+    pub english: FxSet<&'static str>,
     pub medical: FxSet<&'static str>,
 }
 
@@ -136,6 +140,7 @@ pub(crate) fn dicts() -> &'static Dicts {
         let places: FxSet<&'static str> = lines(PLACES).collect();
         let place_words = places.iter().map(|p| p.split(' ').count()).max().unwrap_or(1);
         Dicts {
+            english: lines(ENGLISH_WORDS).collect(),
             first: lines(FIRST_NAMES).chain(lines(FIRST_NAMES_INTL)).collect(),
             last: lines(SURNAMES).zip(1u32..).collect(),
             places,

@@ -81,6 +81,35 @@ fn presidio_general_pii() {
 }
 
 /// With HAVEN_DEID_ERRORS set: the missed and spurious spans (synthetic data only).
+/// Doctor-patient transcripts (MTS-Dialog, no PHI labels): the name spans
+/// found there must not be ordinary English words, which a speaker's turn
+/// after "Patient:" or a title ending a sentence would otherwise produce.
+#[test]
+fn transcripts_do_not_turn_words_into_names() {
+    let Some(data) = shared() else {
+        println!("SKIPPED: ../shared/data absent");
+        return;
+    };
+    let Ok(csv) = std::fs::read_to_string(data.join("notes/mts-dialog/MTS-Dialog-TrainingSet.csv")) else {
+        println!("SKIPPED: MTS-Dialog absent");
+        return;
+    };
+    let english: std::collections::HashSet<&str> =
+        include_str!("../data/english_words.txt").lines().filter(|l| !l.starts_with('#')).collect();
+    let det = Detector::default();
+    let (mut names, mut words) = (0usize, 0usize);
+    for s in det.detect(&csv).iter().filter(|s| s.kind == PhiType::Name) {
+        names += 1;
+        let lower = s.text(&csv).to_lowercase();
+        if lower.split(|c: char| !c.is_alphabetic() && c != '\'').filter(|w| !w.is_empty()).all(|w| english.contains(w))
+        {
+            words += 1;
+        }
+    }
+    println!("MTS-Dialog: {names} name spans, {words} of them ordinary English words only");
+    assert!(names > 0 && words * 10 <= names, "{words} of {names} name spans are ordinary words");
+}
+
 fn print_errors(text: &str, gold: &[haven_deid::CharSpan], pred: &[haven_deid::CharSpan]) {
     let chars: Vec<char> = text.chars().collect();
     let show = |s: &haven_deid::CharSpan| {
