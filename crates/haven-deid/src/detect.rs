@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use crate::dict::{self, Dicts, STATE_NAMES, STATES};
-use crate::patterns::{Alt, Patterns, patterns};
+use crate::patterns::{Alt, GLUED_STREET_ENDINGS, Patterns, patterns};
 use crate::types::{PhiType, Span};
 
 /// Tuning of a [`Detector`].
@@ -55,7 +55,6 @@ impl Detector {
         if let Some(p) = patterns() {
             pattern_pass(p, text, &mut spans);
         }
-        address_block_postcodes(text, &mut spans);
         let d = dict::dicts();
         token_pass(d, text, &mut spans);
         let mut merged = merge(spans);
@@ -295,12 +294,11 @@ fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
     use regex_automata::{Anchored, Input};
     // Capture slots only for the alternatives with groups that match.
     let mut caps: Vec<Option<regex_automata::util::captures::Captures>> = p.alts.iter().map(|_| None).collect();
-    for m0 in p.re.find_iter(text) {
+    for (k, s0, e0) in p.matches(text) {
         // The scan says which alternative matched; only one with groups
         // runs again, anchored on the matched stretch, to find them.
-        let k = m0.pattern().as_usize();
         let Some((alt, r)) = p.alts.get(k).map(|(a, r)| (*a, r)) else { continue };
-        let (mut s, mut e) = (m0.start(), m0.end());
+        let (mut s, mut e) = (s0, e0);
         let c = match caps.get_mut(k) {
             Some(slot) if r.group_info().all_group_len() > 1 => {
                 let c = slot.get_or_insert_with(|| r.create_captures());
@@ -597,6 +595,54 @@ fn address_words_ok(text: &str, s: usize, e: usize) -> bool {
     words_ok && not_time && !AFTER_NUMBER_UNITS.contains(&unit.as_str())
 }
 
+/// Street names with the type glued to the end, before a house number
+/// ("Loorenstrasse 149", "24 Præstevænget 15", "Hauptstr. 5"): a
+/// capitalised word followed by a number is checked for a street ending.
+fn glued_streets(text: &str, toks: &[Tok], spans: &mut Vec<Span>) {
+    for t in toks.iter().filter(|t| t.case == Case::Title && !t.digit_suffix && matches!(t.next_char, ' ' | '\t' | '.'))
+    {
+        let after = text.get(t.end..).unwrap_or("");
+        let (dotted, after) = match after.strip_prefix('.') {
+            Some(a) => (true, a),
+            None => (false, after),
+        };
+        let number = after.trim_start_matches([' ', '\t']);
+        if number.len() == after.len() {
+            continue;
+        }
+        // 1-5 digits, an optional letter ("12a"), then no letter or digit.
+        let digits = number.bytes().take_while(u8::is_ascii_digit).count();
+        let letter = usize::from(number.as_bytes().get(digits).is_some_and(u8::is_ascii_alphabetic));
+        if !(1..=5).contains(&digits) || number.as_bytes().get(digits + letter).is_some_and(u8::is_ascii_alphanumeric) {
+            continue;
+        }
+        let word = text.get(t.start..t.end).unwrap_or("");
+        let rest = word.get(word.chars().next().map_or(0, char::len_utf8)..).unwrap_or("");
+        let glued = GLUED_STREET_ENDINGS.iter().any(|end| match end.strip_suffix('.') {
+            Some(e) => dotted && rest.len() > e.len() && rest.ends_with(e),
+            None => !dotted && rest.len() > end.len() && rest.ends_with(end),
+        });
+        if !glued || text.get(..t.start).unwrap_or("").chars().next_back().is_some_and(char::is_alphanumeric) {
+            continue;
+        }
+        // A house number may come first too ("24 Præstevænget 15").
+        let lead = text.get(..t.start).unwrap_or("").trim_end_matches([' ', '\t']);
+        let n = lead.len() - lead.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let s = if (1..=6).contains(&n)
+            && lead.len() < t.start
+            && !lead.get(..lead.len() - n).unwrap_or("").chars().next_back().is_some_and(char::is_alphanumeric)
+        {
+            lead.len() - n
+        } else {
+            t.start
+        };
+        let e = text.len() - number.len() + digits + letter;
+        if address_words_ok(text, s, e) {
+            push(spans, s, e, PhiType::Location, 0.85, "street_type_last");
+        }
+    }
+}
+
 /// A postal code on its own line of a multi-line address: in the few lines
 /// after a street address, a short line that ends in a postal-code shape
 /// ("53650", "ASKER 1386", "Aalborg NO 9100", "840 24", "B0J 2H0").
@@ -804,9 +850,6 @@ struct Tok {
     next_char: char,
 }
 
-/// Transcripts and chat text are often all lower case: there, case says
-/// nothing, so lower-case words are looked up like capitalised ones (and only
-/// dictionary words may extend a name).
 /// A transcript: some speaker label ("Doctor:", "Patient:", "Guest_family:")
 /// begins two lines or more. A form's labels ("Name:", "DOB:") each come once.
 fn is_transcript(text: &str) -> bool {
@@ -826,6 +869,9 @@ fn is_transcript(text: &str) -> bool {
     false
 }
 
+/// Transcripts and chat text are often all lower case: there, case says
+/// nothing, so lower-case words are looked up like capitalised ones (and only
+/// dictionary words may extend a name).
 fn all_lower(text: &str) -> bool {
     text.len() >= 8 && !text.bytes().any(|b| b.is_ascii_uppercase())
 }
@@ -1284,6 +1330,9 @@ const STOP_AFTER_NAME: [&str; 43] = [
 ];
 
 fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
+    let toks = tokenize(text);
+    glued_streets(text, &toks, spans);
+    address_block_postcodes(text, spans);
     // Where the pattern pass found street addresses: the line above one is
     // often the addressee's name.
     let mut address_starts: Vec<usize> = spans
@@ -1292,7 +1341,6 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         .map(|s| s.start)
         .collect();
     address_starts.sort_unstable();
-    let toks = tokenize(text);
     // Lower-case forms of all tokens in one buffer: one allocation, not one per word.
     let mut low_buf = String::with_capacity(text.len());
     let mut lows = Vec::with_capacity(toks.len());
@@ -2026,6 +2074,7 @@ mod tests {
             ("Send it to ul. Słowicza 10 please", "ul. Słowicza 10"),
             ("moved to 450 Præstevænget 15, København", "450 Præstevænget 15"),
             ("The clinic on Loorenstrasse 149 closed", "Loorenstrasse 149"),
+            ("Send it to Hauptstr. 5 in Bonn", "Hauptstr. 5"),
             ("PSC 3294, Box 9168\nAPO AA 61487", "PSC 3294, Box 9168\nAPO AA 61487"),
             ("ZIP: 394 13", "394 13"),
             ("12 Main Street\nMill Village\nNS\nB0J 2H0", "B0J 2H0"),

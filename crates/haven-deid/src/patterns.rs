@@ -8,7 +8,12 @@
 //! ASCII (`(?-u:\b)`) because a Unicode `\b` makes the DFA give up on the
 //! first non-ASCII byte.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
+
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::{Anchored, Input, MatchKind};
 
 /// `\b` that keeps the lazy DFA usable on non-ASCII text.
 const B: &str = r"(?-u:\b)";
@@ -38,9 +43,18 @@ const STREET_WORD: &str = r"(?:[A-ZÀ-ÖØ-ÞĀ-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'’.-]
 const STREET_PREFIX: &str = r"(?:Rua|RUA|rua|Rue|RUE|rue|Via|VIA|Viale|Piazza|Piazzale|Corso|Largo|Avenida|Avda\.|Av\.|Calle|Carrer|Camino|Paseo|Plaza|Travessa|Praça|Praca|ul\.|Ul\.|ulica|Ulica|al\.|Al\.|Aleja|Plac|Odos|Strada|Chaussée|Chemin|Allée|Impasse|Quai|Cesta|Trg|Ulitsa|Avinguda|Rambla)";
 
 /// Endings of street names in languages that glue the type to the name
-/// ("Loorenstrasse 149", "Præstevænget 15", "Kiannonkatu 98") and street
-/// words written apart ("Trenerys gate 232", "Erzsébet tér 19.").
-const STREET_ENDING: &str = r"(?:stra(?:ss|ß)e|str\.|weg|gasse|platz|allee|damm|ufer|laan|straat|gracht|plein|dijk|kade|singel|steeg|vej|gade|vænget|stræde|gatan|vägen|gata|väg|gränd|backe|stigen|veien|vei|vegen|gate|gaten|stien|tie|katu|kuja|polku|väylä|tee|utca|útja|braut|stræti|straeti|vegur|stígur)";
+/// ("Loorenstrasse 149", "Præstevænget 15", "Kiannonkatu 98"). They are
+/// found by [`crate::detect`]'s glued-street pass, not by the expression: an
+/// ending that may start at any letter of any capitalised word made the
+/// lazy DFA track every word's suffixes (a third of its states on general
+/// text). Street words written apart ("Trenerys gate 232", "Erzsébet tér
+/// 19.") stay in the expression.
+pub(crate) const GLUED_STREET_ENDINGS: [&str; 47] = [
+    "strasse", "straße", "str.", "weg", "gasse", "platz", "allee", "damm", "ufer", "laan", "straat", "gracht", "plein",
+    "dijk", "kade", "singel", "steeg", "vej", "gade", "vænget", "stræde", "gatan", "vägen", "gata", "väg", "gränd",
+    "backe", "stigen", "veien", "vei", "vegen", "gate", "gaten", "stien", "tie", "katu", "kuja", "polku", "väylä",
+    "tee", "utca", "útja", "braut", "stræti", "straeti", "vegur", "stígur",
+];
 const STREET_APART: &str =
     r"(?:gate|gata|tee|kapu|u\.|tér|utca|útja|út|vej|gade|straße|strasse|weg|laan|straat|tie|katu|ulica)";
 
@@ -94,16 +108,87 @@ pub(crate) enum Alt {
     AlnumId,
 }
 
-/// The compiled pattern set: one multi-pattern expression for the scan,
-/// which reports which alternative matched, and each alternative on its own
-/// for its capture groups.
+/// The compiled pattern set: one multi-pattern lazy DFA for the scan,
+/// which reports where a match ends and which alternative matched; a small
+/// reverse lazy DFA per alternative, which finds where that match starts;
+/// and each alternative on its own for its capture groups.
 ///
-/// Capture groups on the combined expression would run a capture engine
-/// whose cost grows with the whole expression for every match; the small
-/// per-alternative expressions run anchored on the matched stretch only.
+/// One reverse DFA for the whole set (what a multi-pattern `meta::Regex`
+/// builds) has as many states to build as the forward one, on every new
+/// kind of text; per alternative, the reverse DFAs stay small. Capture
+/// groups on the combined expression would run a capture engine whose cost
+/// grows with the whole expression for every match; the per-alternative
+/// expressions run anchored on the matched stretch only.
 pub(crate) struct Patterns {
-    pub re: regex_automata::meta::Regex,
+    fwd: DFA,
+    rev: Vec<DFA>,
+    /// The same set as one regex, for the rest of a text should a lazy DFA
+    /// give up (it is configured never to; this keeps results exact if it did).
+    re: regex_automata::meta::Regex,
     pub alts: Vec<(Alt, regex_automata::meta::Regex)>,
+}
+
+/// One thread's lazy-DFA caches for the scan.
+struct ScanCache {
+    fwd: Cache,
+    rev: Vec<Cache>,
+}
+
+thread_local! {
+    static SCAN_CACHE: RefCell<Option<ScanCache>> = const { RefCell::new(None) };
+}
+
+impl Patterns {
+    /// Every match of the set in `text`, leftmost-first and non-overlapping,
+    /// as (alternative index, start, end) - what one alternation would find.
+    pub fn matches(&self, text: &str) -> Vec<(usize, usize, usize)> {
+        SCAN_CACHE.with(|slot| match slot.try_borrow_mut() {
+            Ok(mut slot) => {
+                let cache = slot.get_or_insert_with(|| self.cache());
+                self.scan(cache, text)
+            }
+            // Re-entered on this thread: a fresh cache for this call.
+            Err(_) => self.scan(&mut self.cache(), text),
+        })
+    }
+
+    fn cache(&self) -> ScanCache {
+        ScanCache { fwd: self.fwd.create_cache(), rev: self.rev.iter().map(DFA::create_cache).collect() }
+    }
+
+    fn scan(&self, cache: &mut ScanCache, text: &str) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < text.len() {
+            let found = self.fwd.try_search_fwd(&mut cache.fwd, &Input::new(text).range(at..)).and_then(|hm| {
+                let Some(hm) = hm else { return Ok(None) };
+                let (k, end) = (hm.pattern().as_usize(), hm.offset());
+                let (Some(rev), Some(rc)) = (self.rev.get(k), cache.rev.get_mut(k)) else { return Ok(None) };
+                let back = Input::new(text).range(at..end).anchored(Anchored::Yes);
+                Ok(rev.try_search_rev(rc, &back)?.map(|start| (k, start.offset(), end)))
+            });
+            match found {
+                Ok(Some((k, s, e))) if e > s => {
+                    out.push((k, s, e));
+                    at = e;
+                }
+                // No alternative matches the empty string; step over one
+                // should a reverse search disagree.
+                Ok(Some((_, _, e))) => at = next_char(text, e.max(at)),
+                Ok(None) => break,
+                Err(_) => {
+                    let rest = self.re.find_iter(Input::new(text).range(at..));
+                    out.extend(rest.map(|m| (m.pattern().as_usize(), m.start(), m.end())));
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+fn next_char(text: &str, i: usize) -> usize {
+    text.get(i..).and_then(|r| r.chars().next()).map_or(text.len(), |c| i + c.len_utf8())
 }
 
 fn alternatives() -> Vec<(Alt, String)> {
@@ -204,7 +289,7 @@ fn alternatives() -> Vec<(Alt, String)> {
         (
             Alt::StreetEnding,
             format!(
-                r"{B}(?:[0-9]{{1,6}}[ \t]+)?(?:{LU}{L}*{STREET_ENDING}|(?:{LU}{L}*[ \t]+){{1,2}}{STREET_APART})[ \t]+[0-9]{{1,5}}[A-Za-z]?(?-u:\b)\.?"
+                r"{B}(?:[0-9]{{1,6}}[ \t]+)?(?:{LU}{L}*[ \t]+){{1,2}}{STREET_APART}[ \t]+[0-9]{{1,5}}[A-Za-z]?(?-u:\b)\.?"
             ),
         ),
         (
@@ -282,6 +367,21 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
     // The scan needs no groups: they would only slow it down. Pattern
     // order is priority order (leftmost-first), as in one alternation.
     let scan: Vec<String> = alts.iter().map(|(_, p)| strip_groups(p)).collect();
+    let nfa = || thompson::Config::new().nfa_size_limit(Some(64 << 20)).which_captures(WhichCaptures::None);
+    // Never give up on a slow cache: the scan must stay exact, and the
+    // capacity is large enough that real text does not fill it.
+    let dfa = || DFA::config().cache_capacity(64 << 20).minimum_cache_clear_count(None);
+    let fwd = DFA::builder().configure(dfa().match_kind(MatchKind::LeftmostFirst)).thompson(nfa()).build_many(&scan)?;
+    // Anchored at the end of a match, the longest reverse match is its start.
+    let mut rev = Vec::with_capacity(scan.len());
+    for p in &scan {
+        rev.push(
+            DFA::builder()
+                .configure(dfa().match_kind(MatchKind::All).cache_capacity(1 << 20))
+                .thompson(nfa().reverse(true))
+                .build(p)?,
+        );
+    }
     let re = regex_automata::meta::Regex::builder()
         .configure(
             regex_automata::meta::Config::new()
@@ -294,7 +394,7 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
     for (a, p) in alts {
         out.push((a, regex_automata::meta::Regex::new(&p)?));
     }
-    Ok(Patterns { re, alts: out })
+    Ok(Patterns { fwd, rev, re, alts: out })
 }
 
 /// Turns every capturing group into a non-capturing one.
@@ -357,5 +457,46 @@ mod tests {
         assert_eq!(p.re.pattern_len(), p.alts.len(), "one scan pattern per alternative");
         assert_eq!(p.re.group_info().all_group_len(), p.alts.len(), "the scan patterns have no groups");
         assert_eq!(strip_groups(r"(a)(?P<x>b)(?:c)[(]\(é"), r"(?:a)(?:b)(?:c)[(]\(é");
+        assert_eq!(p.rev.len(), p.alts.len(), "one reverse DFA per alternative");
+    }
+
+    /// The scan (forward set DFA, reverse DFA per alternative) finds what
+    /// the same set as one leftmost-first regex finds.
+    fn same_as_one_regex(p: &Patterns, text: &str) {
+        let one: Vec<(usize, usize, usize)> =
+            p.re.find_iter(text).map(|m| (m.pattern().as_usize(), m.start(), m.end())).collect();
+        assert_eq!(p.matches(text), one, "{text:?}");
+    }
+
+    #[test]
+    fn the_scan_is_one_leftmost_first_regex() {
+        let Some(p) = patterns() else { panic!("the pattern set does not compile") };
+        for t in [
+            "",
+            "Seen 3/4/61 at 12 Main Street, Boston MA 02118; call (617) 555-0123 or jane@example.org.",
+            "MRN: 12345678 Acct# 99-1234 DOB 1961-03-04 IP 10.1.2.3 ZIP 02118-1234 SSN 123-45-6789",
+            "She lives at Rua Igreja 25 now; APO AE 09012; PSC 1234, Box 5678; Suite 200",
+            "https://example.org/a?b=1 www.example.com ftp://x.y 4111 1111 1111 1111 GB82 WEST 1234 5698 7654 32",
+            "Mount Auburn Hospital, Middlesex County, aged 93, 101 years old, Feb 21, the 5th of May 2019",
+            "7777777777777777 1/1/1 1/1/1 MRN: MRN: Dr. Dr. 12 Main Street 12 Main Street",
+            "Æ ø é 日本語 テキスト + 12 Ελλάδα Οδός 5 ul. Słowicza 10, 00-001 Warszawa",
+        ] {
+            same_as_one_regex(p, t);
+        }
+        let notes: String = crate::eval::CLINICAL_NOTES.chars().take(20_000).collect();
+        same_as_one_regex(p, &notes);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_scan_is_one_regex_on_note_like_text(pieces in proptest::collection::vec(proptest::sample::select(vec![
+            "Mr. ", "John ", "Smith", ", ", "MRN: ", "123456", "3/4/61", " on ", "Feb 21", "617-555-0123", "\n",
+            "12 ", "Main Street", "Rua ", "Igreja ", "25", "APO AE 09012", "Hospital", "County", "@x.org", "a",
+            "www.", "com", " ", ".", "-", "é", "Ø", "ul. ", "10", "(", ")", "+49 ", "the 5th of May", "aged 93",
+        ]), 0..40)) {
+            if let Some(p) = patterns() {
+                same_as_one_regex(p, &pieces.concat());
+            }
+        }
     }
 }
