@@ -363,7 +363,7 @@ fn alternatives() -> Vec<(Alt, String)> {
 }
 
 fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
-    let alts = alternatives();
+    let alts: Vec<(Alt, String)> = alternatives().into_iter().map(|(a, p)| (a, ascii_spaces(&p))).collect();
     // The scan needs no groups: they would only slow it down. Pattern
     // order is priority order (leftmost-first), as in one alternation.
     let scan: Vec<String> = alts.iter().map(|(_, p)| strip_groups(p)).collect();
@@ -395,6 +395,53 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
         out.push((a, regex_automata::meta::Regex::new(&p)?));
     }
     Ok(Patterns { fwd, rev, re, alts: out })
+}
+
+/// Makes every `\s` ASCII white space. A Unicode `\s` is a dozen NFA states
+/// (NBSP, the em and en spaces, ...) at each of its ~90 uses, and every one
+/// of them is carried through the lazy DFA's states; identifiers are not
+/// written with exotic spaces between their words.
+fn ascii_spaces(p: &str) -> String {
+    let mut out = String::with_capacity(p.len() + 64);
+    let mut in_class = false;
+    let mut chars = p.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                match (n, in_class) {
+                    ('s', false) => out.push_str("[\\t\\n\\x0B\\x0C\\r ]"),
+                    ('s', true) => out.push_str("\\t\\n\\x0B\\x0C\\r "),
+                    _ => {
+                        out.push(c);
+                        out.push(n);
+                    }
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A "]" or "^]" right after "[" is a literal, not the end.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Turns every capturing group into a non-capturing one.
@@ -457,6 +504,10 @@ mod tests {
         assert_eq!(p.re.pattern_len(), p.alts.len(), "one scan pattern per alternative");
         assert_eq!(p.re.group_info().all_group_len(), p.alts.len(), "the scan patterns have no groups");
         assert_eq!(strip_groups(r"(a)(?P<x>b)(?:c)[(]\(é"), r"(?:a)(?:b)(?:c)[(]\(é");
+        assert_eq!(
+            ascii_spaces(r"a\s+b[^\s<]\\s[]\s]"),
+            r"a[\t\n\x0B\x0C\r ]+b[^\t\n\x0B\x0C\r <]\\s[]\t\n\x0B\x0C\r ]"
+        );
         assert_eq!(p.rev.len(), p.alts.len(), "one reverse DFA per alternative");
     }
 
