@@ -1056,6 +1056,35 @@ const TITLES: [&str; 16] = [
     "madam",
 ];
 
+/// Words after an eponym that make it a disease, sign or test ("Wilson
+/// disease", "Allen test").
+const EPONYM_HEADS: [&str; 24] = [
+    "disease",
+    "diseases",
+    "syndrome",
+    "sign",
+    "signs",
+    "test",
+    "tests",
+    "palsy",
+    "maneuver",
+    "manoeuvre",
+    "score",
+    "criteria",
+    "scale",
+    "classification",
+    "reflex",
+    "phenomenon",
+    "triad",
+    "ulcer",
+    "fracture",
+    "tube",
+    "catheter",
+    "procedure",
+    "disorder",
+    "lymphoma",
+];
+
 /// Lower-case words that begin a surname ("van Dijk", "ten Pas", "da Silva").
 const SURNAME_PARTICLES: [&str; 12] = ["van", "von", "de", "der", "den", "ten", "ter", "da", "di", "du", "le", "la"];
 
@@ -1613,6 +1642,16 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
             i = j + 1;
             continue;
         }
+        // 5a. A given name that is also a town, where the sentence says it
+        //     is a place ("in Quincy, MA", "a firefighter from Quincy").
+        if cx.is_first(i)
+            && cx.has(i, W_PLACE_START)
+            && !(i + 1 < n && cx.adjacent(i) && cx.is_last(i + 1) && cx.cap(i + 1))
+            && let Some(j) = place_at(&cx, i, spans)
+        {
+            i = j + 1;
+            continue;
+        }
         // 5. Dictionary first name, extended by initials and surnames.
         if cx.is_first(i) && !cx.is_medical(i) {
             let mut j = i;
@@ -1622,7 +1661,15 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
                 let tk = cx.toks[k];
                 let same_case = tk.case == t.case || tk.initial;
                 let unknown_ok = !cx.all_lower && !cx.is_common(k) && tk.case == Case::Title;
+                // A surname that is also an eponym ("Mary Jones", "Jonathan
+                // Reyes") still follows a first name, unless a disease or
+                // sign follows it ("Allen test" stays medical).
+                let eponym_surname = cx.is_last(k)
+                    && cx.is_medical(k)
+                    && !EPONYM_HEADS.contains(&cx.low(k + 1))
+                    && !cx.is_medical(k + 1);
                 let fits = tk.initial
+                    || eponym_surname
                     || (cx.is_last(k) && !cx.is_common(k) || cx.is_first(k) && !cx.is_common(k) || unknown_ok)
                         && !cx.is_medical(k);
                 if same_case && fits && !cx.has(k, W_STOP) {
@@ -1956,7 +2003,6 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
             || STATE_NAMES.iter().any(|s| w.to_ascii_lowercase().starts_with(s))
     });
     let single = i == j;
-    let all_common = single && (cx.is_common(i) || cx.is_first(i));
     // A single word that is also a frequent surname ("Smith", "Jackson") needs
     // a stronger phrase than "in"; rare surnames ("Springfield") do not.
     let frequent_surname = single && cx.info.get(i).is_some_and(|w| w.rank > 0 && w.rank <= 2000);
@@ -1965,6 +2011,8 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     let strong = prep
         && (["from", "near", "outside", "visiting"].contains(&cx.low(i - 1))
             || (i > 1 && ["lives", "resides", "born", "moved", "living", "located", "based"].contains(&cx.low(i - 2))));
+    // A lone word that is also a given name needs a strong phrase.
+    let all_common = single && (cx.is_common(i) || (cx.is_first(i) && !strong));
     if state_after && !(i..=j).any(|k| cx.is_medical(k)) {
         push(spans, t.start, end, PhiType::Location, 0.9, "place_state");
         Some(j)
@@ -2048,6 +2096,14 @@ mod tests {
         has("Sumiko254 Larue605\n is a 60 year-old", "Sumiko254 Larue605", PhiType::Name);
         has("Smith, John is here. Later Smith said no.", "Smith", PhiType::Name);
         has("Electronically signed by Maria Gonzalez, MD", "Maria Gonzalez", PhiType::Name);
+        // Surnames that are also eponyms follow a first name; a given name
+        // that is a town is a place where the sentence says so.
+        has("Jonathan K. Reyes, MD", "Jonathan K. Reyes", PhiType::Name);
+        has("Seen with Sarah Wilson today.", "Sarah Wilson", PhiType::Name);
+        has("A retired firefighter from Quincy who was referred.", "Quincy", PhiType::Location);
+        has("He lives in Quincy, MA with his wife.", "Quincy", PhiType::Location);
+        let f = found("Positive Allen test. Wilson disease ruled out.");
+        assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]
