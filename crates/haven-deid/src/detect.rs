@@ -857,7 +857,8 @@ struct Tok {
 }
 
 /// A transcript: some speaker label ("Doctor:", "Patient:", "Guest_family:")
-/// begins two lines or more. A form's labels ("Name:", "DOB:") each come once.
+/// begins two lines or more that go on in a sentence. A form's labels
+/// ("Name:", "DOB:") come once each, or before values, not sentences.
 fn is_transcript(text: &str) -> bool {
     let mut seen: Vec<&str> = Vec::new();
     for line in text.lines() {
@@ -865,6 +866,15 @@ fn is_transcript(text: &str) -> bool {
         let Some(colon) = line.get(..24.min(line.len())).and_then(|h| h.find(':')) else { continue };
         let label = &line[..colon];
         if label.is_empty() || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ') {
+            continue;
+        }
+        // Spoken words: at least two lower-case words after the label.
+        let spoken = line[colon + 1..]
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| w.len() >= 2 && w.starts_with(|c: char| c.is_ascii_lowercase()))
+            .nth(1)
+            .is_some();
+        if !spoken {
             continue;
         }
         if seen.contains(&label) {
@@ -2201,8 +2211,14 @@ mod tests {
             vec![("October".to_string(), PhiType::Date), ("Kumar".to_string(), PhiType::Name)],
             "only the month and the doctor's name"
         );
-        // A form's label still vouches for a name, and a roster of turns that
-        // are names and nothing else keeps them.
+        // A form's label still vouches for a name, also when a label repeats
+        // before values, and a roster of turns that are names and nothing
+        // else keeps them.
+        has(
+            "Phone: 617-555-0100\nPatient: Zorbek Quetzalli    MRN: 12345678\nPhone: 617-555-0101",
+            "Zorbek Quetzalli",
+            PhiType::Name,
+        );
         has("Patient: Will Brown\nDOB: 1/2/1950", "Will Brown", PhiType::Name);
         has("Patient: Kowalczyk\nMRN: 12345678", "Kowalczyk", PhiType::Name);
         has("Patient: John Smith\nPatient: Mary Lopez\n", "Mary Lopez", PhiType::Name);
