@@ -122,9 +122,11 @@ pub(crate) enum Alt {
 pub(crate) struct Patterns {
     fwd: DFA,
     rev: Vec<DFA>,
-    /// The same set as one regex, for the rest of a text should a lazy DFA
-    /// give up (it is configured never to; this keeps results exact if it did).
-    re: regex_automata::meta::Regex,
+    /// The scan's patterns, for [`Patterns::one_regex`].
+    scan: Vec<String>,
+    /// The same set as one regex, built only should a lazy DFA give up (it
+    /// is configured never to; this keeps results exact if it did).
+    re: OnceLock<Option<regex_automata::meta::Regex>>,
     pub alts: Vec<(Alt, regex_automata::meta::Regex)>,
 }
 
@@ -177,13 +179,34 @@ impl Patterns {
                 Ok(Some((_, _, e))) => at = next_char(text, e.max(at)),
                 Ok(None) => break,
                 Err(_) => {
-                    let rest = self.re.find_iter(Input::new(text).range(at..));
-                    out.extend(rest.map(|m| (m.pattern().as_usize(), m.start(), m.end())));
+                    if let Some(re) = self.one_regex() {
+                        let rest = re.find_iter(Input::new(text).range(at..));
+                        out.extend(rest.map(|m| (m.pattern().as_usize(), m.start(), m.end())));
+                    }
                     break;
                 }
             }
         }
         out
+    }
+}
+
+impl Patterns {
+    /// The scan's patterns as one leftmost-first regex, compiled on first use.
+    fn one_regex(&self) -> Option<&regex_automata::meta::Regex> {
+        self.re
+            .get_or_init(|| {
+                regex_automata::meta::Regex::builder()
+                    .configure(
+                        regex_automata::meta::Config::new()
+                            .nfa_size_limit(Some(64 << 20))
+                            .hybrid_cache_capacity(64 << 20)
+                            .dfa_size_limit(Some(64 << 20)),
+                    )
+                    .build_many(&self.scan)
+                    .ok()
+            })
+            .as_ref()
     }
 }
 
@@ -382,19 +405,11 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
                 .build(p)?,
         );
     }
-    let re = regex_automata::meta::Regex::builder()
-        .configure(
-            regex_automata::meta::Config::new()
-                .nfa_size_limit(Some(64 << 20))
-                .hybrid_cache_capacity(64 << 20)
-                .dfa_size_limit(Some(64 << 20)),
-        )
-        .build_many(&scan)?;
     let mut out = Vec::with_capacity(alts.len());
     for (a, p) in alts {
         out.push((a, regex_automata::meta::Regex::new(&p)?));
     }
-    Ok(Patterns { fwd, rev, re, alts: out })
+    Ok(Patterns { fwd, rev, scan, re: OnceLock::new(), alts: out })
 }
 
 /// Makes every `\s` ASCII white space. A Unicode `\s` is a dozen NFA states
@@ -501,8 +516,9 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(p.alts.len(), 42);
-        assert_eq!(p.re.pattern_len(), p.alts.len(), "one scan pattern per alternative");
-        assert_eq!(p.re.group_info().all_group_len(), p.alts.len(), "the scan patterns have no groups");
+        let Some(re) = p.one_regex() else { panic!("the set does not compile as one regex") };
+        assert_eq!(re.pattern_len(), p.alts.len(), "one scan pattern per alternative");
+        assert_eq!(re.group_info().all_group_len(), p.alts.len(), "the scan patterns have no groups");
         assert_eq!(strip_groups(r"(a)(?P<x>b)(?:c)[(]\(é"), r"(?:a)(?:b)(?:c)[(]\(é");
         assert_eq!(
             ascii_spaces(r"a\s+b[^\s<]\\s[]\s]"),
@@ -514,8 +530,9 @@ mod tests {
     /// The scan (forward set DFA, reverse DFA per alternative) finds what
     /// the same set as one leftmost-first regex finds.
     fn same_as_one_regex(p: &Patterns, text: &str) {
-        let one: Vec<(usize, usize, usize)> =
-            p.re.find_iter(text).map(|m| (m.pattern().as_usize(), m.start(), m.end())).collect();
+        let one: Vec<(usize, usize, usize)> = p.one_regex().map_or_else(Vec::new, |re| {
+            re.find_iter(text).map(|m| (m.pattern().as_usize(), m.start(), m.end())).collect()
+        });
         assert_eq!(p.matches(text), one, "{text:?}");
     }
 
