@@ -5,8 +5,9 @@
 use std::sync::OnceLock;
 
 use crate::dict::{self, Dicts, STATE_NAMES, STATES};
-use crate::patterns::{Alt, GLUED_STREET_ENDINGS, Patterns, patterns};
+use crate::patterns::{Alt, GLUED_STREET_ENDINGS, KEYED, Patterns, patterns};
 use crate::types::{PhiType, Span};
+use regex_automata::util::captures::Captures;
 
 /// Tuning of a [`Detector`].
 #[derive(Clone, Debug, PartialEq)]
@@ -58,11 +59,12 @@ impl Detector {
         if text.is_empty() {
             return spans;
         }
+        let words = Words::of(text);
         if let Some(p) = patterns() {
-            pattern_pass(p, text, &mut spans);
+            pattern_pass(p, text, &words, &mut spans);
         }
         let d = dict::dicts();
-        token_pass(d, text, &mut spans);
+        token_pass(d, text, words, &mut spans);
         let mut merged = merge(spans);
         merged.retain(|s| s.score >= self.config.min_score);
         merged
@@ -296,283 +298,306 @@ const DATE_CONTEXT: [&str; 28] = [
     "between",
 ];
 
-fn pattern_pass(p: &Patterns, text: &str, spans: &mut Vec<Span>) {
-    use regex_automata::{Anchored, Input};
+fn pattern_pass(p: &Patterns, text: &str, words: &Words, spans: &mut Vec<Span>) {
     // Capture slots only for the alternatives with groups that match.
-    let mut caps: Vec<Option<regex_automata::util::captures::Captures>> = p.alts.iter().map(|_| None).collect();
+    let mut caps: Vec<Option<Captures>> = p.alts.iter().map(|_| None).collect();
     for (k, s0, e0) in p.matches(text) {
-        // The scan says which alternative matched; only one with groups
-        // runs again, anchored on the matched stretch, to find them.
-        let Some((alt, r)) = p.alts.get(k).map(|(a, r)| (*a, r)) else { continue };
-        let (mut s, mut e) = (s0, e0);
-        let c = match caps.get_mut(k) {
-            Some(slot) if r.group_info().all_group_len() > 1 => {
-                let c = slot.get_or_insert_with(|| r.create_captures());
-                let input = Input::new(text).span(s..e).anchored(Anchored::Yes);
-                r.search_captures(&input, c);
-                let Some(m) = c.get_match() else { continue };
-                (s, e) = (m.start(), m.end());
-                Some(&*c)
+        on_match(p, text, k, s0, e0, &mut caps, spans);
+    }
+    // The keyed alternatives, from their trigger words: each word once per
+    // alternative, unless a match already holds it.
+    let mut done = [0usize; KEYED.len()];
+    for (t, w) in words.toks.iter().zip(&words.info) {
+        let mut keys = w.keys;
+        while keys != 0 {
+            let j = keys.trailing_zeros() as usize;
+            keys &= keys - 1;
+            let Some(d) = done.get_mut(j) else { continue };
+            if t.start < *d {
+                continue;
             }
-            _ => None,
-        };
-        let t = text.get(s..e).unwrap_or("");
-        let group = |name: &str| {
-            c.and_then(|c| c.get_group_by_name(name)).map(|g| (g.start, g.end, text.get(g.start..g.end).unwrap_or("")))
-        };
-        match alt {
-            Alt::Email => push(spans, s, e, PhiType::Email, 0.99, "email"),
-            Alt::Url => push(spans, s, e, PhiType::Url, 0.95, "url"),
-            Alt::Domain => {
-                // "e.g.", "i.e." and file names are not matched (TLD list);
-                // a bare domain with a name part of one letter is too weak.
-                if t.split('.').next().is_some_and(|h| h.len() > 1) {
-                    push(spans, s, e, PhiType::Url, 0.8, "domain");
-                }
+            if let Some((k, s, e)) = p.keyed_match(text, j, t.start, t.end) {
+                *d = e;
+                on_match(p, text, k, s, e, &mut caps, spans);
             }
-            Alt::Ipv4 => {
-                let before = words_before(text, s, 24);
-                // Version numbers and dotted codes: keep addresses that look
-                // like addresses (not 1.2.3.4-style small numbers without context).
-                let ctx = before.contains("ip")
-                    || before.contains("address")
-                    || before.contains("host")
-                    || before.contains("from");
-                let big = t.split('.').filter(|o| o.len() >= 2).count() >= 2;
-                if ctx || big {
-                    push(spans, s, e, PhiType::Ip, if ctx { 0.97 } else { 0.85 }, "ipv4");
-                }
+        }
+    }
+}
+
+/// One match of alternative `k` at `s0..e0`: checks and context, then its span.
+fn on_match(
+    p: &Patterns,
+    text: &str,
+    k: usize,
+    s0: usize,
+    e0: usize,
+    caps: &mut [Option<Captures>],
+    spans: &mut Vec<Span>,
+) {
+    use regex_automata::{Anchored, Input};
+    // The scan says which alternative matched; only one with groups
+    // runs again, anchored on the matched stretch, to find them.
+    let Some((alt, r)) = p.alts.get(k).map(|(a, r)| (*a, r)) else { return };
+    let (mut s, mut e) = (s0, e0);
+    let c = match caps.get_mut(k) {
+        Some(slot) if r.group_info().all_group_len() > 1 => {
+            let c = slot.get_or_insert_with(|| r.create_captures());
+            let input = Input::new(text).span(s..e).anchored(Anchored::Yes);
+            r.search_captures(&input, c);
+            let Some(m) = c.get_match() else { return };
+            (s, e) = (m.start(), m.end());
+            Some(&*c)
+        }
+        _ => None,
+    };
+    let t = text.get(s..e).unwrap_or("");
+    let group = |name: &str| {
+        c.and_then(|c| c.get_group_by_name(name)).map(|g| (g.start, g.end, text.get(g.start..g.end).unwrap_or("")))
+    };
+    match alt {
+        Alt::Email => push(spans, s, e, PhiType::Email, 0.99, "email"),
+        Alt::Url => push(spans, s, e, PhiType::Url, 0.95, "url"),
+        Alt::Domain => {
+            // "e.g.", "i.e." and file names are not matched (TLD list);
+            // a bare domain with a name part of one letter is too weak.
+            if t.split('.').next().is_some_and(|h| h.len() > 1) {
+                push(spans, s, e, PhiType::Url, 0.8, "domain");
             }
-            Alt::Ipv6 => {
-                // "10:30:00" times are not IPv6: require a hex letter or 4+ groups.
-                if t.matches(':').count() >= 3 || t.bytes().any(|b| b.is_ascii_alphabetic()) {
-                    push(spans, s, e, PhiType::Ip, 0.9, "ipv6");
-                }
+        }
+        Alt::Ipv4 => {
+            let before = words_before(text, s, 24);
+            // Version numbers and dotted codes: keep addresses that look
+            // like addresses (not 1.2.3.4-style small numbers without context).
+            let ctx = before.contains("ip")
+                || before.contains("address")
+                || before.contains("host")
+                || before.contains("from");
+            let big = t.split('.').filter(|o| o.len() >= 2).count() >= 2;
+            if ctx || big {
+                push(spans, s, e, PhiType::Ip, if ctx { 0.97 } else { 0.85 }, "ipv4");
             }
-            Alt::LabelledPhone => {
-                let (Some(l), Some(v)) = (group("plabel"), group("pvalue")) else { continue };
-                let n = digits(v.2).count();
-                if (7..=15).contains(&n) {
-                    let fax = l.2.to_ascii_lowercase().starts_with("fa");
-                    let kind = if fax { PhiType::Fax } else { PhiType::Phone };
-                    push(spans, v.0, v.1, kind, 0.93, if fax { "fax_label" } else { "phone_label" });
-                } else if (13..=19).contains(&n) && luhn_ok(v.2) {
-                    // "Number is 4081 0802 2543 4352": the label said number,
-                    // the digits say card.
-                    push(spans, v.0, v.1, PhiType::Account, 0.95, "card_luhn");
-                }
+        }
+        Alt::Ipv6 => {
+            // "10:30:00" times are not IPv6: require a hex letter or 4+ groups.
+            if t.matches(':').count() >= 3 || t.bytes().any(|b| b.is_ascii_alphabetic()) {
+                push(spans, s, e, PhiType::Ip, 0.9, "ipv6");
             }
-            Alt::LabelledId => {
-                let (Some(l), Some(v)) = (group("label"), group("value")) else { continue };
-                let val = v.2;
-                let nd = digits(val).count();
-                if nd == 0 || val.len() < 3 {
-                    continue;
-                }
-                let mut kind = label_kind(l.2);
-                let ll = l.2.to_ascii_lowercase();
-                // A bare "ID"/"identifier" label needs a value that looks like one.
-                if kind == PhiType::OtherId && (ll == "id" || ll == "identifier") && nd < 4 {
-                    continue;
-                }
-                if kind == PhiType::Ssn && !ssn_ok(val) {
-                    kind = PhiType::OtherId;
-                }
-                let rule = match kind {
-                    PhiType::Mrn => "mrn_label",
-                    PhiType::HealthPlanId => "health_plan_label",
-                    PhiType::Account => "account_label",
-                    PhiType::VehicleId => "vehicle_label",
-                    PhiType::License => {
-                        if ll.starts_with("npi") && npi_ok(val) || ll.starts_with("dea") && dea_ok(val) {
-                            "license_checksum"
-                        } else {
-                            "license_label"
-                        }
-                    }
-                    PhiType::DeviceId => "device_label",
-                    PhiType::Ssn => "ssn_label",
-                    _ => "id_label",
-                };
-                push(spans, v.0, v.1, kind, 0.92, rule);
+        }
+        Alt::LabelledPhone => {
+            let (Some(l), Some(v)) = (group("plabel"), group("pvalue")) else { return };
+            let n = digits(v.2).count();
+            if (7..=15).contains(&n) {
+                let fax = l.2.to_ascii_lowercase().starts_with("fa");
+                let kind = if fax { PhiType::Fax } else { PhiType::Phone };
+                push(spans, v.0, v.1, kind, 0.93, if fax { "fax_label" } else { "phone_label" });
+            } else if (13..=19).contains(&n) && luhn_ok(v.2) {
+                // "Number is 4081 0802 2543 4352": the label said number,
+                // the digits say card.
+                push(spans, v.0, v.1, PhiType::Account, 0.95, "card_luhn");
             }
-            Alt::Ssn => {
-                if ssn_ok(t) {
-                    let before = words_before(text, s, 30);
-                    let ctx = before.contains("ssn") || before.contains("social") || before.contains("ss#");
-                    push(spans, s, e, PhiType::Ssn, if ctx { 0.99 } else { 0.85 }, "ssn");
-                }
+        }
+        Alt::LabelledId => {
+            let (Some(l), Some(v)) = (group("label"), group("value")) else { return };
+            let val = v.2;
+            let nd = digits(val).count();
+            if nd == 0 || val.len() < 3 {
+                return;
             }
-            Alt::DateIso | Alt::DateNumeric | Alt::DateMonthFirst | Alt::DateDayFirst | Alt::DateMonthYear => {
-                // "the 5th of May": the article is part of the phrase, not the date.
-                let (s2, t2) = match t.get(..4) {
-                    Some(p4) if p4.eq_ignore_ascii_case("the ") => (s + 4, &t[4..]),
-                    _ => (s, t),
-                };
-                if alt == Alt::DateMonthFirst || alt == Alt::DateDayFirst {
-                    // "may 5 mg": a modal verb and a dose, not a date.
-                    let lower = t2.to_ascii_lowercase();
-                    if lower.starts_with("may ") && t2.starts_with('m') {
-                        continue;
-                    }
-                    let after = text.get(e..).unwrap_or("").trim_start();
-                    let unit =
-                        after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
-                    if [
-                        "mg", "mcg", "ml", "units", "unit", "g", "kg", "mmol", "meq", "tablets", "tabs", "times",
-                        "days", "weeks", "hours", "years",
-                    ]
-                    .contains(&unit.as_str())
-                    {
-                        continue;
+            let mut kind = label_kind(l.2);
+            let ll = l.2.to_ascii_lowercase();
+            // A bare "ID"/"identifier" label needs a value that looks like one.
+            if kind == PhiType::OtherId && (ll == "id" || ll == "identifier") && nd < 4 {
+                return;
+            }
+            if kind == PhiType::Ssn && !ssn_ok(val) {
+                kind = PhiType::OtherId;
+            }
+            let rule = match kind {
+                PhiType::Mrn => "mrn_label",
+                PhiType::HealthPlanId => "health_plan_label",
+                PhiType::Account => "account_label",
+                PhiType::VehicleId => "vehicle_label",
+                PhiType::License => {
+                    if ll.starts_with("npi") && npi_ok(val) || ll.starts_with("dea") && dea_ok(val) {
+                        "license_checksum"
+                    } else {
+                        "license_label"
                     }
                 }
-                push(spans, s2, e, PhiType::Date, 0.95, "date");
+                PhiType::DeviceId => "device_label",
+                PhiType::Ssn => "ssn_label",
+                _ => "id_label",
+            };
+            push(spans, v.0, v.1, kind, 0.92, rule);
+        }
+        Alt::Ssn => {
+            if ssn_ok(t) {
+                let before = words_before(text, s, 30);
+                let ctx = before.contains("ssn") || before.contains("social") || before.contains("ss#");
+                push(spans, s, e, PhiType::Ssn, if ctx { 0.99 } else { 0.85 }, "ssn");
             }
-            Alt::DateDots => push(spans, s, e, PhiType::Date, 0.8, "date_dots"),
-            Alt::DateMonthDay => {
-                let before = words_before(text, s, 24);
-                let w = last_word(&before);
-                let after = text.get(e..).unwrap_or("");
-                let followed_by_number = after.trim_start().starts_with(|c: char| c.is_ascii_digit());
-                // A past participle before it ("extubated 8/16", "started 3/4")
-                // dates it too, except for ratings ("rated 4/10").
-                let verb = w.len() > 4
-                    && w.ends_with("ed")
-                    && !["rated", "graded", "scored", "measured", "reduced", "increased", "decreased"].contains(&w);
-                if (DATE_CONTEXT.contains(&w) || verb || before.trim().is_empty()) && !followed_by_number {
-                    push(spans, s, e, PhiType::Date, 0.75, "date_month_day");
+        }
+        Alt::DateIso | Alt::DateNumeric | Alt::DateMonthFirst | Alt::DateDayFirst | Alt::DateMonthYear => {
+            // "the 5th of May": the article is part of the phrase, not the date.
+            let (s2, t2) = match t.get(..4) {
+                Some(p4) if p4.eq_ignore_ascii_case("the ") => (s + 4, &t[4..]),
+                _ => (s, t),
+            };
+            if alt == Alt::DateMonthFirst || alt == Alt::DateDayFirst {
+                // "may 5 mg": a modal verb and a dose, not a date.
+                let lower = t2.to_ascii_lowercase();
+                if lower.starts_with("may ") && t2.starts_with('m') {
+                    return;
                 }
-            }
-            Alt::MonthAlone => push(spans, s, e, PhiType::Date, 0.6, "month"),
-            Alt::AgeYears | Alt::AgeAged => {
-                for g in ["agen1", "agen2"] {
-                    if let Some(n) = group(g) {
-                        push(spans, n.0, n.1, PhiType::Age, 0.9, "age_over_89");
-                    }
-                }
-            }
-            Alt::Street => push(spans, s, e, PhiType::Location, 0.9, "street_address"),
-            Alt::StreetPrefix | Alt::StreetEnding | Alt::AddressLine => {
-                // A quoted line starts with "> "; the span starts at the number.
-                let s = s + t.find(|c: char| c.is_alphanumeric()).unwrap_or(0);
-                let e = s + text.get(s..e).unwrap_or("").trim_end().len();
-                if address_words_ok(text, s, e) {
-                    let (score, rule) = match alt {
-                        Alt::StreetPrefix => (0.85, "street_type_first"),
-                        Alt::StreetEnding => (0.85, "street_type_last"),
-                        _ => (0.75, "address_line"),
-                    };
-                    push(spans, s, e, PhiType::Location, score, rule);
-                }
-            }
-            Alt::AddressContext => {
-                if let Some(v) = group("addr")
-                    && address_words_ok(text, v.0, v.1)
+                let after = text.get(e..).unwrap_or("").trim_start();
+                let unit = after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
+                if [
+                    "mg", "mcg", "ml", "units", "unit", "g", "kg", "mmol", "meq", "tablets", "tabs", "times", "days",
+                    "weeks", "hours", "years",
+                ]
+                .contains(&unit.as_str())
                 {
-                    push(spans, v.0, v.1, PhiType::Location, 0.8, "address_context");
+                    return;
                 }
             }
-            Alt::CityPostal => {
-                if let Some(v) = group("city")
-                    && address_words_ok(text, v.0, v.1)
-                    && !text.get(v.0..v.1).unwrap_or("").split_whitespace().any(|w| {
-                        let l = w.to_lowercase();
-                        dict::dicts().common.contains(l.as_str()) || STATE_NAMES.contains(&l.as_str())
-                    })
-                {
-                    push(spans, v.0, v.1, PhiType::Location, 0.7, "city_postal");
+            push(spans, s2, e, PhiType::Date, 0.95, "date");
+        }
+        Alt::DateDots => push(spans, s, e, PhiType::Date, 0.8, "date_dots"),
+        Alt::DateMonthDay => {
+            let before = words_before(text, s, 24);
+            let w = last_word(&before);
+            let after = text.get(e..).unwrap_or("");
+            let followed_by_number = after.trim_start().starts_with(|c: char| c.is_ascii_digit());
+            // A past participle before it ("extubated 8/16", "started 3/4")
+            // dates it too, except for ratings ("rated 4/10").
+            let verb = w.len() > 4
+                && w.ends_with("ed")
+                && !["rated", "graded", "scored", "measured", "reduced", "increased", "decreased"].contains(&w);
+            if (DATE_CONTEXT.contains(&w) || verb || before.trim().is_empty()) && !followed_by_number {
+                push(spans, s, e, PhiType::Date, 0.75, "date_month_day");
+            }
+        }
+        Alt::MonthAlone => push(spans, s, e, PhiType::Date, 0.6, "month"),
+        Alt::AgeYears | Alt::AgeAged => {
+            for g in ["agen1", "agen2"] {
+                if let Some(n) = group(g) {
+                    push(spans, n.0, n.1, PhiType::Age, 0.9, "age_over_89");
                 }
             }
-            Alt::StreetNamed => {
-                if address_words_ok(text, s, e) {
-                    push(spans, s, e, PhiType::Location, 0.75, "street_name");
-                }
+        }
+        Alt::Street => push(spans, s, e, PhiType::Location, 0.9, "street_address"),
+        Alt::StreetPrefix | Alt::StreetEnding | Alt::AddressLine => {
+            // A quoted line starts with "> "; the span starts at the number.
+            let s = s + t.find(|c: char| c.is_alphanumeric()).unwrap_or(0);
+            let e = s + text.get(s..e).unwrap_or("").trim_end().len();
+            if address_words_ok(text, s, e) {
+                let (score, rule) = match alt {
+                    Alt::StreetPrefix => (0.85, "street_type_first"),
+                    Alt::StreetEnding => (0.85, "street_type_last"),
+                    _ => (0.75, "address_line"),
+                };
+                push(spans, s, e, PhiType::Location, score, rule);
             }
-            Alt::Military => push(spans, s, e, PhiType::Location, 0.9, "military_address"),
-            Alt::PostalLabel => {
-                if let Some(v) = group("postal") {
-                    push(spans, v.0, v.1, PhiType::Location, 0.9, "postal_label");
-                }
+        }
+        Alt::AddressContext => {
+            if let Some(v) = group("addr")
+                && address_words_ok(text, v.0, v.1)
+            {
+                push(spans, v.0, v.1, PhiType::Location, 0.8, "address_context");
             }
-            Alt::PostalCountry => {
-                if let Some(v) = group("pcode") {
-                    push(spans, v.0, v.1, PhiType::Location, 0.85, "postal_after_country");
-                }
+        }
+        Alt::CityPostal => {
+            if let Some(v) = group("city")
+                && address_words_ok(text, v.0, v.1)
+                && !text.get(v.0..v.1).unwrap_or("").split_whitespace().any(|w| {
+                    let l = w.to_lowercase();
+                    dict::dicts().common.contains(l.as_str()) || STATE_NAMES.contains(&l.as_str())
+                })
+            {
+                push(spans, v.0, v.1, PhiType::Location, 0.7, "city_postal");
             }
-            Alt::PoBox => push(spans, s, e, PhiType::Location, 0.9, "po_box"),
-            Alt::Unit => push(spans, s, e, PhiType::Location, 0.75, "unit"),
-            Alt::Facility => facility(text, s, e, spans),
-            Alt::County => push(spans, s, e, PhiType::Location, 0.85, "county"),
-            Alt::Card => {
-                let n = digits(t).count();
-                if (13..=19).contains(&n) && luhn_ok(t) {
-                    push(spans, s, e, PhiType::Account, 0.95, "card_luhn");
-                } else {
-                    long_number(text, s, e, spans);
-                }
+        }
+        Alt::StreetNamed => {
+            if address_words_ok(text, s, e) {
+                push(spans, s, e, PhiType::Location, 0.75, "street_name");
             }
-            Alt::Iban => {
-                if iban_ok(t) {
-                    push(spans, s, e, PhiType::Account, 0.97, "iban");
-                }
+        }
+        Alt::Military => push(spans, s, e, PhiType::Location, 0.9, "military_address"),
+        Alt::PostalLabel => {
+            if let Some(v) = group("postal") {
+                push(spans, v.0, v.1, PhiType::Location, 0.9, "postal_label");
             }
-            Alt::Phone => {
-                let before = words_before(text, s, 20);
-                let fax = before.contains("fax");
+        }
+        Alt::PostalCountry => {
+            if let Some(v) = group("pcode") {
+                push(spans, v.0, v.1, PhiType::Location, 0.85, "postal_after_country");
+            }
+        }
+        Alt::PoBox => push(spans, s, e, PhiType::Location, 0.9, "po_box"),
+        Alt::Unit => push(spans, s, e, PhiType::Location, 0.75, "unit"),
+        Alt::Facility => facility(text, s, e, spans),
+        Alt::County => push(spans, s, e, PhiType::Location, 0.85, "county"),
+        Alt::Card => {
+            let n = digits(t).count();
+            if (13..=19).contains(&n) && luhn_ok(t) {
+                push(spans, s, e, PhiType::Account, 0.95, "card_luhn");
+            } else {
+                long_number(text, s, e, spans);
+            }
+        }
+        Alt::Iban => {
+            if iban_ok(t) {
+                push(spans, s, e, PhiType::Account, 0.97, "iban");
+            }
+        }
+        Alt::Phone => {
+            let before = words_before(text, s, 20);
+            let fax = before.contains("fax");
+            push(spans, s, e, if fax { PhiType::Fax } else { PhiType::Phone }, 0.9, if fax { "fax" } else { "phone" });
+        }
+        Alt::PhoneTrailing => {
+            // The number without its trailing label word.
+            let num_end = t.rfind(|c: char| c.is_ascii_digit()).map_or(0, |i| i + 1);
+            let fax = t[num_end..].to_ascii_lowercase().contains("fax");
+            if (7..=15).contains(&digits(t).count()) {
                 push(
                     spans,
                     s,
-                    e,
+                    s + num_end,
                     if fax { PhiType::Fax } else { PhiType::Phone },
-                    0.9,
-                    if fax { "fax" } else { "phone" },
+                    0.85,
+                    "phone_trailing_label",
                 );
             }
-            Alt::PhoneTrailing => {
-                // The number without its trailing label word.
-                let num_end = t.rfind(|c: char| c.is_ascii_digit()).map_or(0, |i| i + 1);
-                let fax = t[num_end..].to_ascii_lowercase().contains("fax");
-                if (7..=15).contains(&digits(t).count()) {
-                    push(
-                        spans,
-                        s,
-                        s + num_end,
-                        if fax { PhiType::Fax } else { PhiType::Phone },
-                        0.85,
-                        "phone_trailing_label",
-                    );
-                }
+        }
+        Alt::PhoneIntl => {
+            if (8..=15).contains(&digits(t).count()) {
+                push(spans, s, e, PhiType::Phone, 0.85, "phone_intl");
             }
-            Alt::PhoneIntl => {
-                if (8..=15).contains(&digits(t).count()) {
-                    push(spans, s, e, PhiType::Phone, 0.85, "phone_intl");
-                }
+        }
+        Alt::Zip => {
+            let before = words_before(text, s, 40);
+            let zip5 = t.get(..5).unwrap_or(t);
+            let label = before.contains("zip") || before.contains("postal");
+            if label || (state_before(&before) && dict::is_known_zip(zip5)) {
+                push(spans, s, e, PhiType::Location, 0.9, "zip");
             }
-            Alt::Zip => {
-                let before = words_before(text, s, 40);
-                let zip5 = t.get(..5).unwrap_or(t);
-                let label = before.contains("zip") || before.contains("postal");
-                if label || (state_before(&before) && dict::is_known_zip(zip5)) {
-                    push(spans, s, e, PhiType::Location, 0.9, "zip");
-                }
+        }
+        Alt::Dea => {
+            if dea_ok(t) {
+                push(spans, s, e, PhiType::License, 0.85, "dea_checksum");
             }
-            Alt::Dea => {
-                if dea_ok(t) {
-                    push(spans, s, e, PhiType::License, 0.85, "dea_checksum");
-                }
+        }
+        Alt::Vin => {
+            if vin_ok(t) {
+                push(spans, s, e, PhiType::VehicleId, 0.9, "vin_checksum");
             }
-            Alt::Vin => {
-                if vin_ok(t) {
-                    push(spans, s, e, PhiType::VehicleId, 0.9, "vin_checksum");
-                }
-            }
-            Alt::LongNumber => long_number(text, s, e, spans),
-            Alt::AlnumId => {
-                let before = words_before(text, s, 24);
-                if !is_code_context(&before) {
-                    push(spans, s, e, PhiType::OtherId, 0.6, "alnum_id");
-                }
+        }
+        Alt::LongNumber => long_number(text, s, e, spans),
+        Alt::AlnumId => {
+            let before = words_before(text, s, 24);
+            if !is_code_context(&before) {
+                push(spans, s, e, PhiType::OtherId, 0.6, "alnum_id");
             }
         }
     }
@@ -1226,6 +1251,8 @@ const NON_NAME_SECTIONS: [&str; 9] =
 #[derive(Clone, Copy, Default)]
 struct WordInfo {
     flags: u16,
+    /// Bit `j`: a trigger word of [`KEYED`]`[j]`.
+    keys: u16,
     /// Surname frequency rank (1 = most frequent); 0 when not a surname.
     rank: u32,
 }
@@ -1335,6 +1362,9 @@ fn lexicon() -> &'static Lexicon {
         NAME_PHRASES.iter().for_each(|w| add(w, W_PHRASE));
         NAME_PHRASE_PAIRS.iter().for_each(|(_, w)| add(w, W_PAIR_END));
         d.places.iter().filter_map(|p| p.split(' ').next()).for_each(|w| add(w, W_PLACE_START));
+        for (j, key) in KEYED.iter().enumerate() {
+            key.words.iter().for_each(|w| m.entry(w).keys |= 1 << j);
+        }
         for (w, r) in d.last.iter() {
             let e = m.entry(w);
             e.flags |= W_LAST;
@@ -1444,8 +1474,48 @@ const STOP_AFTER_NAME: [&str; 43] = [
     "date", "today", "history", "plan", "cc", "reports", "presents", "god", "lord", "jesus",
 ];
 
-fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
-    let toks = tokenize(text);
+/// A text's tokens, their lower-case forms and what the lexicon knows of
+/// each: made once, read by both passes.
+struct Words {
+    toks: Vec<Tok>,
+    /// Each token's lower-case form in `low_buf` (empty for a long
+    /// lower-case word, which no rule looks up).
+    lows: Vec<(usize, usize)>,
+    low_buf: String,
+    info: Vec<WordInfo>,
+}
+
+impl Words {
+    fn of(text: &str) -> Words {
+        let toks = tokenize(text);
+        // Lower-case forms of all tokens in one buffer: one allocation, not one per word.
+        let mut low_buf = String::with_capacity(text.len());
+        let mut lows = Vec::with_capacity(toks.len());
+        let mut buf = String::new();
+        for t in &toks {
+            let start = low_buf.len();
+            if matches!(t.case, Case::Title | Case::Upper) || t.end - t.start <= 12 {
+                let w = text.get(t.start..t.end).unwrap_or("");
+                if w.is_ascii() {
+                    // Straight into the buffer, lower-cased in place.
+                    low_buf.push_str(w);
+                    if let Some(l) = low_buf.get_mut(start..) {
+                        l.make_ascii_lowercase();
+                    }
+                } else {
+                    lower_of(text, t, &mut buf);
+                    low_buf.push_str(&buf);
+                }
+            }
+            lows.push((start, low_buf.len()));
+        }
+        let info = lexicon().infos(lows.iter().map(|&(a, b)| low_buf.get(a..b).unwrap_or("")));
+        Words { toks, lows, low_buf, info }
+    }
+}
+
+fn token_pass(d: &Dicts, text: &str, words: Words, spans: &mut Vec<Span>) {
+    let Words { toks, lows, low_buf, info } = words;
     glued_streets(text, &toks, spans);
     address_block_postcodes(text, spans);
     // Where the pattern pass found street addresses: the line above one is
@@ -1456,29 +1526,6 @@ fn token_pass(d: &Dicts, text: &str, spans: &mut Vec<Span>) {
         .map(|s| s.start)
         .collect();
     address_starts.sort_unstable();
-    // Lower-case forms of all tokens in one buffer: one allocation, not one per word.
-    let mut low_buf = String::with_capacity(text.len());
-    let mut lows = Vec::with_capacity(toks.len());
-    let mut buf = String::new();
-    for t in &toks {
-        let start = low_buf.len();
-        if matches!(t.case, Case::Title | Case::Upper) || t.end - t.start <= 12 {
-            let w = text.get(t.start..t.end).unwrap_or("");
-            if w.is_ascii() {
-                // Straight into the buffer, lower-cased in place.
-                low_buf.push_str(w);
-                if let Some(l) = low_buf.get_mut(start..) {
-                    l.make_ascii_lowercase();
-                }
-            } else {
-                lower_of(text, t, &mut buf);
-                low_buf.push_str(&buf);
-            }
-        }
-        lows.push((start, low_buf.len()));
-    }
-    let lex = lexicon();
-    let info = lex.infos(lows.iter().map(|&(a, b)| low_buf.get(a..b).unwrap_or("")));
     let cx =
         Ctx { text, all_lower: all_lower(text), transcript: std::cell::OnceCell::new(), toks, lows, low_buf, info, d };
     let n = cx.toks.len();
@@ -2239,6 +2286,9 @@ mod tests {
             ("discharged 12/05/2019.", "12/05/2019"),
             ("last seen 21 Feb 2019.", "21 Feb 2019"),
             ("since March 2018", "March 2018"),
+            // "in" + capitalised words + digits is also the shape of a city
+            // and postcode ("in Porto Alegre 95800"); the month still wins.
+            ("The patient gave birth in August 2008 and since then", "August 2008"),
         ] {
             has(t, d, PhiType::Date);
         }

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 
 /// `\b` that keeps the lazy DFA usable on non-ASCII text.
@@ -35,6 +36,11 @@ const L: &str = r"[A-Za-zÀ-ÖØ-öø-ɏ]";
 /// A Latin capital (Latin Extended-A and -B are taken whole: their capitals
 /// and small letters alternate).
 const LU: &str = r"[A-ZÀ-ÖØ-ÞĀ-ɏ]";
+/// [`L`] and [`LU`] as bytes, for the scan, which runs without Unicode (see
+/// [`Patterns`]): an ASCII letter, or any two-byte letter from À to ɏ (lead
+/// bytes C3 to C9; capitals and small letters alike).
+const LB: &str = r"(?:[A-Za-z]|[\xC3-\xC9][\x80-\xBF])";
+const LUB: &str = r"(?:[A-Z]|[\xC3-\xC9][\x80-\xBF])";
 /// A street word: a capitalised word, or a particle ("de", "da", "del").
 const STREET_WORD: &str = r"(?:[A-ZÀ-ÖØ-ÞĀ-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'’.-]*|(?:de|do|da|dos|das|del|della|delle|degli|dei|di|des|du|la|le|les|von|van|der|den|e|y|i)(?-u:\b))";
 
@@ -122,6 +128,10 @@ pub(crate) enum Alt {
 pub(crate) struct Patterns {
     fwd: DFA,
     rev: Vec<DFA>,
+    /// The alternative (index into `alts`) of each scan pattern.
+    scanned: Vec<usize>,
+    /// The alternative (index into `alts`) of each entry of [`KEYED`].
+    keyed: Vec<usize>,
     /// The scan's patterns, for [`Patterns::one_regex`].
     scan: Vec<String>,
     /// The same set as one regex, built only should a lazy DFA give up (it
@@ -143,15 +153,47 @@ thread_local! {
 impl Patterns {
     /// Every match of the set in `text`, leftmost-first and non-overlapping,
     /// as (alternative index, start, end) - what one alternation would find.
+    /// Keyed alternatives ([`KEYED`]) are not scanned: see
+    /// [`Patterns::keyed_match`].
     pub fn matches(&self, text: &str) -> Vec<(usize, usize, usize)> {
-        SCAN_CACHE.with(|slot| match slot.try_borrow_mut() {
+        let mut found = SCAN_CACHE.with(|slot| match slot.try_borrow_mut() {
             Ok(mut slot) => {
                 let cache = slot.get_or_insert_with(|| self.cache());
                 self.scan(cache, text)
             }
             // Re-entered on this thread: a fresh cache for this call.
             Err(_) => self.scan(&mut self.cache(), text),
-        })
+        });
+        for m in &mut found {
+            m.0 = self.scanned.get(m.0).copied().unwrap_or(usize::MAX);
+        }
+        found
+    }
+
+    /// The match of keyed alternative `j` (an index into [`KEYED`]) that
+    /// holds its trigger word at `ks..ke`, if any, as (alternative index,
+    /// start, end). The alternative's own expression runs on a window
+    /// around the word, leftmost-first as the scan would.
+    pub fn keyed_match(&self, text: &str, j: usize, ks: usize, ke: usize) -> Option<(usize, usize, usize)> {
+        let (k, key) = (*self.keyed.get(j)?, KEYED.get(j)?);
+        let (_, re) = self.alts.get(k)?;
+        let (before, after, anchored) = match key.trigger {
+            Trigger::First => (0, 400, Anchored::Yes),
+            Trigger::NearFirst => (16, 400, Anchored::No),
+            Trigger::Last => (200, 200, Anchored::No),
+        };
+        let ws = floor_char(text, ks.saturating_sub(before));
+        let we = ceil_char(text, ke.saturating_add(after).min(text.len()));
+        let input = Input::new(text).range(ws..we).anchored(anchored);
+        for m in re.find_iter(input) {
+            if m.start() > ks {
+                break;
+            }
+            if m.end() >= ke {
+                return Some((k, m.start(), m.end()));
+            }
+        }
+        None
     }
 
     fn cache(&self) -> ScanCache {
@@ -197,6 +239,7 @@ impl Patterns {
         self.re
             .get_or_init(|| {
                 regex_automata::meta::Regex::builder()
+                    .syntax(bytes())
                     .configure(
                         regex_automata::meta::Config::new()
                             .nfa_size_limit(Some(64 << 20))
@@ -210,9 +253,205 @@ impl Patterns {
     }
 }
 
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 fn next_char(text: &str, i: usize) -> usize {
     text.get(i..).and_then(|r| r.chars().next()).map_or(text.len(), |c| i + c.len_utf8())
 }
+
+/// Where a keyed alternative's trigger word stands in its match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// First: the expression runs anchored at the word.
+    First,
+    /// First but for up to two house numbers before it.
+    NearFirst,
+    /// Last of the words before an optional tail: the match starts up to a
+    /// few words before it.
+    Last,
+}
+
+/// An alternative found from the words that must occur in it, not by the
+/// scan.
+pub(crate) struct Keyed {
+    pub alt: Alt,
+    pub trigger: Trigger,
+    /// The trigger words, lower case, as the tokenizer cuts them ("u." is "u").
+    pub words: &'static [&'static str],
+}
+
+/// The alternatives found from a trigger word rather than by the scan. Each
+/// begins or ends its match with a word from a short list, after or before
+/// a run of capitalised words. In the scan's one DFA such runs multiply
+/// with every other alternative's partial matches: on the general-PII
+/// sentences the 8 made the scan's first pass over new text 2.1 times as
+/// long and its state table twice as big (which also slows the second pass,
+/// through cache misses). Here each runs only on a window around a token
+/// that the lexicon already marks.
+pub(crate) const KEYED: [Keyed; 8] = [
+    Keyed {
+        alt: Alt::Facility,
+        trigger: Trigger::Last,
+        words: &[
+            "hospital",
+            "center",
+            "centre",
+            "system",
+            "healthcare",
+            "care",
+            "clinic",
+            "infirmary",
+            "home",
+            "hospice",
+            "sanatorium",
+            "group",
+            "health",
+            "memorial",
+            "pharmacy",
+            "associates",
+            "partners",
+            "physicians",
+        ],
+    },
+    Keyed { alt: Alt::StreetNamed, trigger: Trigger::Last, words: &["street", "avenue", "boulevard", "road"] },
+    Keyed { alt: Alt::County, trigger: Trigger::Last, words: &["county", "parish"] },
+    Keyed {
+        alt: Alt::StreetEnding,
+        trigger: Trigger::Last,
+        words: &[
+            "gate", "gata", "tee", "kapu", "u", "tér", "utca", "útja", "út", "vej", "gade", "straße", "strasse", "weg",
+            "laan", "straat", "tie", "katu", "ulica",
+        ],
+    },
+    Keyed {
+        alt: Alt::StreetPrefix,
+        trigger: Trigger::NearFirst,
+        words: &[
+            "rua",
+            "rue",
+            "via",
+            "viale",
+            "piazza",
+            "piazzale",
+            "corso",
+            "largo",
+            "avenida",
+            "avda",
+            "av",
+            "calle",
+            "carrer",
+            "camino",
+            "paseo",
+            "plaza",
+            "travessa",
+            "praça",
+            "praca",
+            "ul",
+            "ulica",
+            "al",
+            "aleja",
+            "plac",
+            "odos",
+            "strada",
+            "chaussée",
+            "chemin",
+            "allée",
+            "impasse",
+            "quai",
+            "cesta",
+            "trg",
+            "ulitsa",
+            "avinguda",
+            "rambla",
+        ],
+    },
+    Keyed {
+        alt: Alt::AddressContext,
+        trigger: Trigger::First,
+        words: &[
+            "lives",
+            "live",
+            "living",
+            "located",
+            "arrived",
+            "meet",
+            "drops",
+            "sent",
+            "return",
+            "moved",
+            "restaurant",
+            "station",
+            "office",
+            "is",
+            "address",
+            "corner",
+        ],
+    },
+    Keyed { alt: Alt::CityPostal, trigger: Trigger::First, words: &["in"] },
+    Keyed {
+        alt: Alt::PostalCountry,
+        trigger: Trigger::First,
+        words: &[
+            "austria",
+            "belgium",
+            "brazil",
+            "bulgaria",
+            "canada",
+            "croatia",
+            "cyprus",
+            "czech",
+            "czechia",
+            "denmark",
+            "estonia",
+            "finland",
+            "france",
+            "germany",
+            "greece",
+            "greenland",
+            "greenlander",
+            "hungary",
+            "iceland",
+            "ireland",
+            "italy",
+            "latvia",
+            "lithuania",
+            "luxembourg",
+            "mexico",
+            "netherlands",
+            "new",
+            "norway",
+            "poland",
+            "portugal",
+            "romania",
+            "slovakia",
+            "slovenia",
+            "spain",
+            "sweden",
+            "switzerland",
+            "tunisia",
+            "united",
+            "uruguay",
+            "argentina",
+            "australia",
+            "japan",
+            "india",
+            "israel",
+            "turkey",
+        ],
+    },
+];
 
 fn alternatives() -> Vec<(Alt, String)> {
     vec![
@@ -318,13 +557,13 @@ fn alternatives() -> Vec<(Alt, String)> {
         (
             Alt::Military,
             format!(
-                r"{B}(?:(?:(?i:psc|cmr|unit)[ \t]+[0-9]{{3,5}},?[ \t]+(?i:box)[ \t]+[0-9]{{3,5}}|(?i:usns|usnv|uss|usc?gc)[ \t]+{L}+(?:[ \t]+{L}+)?)[ \t,]*\r?\n?[ \t]*)?(?:APO|FPO|DPO|apo|fpo|dpo)[ \t]+(?:AA|AE|AP|aa|ae|ap)[ \t]+[0-9]{{5}}{B}"
+                r"{B}(?:(?:(?i:psc|cmr|unit)[ \t]+[0-9]{{3,5}},?[ \t]+(?i:box)[ \t]+[0-9]{{3,5}}|(?i:usns|usnv|uss|usc?gc)[ \t]+{LB}+(?:[ \t]+{LB}+)?)[ \t,]*\r?\n?[ \t]*)?(?:APO|FPO|DPO|apo|fpo|dpo)[ \t]+(?:AA|AE|AP|aa|ae|ap)[ \t]+[0-9]{{5}}{B}"
             ),
         ),
         (
             Alt::AddressLine,
             format!(
-                r"(?m:^)[ \t>?]*[0-9]{{1,6}}[ \t]+(?:{LU}{L}*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?(?:[ \t]+(?:Apt|Suite)\.?[ \t]*[0-9]{{1,5}})?[ \t]*\r?(?m:$)"
+                r"(?m:^)[ \t>?]*[0-9]{{1,6}}[ \t]+(?:{LUB}{LB}*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?(?:[ \t]+(?:Apt|Suite)\.?[ \t]*[0-9]{{1,5}})?[ \t]*\r?(?m:$)"
             ),
         ),
         (
@@ -385,31 +624,54 @@ fn alternatives() -> Vec<(Alt, String)> {
     ]
 }
 
+/// The scan's syntax: no Unicode. Its classes then split bytes at ASCII
+/// boundaries only, and the DFA's alphabet fits in 128 classes: each
+/// state's row of transitions takes half the memory, so twice as many stay
+/// in the processor's cache. (Unicode case folding and negated classes
+/// alone added some 30 classes for non-ASCII bytes.) Identifiers are
+/// ASCII; where letters may be accented, [`LB`] says so in bytes.
+fn bytes() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
 fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
     let alts: Vec<(Alt, String)> = alternatives().into_iter().map(|(a, p)| (a, ascii_spaces(&p))).collect();
     // The scan needs no groups: they would only slow it down. Pattern
     // order is priority order (leftmost-first), as in one alternation.
-    let scan: Vec<String> = alts.iter().map(|(_, p)| strip_groups(p)).collect();
+    let scanned: Vec<usize> =
+        (0..alts.len()).filter(|&k| !KEYED.iter().any(|key| alts.get(k).is_some_and(|(a, _)| *a == key.alt))).collect();
+    let keyed: Vec<usize> = KEYED.iter().filter_map(|key| alts.iter().position(|(a, _)| *a == key.alt)).collect();
+    let scan: Vec<String> = scanned.iter().filter_map(|&k| alts.get(k)).map(|(_, p)| strip_groups(p)).collect();
     let nfa = || thompson::Config::new().nfa_size_limit(Some(64 << 20)).which_captures(WhichCaptures::None);
     // Never give up on a slow cache: the scan must stay exact, and the
     // capacity is large enough that real text does not fill it.
     let dfa = || DFA::config().cache_capacity(64 << 20).minimum_cache_clear_count(None);
-    let fwd = DFA::builder().configure(dfa().match_kind(MatchKind::LeftmostFirst)).thompson(nfa()).build_many(&scan)?;
+    let fwd = DFA::builder()
+        .configure(dfa().match_kind(MatchKind::LeftmostFirst))
+        .syntax(bytes())
+        .thompson(nfa())
+        .build_many(&scan)?;
     // Anchored at the end of a match, the longest reverse match is its start.
     let mut rev = Vec::with_capacity(scan.len());
     for p in &scan {
         rev.push(
             DFA::builder()
                 .configure(dfa().match_kind(MatchKind::All).cache_capacity(1 << 20))
+                .syntax(bytes())
                 .thompson(nfa().reverse(true))
                 .build(p)?,
         );
     }
     let mut out = Vec::with_capacity(alts.len());
-    for (a, p) in alts {
-        out.push((a, regex_automata::meta::Regex::new(&p)?));
+    for (k, (a, p)) in alts.into_iter().enumerate() {
+        // A scanned alternative's own expression reads bytes as the scan does.
+        let syntax = if scanned.contains(&k) { bytes() } else { syntax::Config::new() };
+        out.push((a, regex_automata::meta::Regex::builder().syntax(syntax).build(&p)?));
     }
-    Ok(Patterns { fwd, rev, scan, re: OnceLock::new(), alts: out })
+    if keyed.len() != KEYED.len() {
+        return Err("a keyed alternative is not in the pattern set".into());
+    }
+    Ok(Patterns { fwd, rev, scanned, keyed, scan, re: OnceLock::new(), alts: out })
 }
 
 /// Makes every `\s` ASCII white space. A Unicode `\s` is a dozen NFA states
@@ -517,21 +779,69 @@ mod tests {
         };
         assert_eq!(p.alts.len(), 42);
         let Some(re) = p.one_regex() else { panic!("the set does not compile as one regex") };
-        assert_eq!(re.pattern_len(), p.alts.len(), "one scan pattern per alternative");
-        assert_eq!(re.group_info().all_group_len(), p.alts.len(), "the scan patterns have no groups");
+        assert_eq!(re.pattern_len() + KEYED.len(), p.alts.len(), "one scan pattern per alternative not keyed");
+        assert_eq!(re.group_info().all_group_len(), re.pattern_len(), "the scan patterns have no groups");
         assert_eq!(strip_groups(r"(a)(?P<x>b)(?:c)[(]\(é"), r"(?:a)(?:b)(?:c)[(]\(é");
         assert_eq!(
             ascii_spaces(r"a\s+b[^\s<]\\s[]\s]"),
             r"a[\t\n\x0B\x0C\r ]+b[^\t\n\x0B\x0C\r <]\\s[]\t\n\x0B\x0C\r ]"
         );
-        assert_eq!(p.rev.len(), p.alts.len(), "one reverse DFA per alternative");
+        assert_eq!(p.rev.len(), re.pattern_len(), "one reverse DFA per scan pattern");
+        // Each state's row of transitions is the alphabet rounded up to a
+        // power of two: past 128 classes it doubles.
+        assert!(p.fwd.byte_classes().alphabet_len() <= 128, "{:?}", p.fwd.byte_classes());
+    }
+
+    /// Every match of a keyed alternative's own expression that holds one
+    /// of its trigger words is what [`Patterns::keyed_match`] finds from
+    /// that word.
+    #[test]
+    fn keyed_alternatives_are_found_from_their_words() {
+        let Some(p) = patterns() else { panic!("the pattern set does not compile") };
+        let texts = [
+            "Seen at Mount Auburn Hospital of Cambridge, then Boston Medical Center; lives in Middlesex County.",
+            "Address: 594 Hegedûs Gyula utca 76. She lives at 12 Rua Igreja 25 and works on Whitchurch Road.",
+            "Our offices are located at 9543 1819 St. John Street Suite 056, Tubize, Belgium 4820; in Porto Alegre 95800",
+            "New Zealand 6011 / United Kingdom 1234 / ul. Słowicza 10 / Via Roma 5 / the corner of Elm Street",
+            "Mass General Hospital Mass General Hospital, St. Mary's Health Care and Rehabilitation Center",
+        ];
+        let mut found = 0;
+        for text in texts {
+            // Words as the tokenizer cuts them: letters with inner ' and -.
+            let mut words = Vec::new();
+            let mut start = None;
+            for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+                match (start, c.is_alphabetic()) {
+                    (None, true) => start = Some(i),
+                    (Some(s), false) => {
+                        words.push((s, i, text[s..i].to_lowercase()));
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            for (j, key) in KEYED.iter().enumerate() {
+                let re = &p.alts[p.keyed[j]].1;
+                for m in re.find_iter(text) {
+                    let Some(&(ks, ke, _)) = words
+                        .iter()
+                        .find(|(s, e, w)| m.start() <= *s && *e <= m.end() && key.words.contains(&w.as_str()))
+                    else {
+                        continue;
+                    };
+                    assert_eq!(p.keyed_match(text, j, ks, ke), Some((p.keyed[j], m.start(), m.end())), "{text:?}");
+                    found += 1;
+                }
+            }
+        }
+        assert!(found >= 12, "only {found} keyed matches in the examples");
     }
 
     /// The scan (forward set DFA, reverse DFA per alternative) finds what
     /// the same set as one leftmost-first regex finds.
     fn same_as_one_regex(p: &Patterns, text: &str) {
         let one: Vec<(usize, usize, usize)> = p.one_regex().map_or_else(Vec::new, |re| {
-            re.find_iter(text).map(|m| (m.pattern().as_usize(), m.start(), m.end())).collect()
+            re.find_iter(text).map(|m| (p.scanned[m.pattern().as_usize()], m.start(), m.end())).collect()
         });
         assert_eq!(p.matches(text), one, "{text:?}");
     }
