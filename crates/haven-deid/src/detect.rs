@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use crate::dict::{self, Dicts, STATE_NAMES, STATES};
-use crate::patterns::{Alt, GLUED_STREET_ENDINGS, KEYED, Patterns, patterns};
+use crate::patterns::{Alt, GLUED_STREET_ENDINGS, KEYED, Patterns, glued_keys, patterns};
 use crate::types::{PhiType, Span};
 use regex_automata::util::captures::Captures;
 
@@ -55,16 +55,29 @@ impl Detector {
     /// Every identifier in `text` as sorted, non-overlapping byte spans on
     /// `char` boundaries. Linear in the length of `text`.
     pub fn detect(&self, text: &str) -> Vec<Span> {
-        let mut spans = Vec::new();
         if text.is_empty() {
-            return spans;
+            return Vec::new();
         }
-        let words = Words::of(text);
+        SCRATCH.with(|slot| match slot.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let spans = self.detect_in(text, &mut scratch);
+                if scratch.words.low_buf.capacity() > SCRATCH_KEEP {
+                    scratch.words = Words::default();
+                }
+                spans
+            }
+            // Re-entered on this thread: buffers of its own.
+            Err(_) => self.detect_in(text, &mut Scratch::default()),
+        })
+    }
+
+    fn detect_in(&self, text: &str, scratch: &mut Scratch) -> Vec<Span> {
+        let mut spans = Vec::new();
+        scratch.words.read(text);
         if let Some(p) = patterns() {
-            pattern_pass(p, text, &words, &mut spans);
+            pattern_pass(p, text, &scratch.words, &mut scratch.caps, &mut spans);
         }
-        let d = dict::dicts();
-        token_pass(d, text, words, &mut spans);
+        token_pass(dict::dicts(), text, &scratch.words, &mut spans);
         let mut merged = merge(spans);
         merged.retain(|s| s.score >= self.config.min_score);
         merged
@@ -298,17 +311,23 @@ const DATE_CONTEXT: [&str; 28] = [
     "between",
 ];
 
-fn pattern_pass(p: &Patterns, text: &str, words: &Words, spans: &mut Vec<Span>) {
+fn pattern_pass(p: &Patterns, text: &str, words: &Words, caps: &mut Vec<Option<Captures>>, spans: &mut Vec<Span>) {
     // Capture slots only for the alternatives with groups that match.
-    let mut caps: Vec<Option<Captures>> = p.alts.iter().map(|_| None).collect();
-    for (k, s0, e0) in p.matches(text) {
-        on_match(p, text, k, s0, e0, &mut caps, spans);
+    if caps.len() != p.alts.len() {
+        caps.clear();
+        caps.resize_with(p.alts.len(), || None);
+    }
+    let scanned = p.matches(text);
+    for &(k, s0, e0) in &scanned {
+        on_match(p, text, k, s0, e0, caps, spans);
     }
     // The keyed alternatives, from their trigger words: each word once per
-    // alternative, unless a match already holds it.
+    // alternative, unless a match already holds it. A label glued to its
+    // value ("MRN12345", "mrnr472348") is tried whatever the word.
+    let glued = glued_keys();
     let mut done = [0usize; KEYED.len()];
     for (t, w) in words.toks.iter().zip(&words.info) {
-        let mut keys = w.keys;
+        let mut keys = w.keys | if t.digit_suffix { glued } else { 0 };
         while keys != 0 {
             let j = keys.trailing_zeros() as usize;
             keys &= keys - 1;
@@ -316,10 +335,15 @@ fn pattern_pass(p: &Patterns, text: &str, words: &Words, spans: &mut Vec<Span>) 
             if t.start < *d {
                 continue;
             }
-            if let Some((k, s, e)) = p.keyed_match(text, j, t.start, t.end) {
-                *d = e;
-                on_match(p, text, k, s, e, &mut caps, spans);
+            let Some((k, s, e)) = p.keyed_match(text, j, t.start, t.end) else { continue };
+            // As in one scan, a match cannot begin inside an earlier one
+            // ("459 33 fax\n+41 38 549 02 90 mobile": "fax" ends a number).
+            let inside = scanned.partition_point(|&(_, a, _)| a < s);
+            if inside > 0 && scanned.get(inside - 1).is_some_and(|&(_, _, b)| s < b) {
+                continue;
             }
+            *d = e;
+            on_match(p, text, k, s, e, caps, spans);
         }
     }
 }
@@ -336,11 +360,13 @@ fn on_match(
 ) {
     use regex_automata::{Anchored, Input};
     // The scan says which alternative matched; only one with groups
-    // runs again, anchored on the matched stretch, to find them.
+    // runs again, anchored on the matched stretch, to find them (a capture
+    // run costs some thousands of instructions: where the text shows the
+    // groups plainly, the handler reads them off).
     let Some((alt, r)) = p.alts.get(k).map(|(a, r)| (*a, r)) else { return };
     let (mut s, mut e) = (s0, e0);
     let c = match caps.get_mut(k) {
-        Some(slot) if r.group_info().all_group_len() > 1 => {
+        Some(slot) if r.group_info().all_group_len() > 1 && !matches!(alt, Alt::LabelledPhone | Alt::PostalCountry) => {
             let c = slot.get_or_insert_with(|| r.create_captures());
             let input = Input::new(text).span(s..e).anchored(Anchored::Yes);
             r.search_captures(&input, c);
@@ -384,10 +410,13 @@ fn on_match(
             }
         }
         Alt::LabelledPhone => {
-            let (Some(l), Some(v)) = (group("plabel"), group("pvalue")) else { return };
+            // Neither the label nor the gap after it holds a digit, "+" or
+            // "(": the number starts at the first of them and ends the match.
+            let Some(vs) = t.find(|c: char| c.is_ascii_digit() || c == '+' || c == '(') else { return };
+            let v = (s + vs, e, t.get(vs..).unwrap_or(""));
             let n = digits(v.2).count();
             if (7..=15).contains(&n) {
-                let fax = l.2.to_ascii_lowercase().starts_with("fa");
+                let fax = t.get(..2).is_some_and(|l| l.eq_ignore_ascii_case("fa"));
                 let kind = if fax { PhiType::Fax } else { PhiType::Phone };
                 push(spans, v.0, v.1, kind, 0.93, if fax { "fax_label" } else { "phone_label" });
             } else if (13..=19).contains(&n) && luhn_ok(v.2) {
@@ -529,8 +558,9 @@ fn on_match(
             }
         }
         Alt::PostalCountry => {
-            if let Some(v) = group("pcode") {
-                push(spans, v.0, v.1, PhiType::Location, 0.85, "postal_after_country");
+            // The country's name has no digit: the code starts at the first.
+            if let Some(d) = t.find(|c: char| c.is_ascii_digit()) {
+                push(spans, s + d, e, PhiType::Location, 0.85, "postal_after_country");
             }
         }
         Alt::PoBox => push(spans, s, e, PhiType::Location, 0.9, "po_box"),
@@ -917,9 +947,9 @@ fn all_lower(text: &str) -> bool {
     text.len() >= 8 && !text.bytes().any(|b| b.is_ascii_uppercase())
 }
 
-fn tokenize(text: &str) -> Vec<Tok> {
+fn tokenize(text: &str, toks: &mut Vec<Tok>) {
+    toks.clear();
     let all_lower = all_lower(text);
-    let mut toks = Vec::with_capacity(text.len() / 5);
     let b = text.as_bytes();
     let mut i = 0;
     let mut newline = true;
@@ -1055,7 +1085,6 @@ fn tokenize(text: &str) -> Vec<Tok> {
             }
         }
     }
-    toks
 }
 
 /// The lower-case form of a non-ASCII token (ASCII tokens are lower-cased in
@@ -1314,14 +1343,15 @@ impl Lexicon {
 
     /// What is known of each word, through this thread's cache of recent
     /// look-ups.
-    fn infos<'w>(&self, words: impl Iterator<Item = &'w str>) -> Vec<WordInfo> {
+    fn infos<'w>(&self, words: impl Iterator<Item = &'w str>, out: &mut Vec<WordInfo>) {
+        out.clear();
         WORD_CACHE.with(|slot| match slot.try_borrow_mut() {
             Ok(mut slot) => {
                 let cache = slot.get_or_insert_with(|| vec![(0, WordInfo::default()); WORD_CACHE_SLOTS]);
-                words.map(|w| self.get_cached(w, cache)).collect()
+                out.extend(words.map(|w| self.get_cached(w, cache)));
             }
-            Err(_) => words.map(|w| self.get(w).unwrap_or_default()).collect(),
-        })
+            Err(_) => out.extend(words.map(|w| self.get(w).unwrap_or_default())),
+        });
     }
 
     fn get_cached(&self, w: &str, cache: &mut [(u128, WordInfo)]) -> WordInfo {
@@ -1380,10 +1410,10 @@ struct Ctx<'a> {
     /// Whether the text is a transcript ("Doctor: ..." / "Patient: ..."
     /// turns), worked out on first need.
     transcript: std::cell::OnceCell<bool>,
-    toks: Vec<Tok>,
-    lows: Vec<(usize, usize)>,
-    low_buf: String,
-    info: Vec<WordInfo>,
+    toks: &'a [Tok],
+    lows: &'a [(usize, usize)],
+    low_buf: &'a str,
+    info: &'a [WordInfo],
     d: &'a Dicts,
 }
 
@@ -1476,6 +1506,7 @@ const STOP_AFTER_NAME: [&str; 43] = [
 
 /// A text's tokens, their lower-case forms and what the lexicon knows of
 /// each: made once, read by both passes.
+#[derive(Default)]
 struct Words {
     toks: Vec<Tok>,
     /// Each token's lower-case form in `low_buf` (empty for a long
@@ -1486,13 +1517,15 @@ struct Words {
 }
 
 impl Words {
-    fn of(text: &str) -> Words {
-        let toks = tokenize(text);
-        // Lower-case forms of all tokens in one buffer: one allocation, not one per word.
-        let mut low_buf = String::with_capacity(text.len());
-        let mut lows = Vec::with_capacity(toks.len());
+    /// Reads `text` into these buffers (their allocations are reused).
+    fn read(&mut self, text: &str) {
+        let Words { toks, lows, low_buf, info } = self;
+        tokenize(text, toks);
+        // Lower-case forms of all tokens in one buffer.
+        low_buf.clear();
+        lows.clear();
         let mut buf = String::new();
-        for t in &toks {
+        for t in toks.iter() {
             let start = low_buf.len();
             if matches!(t.case, Case::Title | Case::Upper) || t.end - t.start <= 12 {
                 let w = text.get(t.start..t.end).unwrap_or("");
@@ -1509,14 +1542,29 @@ impl Words {
             }
             lows.push((start, low_buf.len()));
         }
-        let info = lexicon().infos(lows.iter().map(|&(a, b)| low_buf.get(a..b).unwrap_or("")));
-        Words { toks, lows, low_buf, info }
+        lexicon().infos(lows.iter().map(|&(a, b)| low_buf.get(a..b).unwrap_or("")), info);
     }
 }
 
-fn token_pass(d: &Dicts, text: &str, words: Words, spans: &mut Vec<Span>) {
+/// A thread's buffers for one text at a time: on short texts, allocating
+/// them afresh for every call cost more than reading the words.
+#[derive(Default)]
+struct Scratch {
+    words: Words,
+    /// Capture slots per alternative, made on the first match that needs them.
+    caps: Vec<Option<Captures>>,
+}
+
+/// Buffers grown past this (bytes of text) are let go after the call.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
     let Words { toks, lows, low_buf, info } = words;
-    glued_streets(text, &toks, spans);
+    glued_streets(text, toks, spans);
     address_block_postcodes(text, spans);
     // Where the pattern pass found street addresses: the line above one is
     // often the addressee's name.

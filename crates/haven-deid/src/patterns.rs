@@ -9,6 +9,7 @@
 //! first non-ASCII byte.
 
 use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -31,18 +32,16 @@ const STREET_SUFFIX: &str = r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|la
 
 const FACILITY: &str = r"(?i:hospital|medical\s+cent(?:er|re)|health\s+cent(?:er|re)|health\s+system|healthcare|health\s+care|clinic|infirmary|nursing\s+home|rehabilitation\s+cent(?:er|re)|rehab\s+cent(?:er|re)|surgery\s+cent(?:er|re)|surgical\s+cent(?:er|re)|care\s+cent(?:er|re)|urgent\s+care|hospice|sanatorium|medical\s+group|health|memorial|pharmacy|associates|partners|physicians)";
 
-/// A Latin letter, with the accented letters of European languages.
-const L: &str = r"[A-Za-zÀ-ÖØ-öø-ɏ]";
-/// A Latin capital (Latin Extended-A and -B are taken whole: their capitals
-/// and small letters alternate).
-const LU: &str = r"[A-ZÀ-ÖØ-ÞĀ-ɏ]";
-/// [`L`] and [`LU`] as bytes, for the scan, which runs without Unicode (see
-/// [`Patterns`]): an ASCII letter, or any two-byte letter from À to ɏ (lead
-/// bytes C3 to C9; capitals and small letters alike).
-const LB: &str = r"(?:[A-Za-z]|[\xC3-\xC9][\x80-\xBF])";
-const LUB: &str = r"(?:[A-Z]|[\xC3-\xC9][\x80-\xBF])";
-/// A street word: a capitalised word, or a particle ("de", "da", "del").
-const STREET_WORD: &str = r"(?:[A-ZÀ-ÖØ-ÞĀ-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'’.-]*|(?:de|do|da|dos|das|del|della|delle|degli|dei|di|des|du|la|le|les|von|van|der|den|e|y|i)(?-u:\b))";
+/// A Latin letter, with the accented letters of European languages, as
+/// bytes (the set compiles without Unicode, see [`bytes`]): an ASCII letter
+/// or any two-byte letter from À to ɏ (lead bytes C3 to C9).
+const L: &str = r"(?:[A-Za-z]|[\xC3-\xC9][\x80-\xBF])";
+/// A Latin capital: an ASCII capital or, as bytes cannot tell the case of
+/// an accented letter, any accented letter of [`L`].
+const LU: &str = r"(?:[A-Z]|[\xC3-\xC9][\x80-\xBF])";
+/// A street word: a capitalised word (with ’ or ' inside), or a particle
+/// ("de", "da", "del").
+const STREET_WORD: &str = r"(?:(?:[A-Z]|[\xC3-\xC9][\x80-\xBF])(?:[A-Za-z'.-]|[\xC3-\xC9][\x80-\xBF]|\xE2\x80\x99)*|(?:de|do|da|dos|das|del|della|delle|degli|dei|di|des|du|la|le|les|von|van|der|den|e|y|i)(?-u:\b))";
 
 /// Words that begin a street name in languages that put the type first
 /// ("Rua Igreja 25", "ul. Słowicza 10", "Rue de Piétrain 371").
@@ -177,6 +176,17 @@ impl Patterns {
     pub fn keyed_match(&self, text: &str, j: usize, ks: usize, ke: usize) -> Option<(usize, usize, usize)> {
         let (k, key) = (*self.keyed.get(j)?, KEYED.get(j)?);
         let (_, re) = self.alts.get(k)?;
+        if key.digit_within > 0 {
+            let near = match key.trigger {
+                Trigger::Last => text.as_bytes().get(ks.saturating_sub(key.digit_within)..ks),
+                Trigger::First | Trigger::NearFirst => {
+                    text.as_bytes().get(ke..ke.saturating_add(key.digit_within).min(text.len()))
+                }
+            };
+            if !near.is_some_and(|b| b.iter().any(u8::is_ascii_digit)) {
+                return None;
+            }
+        }
         let (before, after, anchored) = match key.trigger {
             Trigger::First => (0, 400, Anchored::Yes),
             Trigger::NearFirst => (16, 400, Anchored::No),
@@ -290,20 +300,28 @@ pub(crate) struct Keyed {
     pub trigger: Trigger,
     /// The trigger words, lower case, as the tokenizer cuts them ("u." is "u").
     pub words: &'static [&'static str],
+    /// Bytes after (`First`, `NearFirst`) or before (`Last`) the word that
+    /// must hold a digit for a match to be possible; 0 for no such check.
+    /// Common words ("patient", "card", "way") are triggers of
+    /// alternatives that need a number: the check spares their expression.
+    pub digit_within: usize,
 }
 
 /// The alternatives found from a trigger word rather than by the scan. Each
-/// begins or ends its match with a word from a short list, after or before
-/// a run of capitalised words. In the scan's one DFA such runs multiply
-/// with every other alternative's partial matches: on the general-PII
-/// sentences the 8 made the scan's first pass over new text 2.1 times as
-/// long and its state table twice as big (which also slows the second pass,
-/// through cache misses). Here each runs only on a window around a token
-/// that the lexicon already marks.
-pub(crate) const KEYED: [Keyed; 8] = [
+/// begins or ends its match with a word from a list (a facility or street
+/// type, a country, an identifier or phone label), next to a run of
+/// capitalised words or a free-form value. In the scan's one DFA such runs
+/// and label lists multiply with every other alternative's partial matches:
+/// with these 11 in the scan, its first pass over new text took 2.2 times
+/// as long (general-PII sentences, 47 ms against 21.5 ms; Haven's clinical
+/// notes, 9.5 ms against 3 ms) and its state table was three times as big.
+/// Here each runs on a window around a token that the lexicon marks, and
+/// only where its number could be ([`Keyed::digit_within`]).
+pub(crate) const KEYED: [Keyed; 11] = [
     Keyed {
         alt: Alt::Facility,
         trigger: Trigger::Last,
+        digit_within: 0,
         words: &[
             "hospital",
             "center",
@@ -325,11 +343,17 @@ pub(crate) const KEYED: [Keyed; 8] = [
             "physicians",
         ],
     },
-    Keyed { alt: Alt::StreetNamed, trigger: Trigger::Last, words: &["street", "avenue", "boulevard", "road"] },
-    Keyed { alt: Alt::County, trigger: Trigger::Last, words: &["county", "parish"] },
+    Keyed {
+        alt: Alt::StreetNamed,
+        trigger: Trigger::Last,
+        digit_within: 0,
+        words: &["street", "avenue", "boulevard", "road"],
+    },
+    Keyed { alt: Alt::County, trigger: Trigger::Last, digit_within: 0, words: &["county", "parish"] },
     Keyed {
         alt: Alt::StreetEnding,
         trigger: Trigger::Last,
+        digit_within: 0,
         words: &[
             "gate", "gata", "tee", "kapu", "u", "tér", "utca", "útja", "út", "vej", "gade", "straße", "strasse", "weg",
             "laan", "straat", "tie", "katu", "ulica",
@@ -338,6 +362,7 @@ pub(crate) const KEYED: [Keyed; 8] = [
     Keyed {
         alt: Alt::StreetPrefix,
         trigger: Trigger::NearFirst,
+        digit_within: 0,
         words: &[
             "rua",
             "rue",
@@ -380,6 +405,7 @@ pub(crate) const KEYED: [Keyed; 8] = [
     Keyed {
         alt: Alt::AddressContext,
         trigger: Trigger::First,
+        digit_within: 0,
         words: &[
             "lives",
             "live",
@@ -399,10 +425,11 @@ pub(crate) const KEYED: [Keyed; 8] = [
             "corner",
         ],
     },
-    Keyed { alt: Alt::CityPostal, trigger: Trigger::First, words: &["in"] },
+    Keyed { alt: Alt::CityPostal, trigger: Trigger::First, digit_within: 0, words: &["in"] },
     Keyed {
         alt: Alt::PostalCountry,
         trigger: Trigger::First,
+        digit_within: 0,
         words: &[
             "austria",
             "belgium",
@@ -451,7 +478,226 @@ pub(crate) const KEYED: [Keyed; 8] = [
             "turkey",
         ],
     },
+    Keyed {
+        alt: Alt::LabelledPhone,
+        trigger: Trigger::First,
+        digit_within: 96,
+        words: &[
+            "phone",
+            "telephone",
+            "tel",
+            "cell",
+            "mobile",
+            "pager",
+            "beeper",
+            "fax",
+            "facsimile",
+            "desk",
+            "call",
+            "reach",
+            "reached",
+            "answering",
+            "message",
+            "messages",
+            "registered",
+            "contact",
+            "number",
+        ],
+    },
+    Keyed {
+        alt: Alt::LabelledId,
+        trigger: Trigger::First,
+        digit_within: 96,
+        words: &[
+            "medical",
+            "med",
+            "mrn",
+            "mr",
+            "chart",
+            "patient",
+            "hospital",
+            "unit",
+            "member",
+            "subscriber",
+            "policy",
+            "insurance",
+            "group",
+            "medicaid",
+            "medicare",
+            "mbi",
+            "health",
+            "beneficiary",
+            "plan",
+            "account",
+            "acct",
+            "billing",
+            "financial",
+            "card",
+            "credit",
+            "bank",
+            "vin",
+            "vehicle",
+            "licence",
+            "license",
+            "plate",
+            "driver",
+            "drivers",
+            "dl",
+            "dea",
+            "npi",
+            "certificate",
+            "cert",
+            "upin",
+            "serial",
+            "s",
+            "device",
+            "udi",
+            "implant",
+            "model",
+            "lot",
+            "ssn",
+            "social",
+            "ss",
+            "case",
+            "accession",
+            "specimen",
+            "order",
+            "claim",
+            "passport",
+            "encounter",
+            "visit",
+            "reference",
+            "confirmation",
+            "employee",
+            "badge",
+            "study",
+            "subject",
+            "participant",
+            "tracking",
+            "identifier",
+            "id",
+        ],
+    },
+    Keyed {
+        alt: Alt::Street,
+        trigger: Trigger::Last,
+        digit_within: 120,
+        words: &[
+            "street",
+            "st",
+            "avenue",
+            "ave",
+            "road",
+            "rd",
+            "boulevard",
+            "blvd",
+            "lane",
+            "ln",
+            "drive",
+            "dr",
+            "court",
+            "ct",
+            "place",
+            "pl",
+            "way",
+            "terrace",
+            "ter",
+            "circle",
+            "cir",
+            "parkway",
+            "pkwy",
+            "highway",
+            "hwy",
+            "square",
+            "sq",
+            "trail",
+            "trl",
+            "loop",
+            "row",
+            "pike",
+            "alley",
+            "crossing",
+            "plaza",
+            "heights",
+            "hts",
+            "ridge",
+            "run",
+            "point",
+            "park",
+            "gardens",
+            "mews",
+            "crescent",
+            "expressway",
+            "freeway",
+            "turnpike",
+            "gateway",
+            "isle",
+            "island",
+            "green",
+            "greens",
+            "mall",
+            "club",
+            "mill",
+            "mills",
+            "cove",
+            "coves",
+            "pass",
+            "bridge",
+            "brook",
+            "creek",
+            "crest",
+            "glen",
+            "grove",
+            "harbor",
+            "harbour",
+            "hill",
+            "hills",
+            "hollow",
+            "junction",
+            "knoll",
+            "lake",
+            "lakes",
+            "landing",
+            "manor",
+            "meadow",
+            "meadows",
+            "orchard",
+            "path",
+            "port",
+            "ranch",
+            "shore",
+            "shores",
+            "spring",
+            "springs",
+            "summit",
+            "trace",
+            "valley",
+            "view",
+            "village",
+            "vista",
+            "walk",
+            "close",
+            "estate",
+            "estates",
+            "field",
+            "fields",
+            "wharf",
+            "bypass",
+            "causeway",
+            "centre",
+        ],
+    },
 ];
+
+/// The keyed alternatives (bits of [`KEYED`]) tried at a word glued to
+/// digits, whatever the word: labelled identifiers and phone numbers.
+pub(crate) fn glued_keys() -> u16 {
+    KEYED
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| matches!(k.alt, Alt::LabelledId | Alt::LabelledPhone))
+        .fold(0, |bits, (j, _)| bits | 1 << j)
+}
 
 fn alternatives() -> Vec<(Alt, String)> {
     vec![
@@ -557,19 +803,19 @@ fn alternatives() -> Vec<(Alt, String)> {
         (
             Alt::Military,
             format!(
-                r"{B}(?:(?:(?i:psc|cmr|unit)[ \t]+[0-9]{{3,5}},?[ \t]+(?i:box)[ \t]+[0-9]{{3,5}}|(?i:usns|usnv|uss|usc?gc)[ \t]+{LB}+(?:[ \t]+{LB}+)?)[ \t,]*\r?\n?[ \t]*)?(?:APO|FPO|DPO|apo|fpo|dpo)[ \t]+(?:AA|AE|AP|aa|ae|ap)[ \t]+[0-9]{{5}}{B}"
+                r"{B}(?:(?:(?i:psc|cmr|unit)[ \t]+[0-9]{{3,5}},?[ \t]+(?i:box)[ \t]+[0-9]{{3,5}}|(?i:usns|usnv|uss|usc?gc)[ \t]+{L}+(?:[ \t]+{L}+)?)[ \t,]*\r?\n?[ \t]*)?(?:APO|FPO|DPO|apo|fpo|dpo)[ \t]+(?:AA|AE|AP|aa|ae|ap)[ \t]+[0-9]{{5}}{B}"
             ),
         ),
         (
             Alt::AddressLine,
             format!(
-                r"(?m:^)[ \t>?]*[0-9]{{1,6}}[ \t]+(?:{LUB}{LB}*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?(?:[ \t]+(?:Apt|Suite)\.?[ \t]*[0-9]{{1,5}})?[ \t]*\r?(?m:$)"
+                r"(?m:^)[ \t>?]*[0-9]{{1,6}}[ \t]+(?:{LU}{L}*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?(?:[ \t]+(?:Apt|Suite)\.?[ \t]*[0-9]{{1,5}})?[ \t]*\r?(?m:$)"
             ),
         ),
         (
             Alt::AddressContext,
             format!(
-                r"{B}(?i:(?:lives?|living|located|arrived|meet[ \t]+me|drops[ \t]+you[ \t]+off|sent|return|moved|restaurant[ \t]+is|station[ \t]+is|office[ \t]+is|is[ \t]+on)[ \t]+(?:at|on|to|in)|address(?:[ \t]+is)?[ \t]*:?|corner[ \t]+of)[ \t]+(?P<addr>(?:[0-9]{{1,6}}[ \t]+(?:[0-9]{{1,5}}[ \t]+)?(?:{L}[{L}'’.-]*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?{B}|[0-9]{{1,6}}[ \t]+(?:[0-9]{{1,5}}[ \t]+)?(?:{STREET_WORD}[ \t]+){{0,4}}{LU}{L}*{B}|(?:{STREET_WORD}[ \t]+){{0,3}}{LU}{L}*[ \t]+[0-9]{{1,5}}[A-Za-z]?{B}|(?:{STREET_WORD}[ \t]+){{0,3}}{LU}{L}*[ \t]+{STREET_SUFFIX}{B})(?:,?[ \t]*(?i:apt|apartment|suite|ste|unit)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)?)"
+                r"{B}(?i:(?:lives?|living|located|arrived|meet[ \t]+me|drops[ \t]+you[ \t]+off|sent|return|moved|restaurant[ \t]+is|station[ \t]+is|office[ \t]+is|is[ \t]+on)[ \t]+(?:at|on|to|in)|address(?:[ \t]+is)?[ \t]*:?|corner[ \t]+of)[ \t]+(?P<addr>(?:[0-9]{{1,6}}[ \t]+(?:[0-9]{{1,5}}[ \t]+)?(?:{L}(?:{L}|['.-]|\xE2\x80\x99)*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?{B}|[0-9]{{1,6}}[ \t]+(?:[0-9]{{1,5}}[ \t]+)?(?:{STREET_WORD}[ \t]+){{0,4}}{LU}{L}*{B}|(?:{STREET_WORD}[ \t]+){{0,3}}{LU}{L}*[ \t]+[0-9]{{1,5}}[A-Za-z]?{B}|(?:{STREET_WORD}[ \t]+){{0,3}}{LU}{L}*[ \t]+{STREET_SUFFIX}{B})(?:,?[ \t]*(?i:apt|apartment|suite|ste|unit)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)?)"
             ),
         ),
         (
@@ -629,13 +875,14 @@ fn alternatives() -> Vec<(Alt, String)> {
 /// state's row of transitions takes half the memory, so twice as many stay
 /// in the processor's cache. (Unicode case folding and negated classes
 /// alone added some 30 classes for non-ASCII bytes.) Identifiers are
-/// ASCII; where letters may be accented, [`LB`] says so in bytes.
+/// ASCII; where letters may be accented, [`L`] says so in bytes.
 fn bytes() -> syntax::Config {
     syntax::Config::new().unicode(false).utf8(false)
 }
 
 fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
-    let alts: Vec<(Alt, String)> = alternatives().into_iter().map(|(a, p)| (a, ascii_spaces(&p))).collect();
+    let alts: Vec<(Alt, String)> =
+        alternatives().into_iter().map(|(a, p)| (a, utf8_escapes(&ascii_spaces(&p)))).collect();
     // The scan needs no groups: they would only slow it down. Pattern
     // order is priority order (leftmost-first), as in one alternation.
     let scanned: Vec<usize> =
@@ -663,10 +910,8 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
         );
     }
     let mut out = Vec::with_capacity(alts.len());
-    for (k, (a, p)) in alts.into_iter().enumerate() {
-        // A scanned alternative's own expression reads bytes as the scan does.
-        let syntax = if scanned.contains(&k) { bytes() } else { syntax::Config::new() };
-        out.push((a, regex_automata::meta::Regex::builder().syntax(syntax).build(&p)?));
+    for (a, p) in alts {
+        out.push((a, regex_automata::meta::Regex::builder().syntax(bytes()).build(&p)?));
     }
     if keyed.len() != KEYED.len() {
         return Err("a keyed alternative is not in the pattern set".into());
@@ -716,6 +961,25 @@ fn ascii_spaces(p: &str) -> String {
                 out.push(c);
             }
             _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes each non-ASCII character as its UTF-8 bytes (`é` as `\xC3\xA9`):
+/// the set compiles without Unicode, where a literal is bytes. Characters
+/// inside a class would become a class of bytes: the expressions keep
+/// them out of classes ([`L`] is bytes already).
+fn utf8_escapes(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    for c in p.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut b = [0u8; 4];
+            for byte in c.encode_utf8(&mut b).bytes() {
+                let _ = write!(out, "\\x{byte:02X}");
+            }
         }
     }
     out
@@ -782,6 +1046,7 @@ mod tests {
         assert_eq!(re.pattern_len() + KEYED.len(), p.alts.len(), "one scan pattern per alternative not keyed");
         assert_eq!(re.group_info().all_group_len(), re.pattern_len(), "the scan patterns have no groups");
         assert_eq!(strip_groups(r"(a)(?P<x>b)(?:c)[(]\(é"), r"(?:a)(?:b)(?:c)[(]\(é");
+        assert_eq!(utf8_escapes("Praça|u\\.|’"), r"Pra\xC3\xA7a|u\.|\xE2\x80\x99");
         assert_eq!(
             ascii_spaces(r"a\s+b[^\s<]\\s[]\s]"),
             r"a[\t\n\x0B\x0C\r ]+b[^\t\n\x0B\x0C\r <]\\s[]\t\n\x0B\x0C\r ]"
