@@ -326,6 +326,7 @@ fn pattern_pass(p: &Patterns, text: &str, words: &Words, caps: &mut Vec<Option<C
     // value ("MRN12345", "mrnr472348") is tried whatever the word.
     let glued = glued_keys();
     let mut done = [0usize; KEYED.len()];
+    let mut from = [0usize; KEYED.len()];
     for (t, w) in words.toks.iter().zip(&words.info) {
         let mut keys = w.keys | if t.digit_suffix { glued } else { 0 };
         while keys != 0 {
@@ -335,7 +336,8 @@ fn pattern_pass(p: &Patterns, text: &str, words: &Words, caps: &mut Vec<Option<C
             if t.start < *d {
                 continue;
             }
-            let Some((k, s, e)) = p.keyed_match(text, j, t.start, t.end) else { continue };
+            let Some(from) = from.get_mut(j) else { continue };
+            let Some((k, s, e)) = p.keyed_match(text, j, t.start, t.end, from) else { continue };
             // As in one scan, a match cannot begin inside an earlier one
             // ("459 33 fax\n+41 38 549 02 90 mobile": "fax" ends a number).
             let inside = scanned.partition_point(|&(_, a, _)| a < s);

@@ -173,7 +173,20 @@ impl Patterns {
     /// holds its trigger word at `ks..ke`, if any, as (alternative index,
     /// start, end). The alternative's own expression runs on a window
     /// around the word, leftmost-first as the scan would.
-    pub fn keyed_match(&self, text: &str, j: usize, ks: usize, ke: usize) -> Option<(usize, usize, usize)> {
+    ///
+    /// `from` carries the search across calls for one text, words in
+    /// order: where the last search of this alternative stopped (0 at
+    /// first). A window that begins before it resumes there instead of
+    /// reading the same bytes again, so street types every few words on one
+    /// line cost one pass, not one per word.
+    pub fn keyed_match(
+        &self,
+        text: &str,
+        j: usize,
+        ks: usize,
+        ke: usize,
+        from: &mut usize,
+    ) -> Option<(usize, usize, usize)> {
         let (k, key) = (*self.keyed.get(j)?, KEYED.get(j)?);
         let (_, re) = self.alts.get(k)?;
         if key.digit_within > 0 {
@@ -192,17 +205,30 @@ impl Patterns {
             Trigger::NearFirst => (16, 400, Anchored::No),
             Trigger::Last => (200, 200, Anchored::No),
         };
-        let ws = floor_char(text, ks.saturating_sub(before));
+        let mut ws = floor_char(text, ks.saturating_sub(before));
+        if anchored == Anchored::No {
+            // No match of this alternative starts between the earlier
+            // window's start and `from` but those already read.
+            if *from > ks {
+                return None;
+            }
+            ws = ws.max(*from);
+        }
         let we = ceil_char(text, ke.saturating_add(after).min(text.len()));
         let input = Input::new(text).range(ws..we).anchored(anchored);
         for m in re.find_iter(input) {
             if m.start() > ks {
-                break;
+                // Read again from its start next time: the window's end
+                // may have cut it short.
+                *from = m.start();
+                return None;
             }
+            *from = m.end();
             if m.end() >= ke {
                 return Some((k, m.start(), m.end()));
             }
         }
+        *from = (*from).max(ks);
         None
     }
 
@@ -1069,6 +1095,7 @@ mod tests {
             "Our offices are located at 9543 1819 St. John Street Suite 056, Tubize, Belgium 4820; in Porto Alegre 95800",
             "New Zealand 6011 / United Kingdom 1234 / ul. Słowicza 10 / Via Roma 5 / the corner of Elm Street",
             "Mass General Hospital Mass General Hospital, St. Mary's Health Care and Rehabilitation Center",
+            "12 Main Street 34 Oak Avenue 56 Park Road, 7 Elm Ct, no 8 way; 9 Hill View Lane 10 Court St",
         ];
         let mut found = 0;
         for text in texts {
@@ -1094,9 +1121,29 @@ mod tests {
                     else {
                         continue;
                     };
-                    assert_eq!(p.keyed_match(text, j, ks, ke), Some((p.keyed[j], m.start(), m.end())), "{text:?}");
+                    assert_eq!(
+                        p.keyed_match(text, j, ks, ke, &mut 0),
+                        Some((p.keyed[j], m.start(), m.end())),
+                        "{text:?}"
+                    );
                     found += 1;
                 }
+                // Words in order, the search carried from one to the next
+                // (as the detector calls it), find the same matches.
+                let mut fresh: Vec<_> = words
+                    .iter()
+                    .filter(|(_, _, w)| key.words.contains(&w.as_str()))
+                    .filter_map(|&(ks, ke, _)| p.keyed_match(text, j, ks, ke, &mut 0))
+                    .collect();
+                // A match that holds two trigger words is found once.
+                fresh.dedup();
+                let mut from = 0;
+                let carried: Vec<_> = words
+                    .iter()
+                    .filter(|(_, _, w)| key.words.contains(&w.as_str()))
+                    .filter_map(|&(ks, ke, _)| p.keyed_match(text, j, ks, ke, &mut from))
+                    .collect();
+                assert_eq!(carried, fresh, "{text:?}");
             }
         }
         assert!(found >= 12, "only {found} keyed matches in the examples");
