@@ -35,4 +35,8 @@ fi
 # One thread for every tool: Haven's detection is single-threaded already;
 # this keeps numpy/spaCy from using more cores.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+# Presidio's e-mail recogniser reads the public suffix list through
+# tldextract: use the copy it ships instead of fetching one (no network
+# needed, and no connection error in the output).
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS=""
 "$VENV/bin/python" scripts/deid_peers.py --haven "$HAVEN" "$@" "${corpora[@]}"

@@ -1359,7 +1359,8 @@ impl Lexicon {
     fn get_cached(&self, w: &str, cache: &mut [(u128, WordInfo)]) -> WordInfo {
         let Some(k) = Self::short_key(w) else { return self.long.get(w).copied().unwrap_or_default() };
         let h = (k as u64 ^ (k >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let Some(e) = cache.get_mut((h >> 51) as usize) else { return self.get(w).unwrap_or_default() };
+        let slot = (h >> (64 - WORD_CACHE_SLOTS.trailing_zeros())) as usize;
+        let Some(e) = cache.get_mut(slot) else { return self.get(w).unwrap_or_default() };
         if e.0 != k {
             *e = (k, self.short.get(&k).copied().unwrap_or_default());
         }

@@ -725,6 +725,9 @@ pub(crate) fn glued_keys() -> u16 {
         .fold(0, |bits, (j, _)| bits | 1 << j)
 }
 
+// A word's keyed alternatives are bits of a u16 (`WordInfo::keys`).
+const _: () = assert!(KEYED.len() <= 16);
+
 fn alternatives() -> Vec<(Alt, String)> {
     vec![
         (
