@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use crate::dict::{self, Dicts, STATE_NAMES, STATES};
-use crate::patterns::{Alt, GLUED_STREET_ENDINGS, KEYED, Patterns, glued_keys, patterns};
+use crate::patterns::{Alt, GLUED_STREET_ENDINGS, KEYED, Patterns, floor_char, glued_keys, patterns};
 use crate::types::{PhiType, Span};
 use regex_automata::util::captures::Captures;
 
@@ -97,13 +97,6 @@ fn words_before(text: &str, pos: usize, window: usize) -> String {
     let s = text.get(from..pos).unwrap_or("");
     let s = s.rsplit('\n').next().unwrap_or("");
     s.to_ascii_lowercase()
-}
-
-fn floor_char(text: &str, mut i: usize) -> usize {
-    while i > 0 && !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 fn last_word(s: &str) -> &str {
@@ -362,13 +355,14 @@ fn on_match(
 ) {
     use regex_automata::{Anchored, Input};
     // The scan says which alternative matched; only one with groups
-    // runs again, anchored on the matched stretch, to find them (a capture
-    // run costs some thousands of instructions: where the text shows the
-    // groups plainly, the handler reads them off).
+    // runs again, anchored on the matched stretch, to find them. A capture
+    // run costs some thousands of instructions, so alternatives whose parts
+    // the text shows plainly (phone and country-postcode values) have no
+    // groups: their handlers read the parts off.
     let Some((alt, r)) = p.alts.get(k).map(|(a, r)| (*a, r)) else { return };
     let (mut s, mut e) = (s0, e0);
     let c = match caps.get_mut(k) {
-        Some(slot) if r.group_info().all_group_len() > 1 && !matches!(alt, Alt::LabelledPhone | Alt::PostalCountry) => {
+        Some(slot) if r.group_info().all_group_len() > 1 => {
             let c = slot.get_or_insert_with(|| r.create_captures());
             let input = Input::new(text).span(s..e).anchored(Anchored::Yes);
             r.search_captures(&input, c);

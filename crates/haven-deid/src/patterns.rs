@@ -289,13 +289,15 @@ impl Patterns {
     }
 }
 
-fn floor_char(text: &str, mut i: usize) -> usize {
+/// `i`, or the nearest char boundary before it.
+pub(crate) fn floor_char(text: &str, mut i: usize) -> usize {
     while i > 0 && !text.is_char_boundary(i) {
         i -= 1;
     }
     i
 }
 
+/// `i`, or the nearest char boundary after it.
 fn ceil_char(text: &str, mut i: usize) -> usize {
     while i < text.len() && !text.is_char_boundary(i) {
         i += 1;
@@ -758,7 +760,7 @@ fn alternatives() -> Vec<(Alt, String)> {
         (
             Alt::LabelledPhone,
             format!(
-                r"{B}(?P<plabel>{PHONE_LABELS}){B}[^0-9+(]{{0,24}}(?P<pvalue>\+?\(?[0-9][0-9 ().-]{{4,18}}[0-9](?:\s*(?i:x|ext\.?|extension)\s*[0-9]{{1,6}})?)"
+                r"{B}{PHONE_LABELS}{B}[^0-9+(]{{0,24}}(?:\+?\(?[0-9][0-9 ().-]{{4,18}}[0-9](?:\s*(?i:x|ext\.?|extension)\s*[0-9]{{1,6}})?)"
             ),
         ),
         (
@@ -863,7 +865,7 @@ fn alternatives() -> Vec<(Alt, String)> {
                 r"{B}(?i:zip(?:[ \t]*code)?|postal[ \t]+code|post[ \t]*code)[ \t]*(?:(?i:is)[ \t]+|[:#][ \t]*)?(?P<postal>[0-9][0-9A-Z]{{1,5}}(?:[ -][0-9A-Z]{{2,4}})?|[A-Z][0-9A-Z]{{1,4}}[ -]?[0-9][A-Z0-9]{{1,3}}){B}"
             ),
         ),
-        (Alt::PostalCountry, format!(r"{B}{COUNTRIES}[ \t]+(?P<pcode>[0-9]{{3,6}}(?:[ -][0-9]{{2,4}})?){B}")),
+        (Alt::PostalCountry, format!(r"{B}{COUNTRIES}[ \t]+(?:[0-9]{{3,6}}(?:[ -][0-9]{{2,4}})?){B}")),
         (Alt::PoBox, format!(r"{B}(?:(?i:p\.?[ \t]?o\.?[ \t]*box)|PSC)[ \t]+[0-9]+(?:,[ \t]*(?i:box)[ \t]+[0-9]+)?")),
         (Alt::Unit, format!(r"{B}(?:Apt|Apartment|Suite|Ste|APT|SUITE)\.?[ \t]*#?[ \t]*[0-9]+[A-Za-z]?{B}")),
         (
