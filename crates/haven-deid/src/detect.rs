@@ -60,6 +60,9 @@ impl Detector {
         }
         SCRATCH.with(|slot| match slot.try_borrow_mut() {
             Ok(mut scratch) => {
+                if scratch.recent.is_empty() {
+                    scratch.recent = vec![(0, WordInfo::default()); WORD_CACHE_SLOTS];
+                }
                 let spans = self.detect_in(text, &mut scratch);
                 if scratch.words.low_buf.capacity() > SCRATCH_KEEP {
                     scratch.words = Words::default();
@@ -73,7 +76,7 @@ impl Detector {
 
     fn detect_in(&self, text: &str, scratch: &mut Scratch) -> Vec<Span> {
         let mut spans = Vec::new();
-        scratch.words.read(text);
+        scratch.words.read(text, &mut scratch.recent);
         if let Some(p) = patterns() {
             pattern_pass(p, text, &scratch.words, &mut scratch.caps, &mut spans);
         }
@@ -1337,17 +1340,20 @@ impl Lexicon {
         }
     }
 
-    /// What is known of each word, through this thread's cache of recent
-    /// look-ups.
-    fn infos<'w>(&self, words: impl Iterator<Item = &'w str>, out: &mut Vec<WordInfo>) {
+    /// What is known of each word, through `recent` (a thread's cache of
+    /// recent look-ups, [`WORD_CACHE_SLOTS`] long; empty for none).
+    fn infos<'w>(
+        &self,
+        words: impl Iterator<Item = &'w str>,
+        recent: &mut [(u128, WordInfo)],
+        out: &mut Vec<WordInfo>,
+    ) {
         out.clear();
-        WORD_CACHE.with(|slot| match slot.try_borrow_mut() {
-            Ok(mut slot) => {
-                let cache = slot.get_or_insert_with(|| vec![(0, WordInfo::default()); WORD_CACHE_SLOTS]);
-                out.extend(words.map(|w| self.get_cached(w, cache)));
-            }
-            Err(_) => out.extend(words.map(|w| self.get(w).unwrap_or_default())),
-        });
+        if recent.len() == WORD_CACHE_SLOTS {
+            out.extend(words.map(|w| self.get_cached(w, recent)));
+        } else {
+            out.extend(words.map(|w| self.get(w).unwrap_or_default()));
+        }
     }
 
     fn get_cached(&self, w: &str, cache: &mut [(u128, WordInfo)]) -> WordInfo {
@@ -1364,13 +1370,6 @@ impl Lexicon {
 
 /// Slots of the per-thread word cache (a power of two; 2^13 = 8,192).
 const WORD_CACHE_SLOTS: usize = 1 << 13;
-
-thread_local! {
-    /// Recent look-ups by short key (0: empty). Running text repeats a few
-    /// thousand words; this table (256 KB) stays in the core's cache, the
-    /// lexicon (megabytes) does not.
-    static WORD_CACHE: std::cell::RefCell<Option<Vec<(u128, WordInfo)>>> = const { std::cell::RefCell::new(None) };
-}
 
 fn lexicon() -> &'static Lexicon {
     static L: OnceLock<Lexicon> = OnceLock::new();
@@ -1514,8 +1513,9 @@ struct Words {
 }
 
 impl Words {
-    /// Reads `text` into these buffers (their allocations are reused).
-    fn read(&mut self, text: &str) {
+    /// Reads `text` into these buffers (their allocations are reused),
+    /// looking words up through `recent` (see [`Lexicon::infos`]).
+    fn read(&mut self, text: &str, recent: &mut [(u128, WordInfo)]) {
         let Words { toks, lows, low_buf, info } = self;
         tokenize(text, toks);
         // Lower-case forms of all tokens in one buffer.
@@ -1539,7 +1539,7 @@ impl Words {
             }
             lows.push((start, low_buf.len()));
         }
-        lexicon().infos(lows.iter().map(|&(a, b)| low_buf.get(a..b).unwrap_or("")), info);
+        lexicon().infos(lows.iter().map(|&(a, b)| low_buf.get(a..b).unwrap_or("")), recent, info);
     }
 }
 
@@ -1550,6 +1550,10 @@ struct Scratch {
     words: Words,
     /// Capture slots per alternative, made on the first match that needs them.
     caps: Vec<Option<Captures>>,
+    /// Recent lexicon look-ups by short key (0: empty). Running text
+    /// repeats a few thousand words; this table (256 KB) stays in the
+    /// core's cache, the lexicon (megabytes) does not.
+    recent: Vec<(u128, WordInfo)>,
 }
 
 /// Buffers grown past this (bytes of text) are let go after the call.
