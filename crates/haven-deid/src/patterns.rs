@@ -1154,6 +1154,63 @@ mod tests {
         assert!(found >= 12, "only {found} keyed matches in the examples");
     }
 
+    /// The letters that begin each top-level alternative of a word list
+    /// such as [`STREET_SUFFIX`] (with `last`, those of its last word), lower
+    /// case; none for an alternative that begins with a group.
+    fn stems(list: &str, last: bool) -> Vec<String> {
+        let inner = list.strip_prefix("(?i:").or_else(|| list.strip_prefix("(?:")).unwrap_or(list);
+        let inner = inner.strip_suffix(')').unwrap_or(inner);
+        let (mut alts, mut cur, mut depth, mut escaped) = (Vec::new(), String::new(), 0, false);
+        for c in inner.chars() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '(' | '[' => depth += 1,
+                ')' | ']' => depth -= 1,
+                '|' if depth == 0 => {
+                    alts.push(std::mem::take(&mut cur));
+                    continue;
+                }
+                _ => {}
+            }
+            cur.push(c);
+        }
+        alts.push(cur);
+        alts.iter()
+            .map(|a| {
+                // The last word follows the last `\s` (or space) in it.
+                let cut = if last { a.rfind("\\s").map(|i| i + 2).max(a.rfind(' ').map(|i| i + 1)) } else { None };
+                let word = a.get(cut.unwrap_or(0)..).unwrap_or("").trim_start_matches(['+', '*']);
+                word.chars().take_while(|c| c.is_alphabetic()).collect::<String>().to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    }
+
+    /// Each keyed alternative's trigger words cover the word list its
+    /// expression is built from: a word added to the list but not to the
+    /// triggers would never be found.
+    #[test]
+    fn trigger_words_cover_the_expressions_word_lists() {
+        let lists: [(Alt, &str, bool); 7] = [
+            (Alt::Facility, FACILITY, true),
+            (Alt::Street, STREET_SUFFIX, false),
+            (Alt::StreetEnding, STREET_APART, false),
+            (Alt::StreetPrefix, STREET_PREFIX, false),
+            (Alt::PostalCountry, COUNTRIES, false),
+            (Alt::LabelledPhone, PHONE_LABELS, false),
+            (Alt::LabelledId, ID_LABELS, false),
+        ];
+        for (alt, list, last) in lists {
+            let Some(key) = KEYED.iter().find(|k| k.alt == alt) else { panic!("{alt:?} is not keyed") };
+            let stems = stems(list, last);
+            assert!(stems.len() >= 4, "{alt:?}: {stems:?}");
+            for stem in stems {
+                assert!(key.words.iter().any(|w| w.starts_with(&stem)), "{alt:?}: no trigger word for {stem:?}");
+            }
+        }
+    }
+
     /// The scan (forward set DFA, reverse DFA per alternative) finds what
     /// the same set as one leftmost-first regex finds.
     fn same_as_one_regex(p: &Patterns, text: &str) {
