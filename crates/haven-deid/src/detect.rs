@@ -946,8 +946,10 @@ fn all_lower(text: &str) -> bool {
     text.len() >= 8 && !text.bytes().any(|b| b.is_ascii_uppercase())
 }
 
-fn tokenize(text: &str, toks: &mut Vec<Tok>) {
+fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Vec<(usize, usize)>) {
     toks.clear();
+    low_buf.clear();
+    lows.clear();
     let all_lower = all_lower(text);
     let b = text.as_bytes();
     let mut i = 0;
@@ -976,6 +978,8 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>) {
             continue;
         }
         let start = i;
+        // The lower-case form is written as the letters are read.
+        let low_start = low_buf.len();
         let mut upper = 0usize;
         let mut lower = 0usize;
         let mut first_upper = false;
@@ -986,12 +990,14 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>) {
             if c.is_ascii_lowercase() {
                 // A run of small ASCII letters in one tight loop.
                 let run = b[i..].iter().position(|x| !x.is_ascii_lowercase()).unwrap_or(b.len() - i);
+                low_buf.push_str(text.get(i..i + run).unwrap_or(""));
                 lower += run;
                 n += run;
                 i += run;
                 continue;
             }
             if c.is_ascii_alphabetic() {
+                low_buf.push(char::from(c.to_ascii_lowercase()));
                 if c.is_ascii_uppercase() {
                     upper += 1;
                     first_upper |= n == 0;
@@ -1013,6 +1019,7 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>) {
                 && text.get(i + ch.len_utf8()..).and_then(|s| s.chars().next()).is_some_and(char::is_alphabetic)
                 && n > 0;
             if ch.is_alphabetic() || apostrophe_inside {
+                push_lower(low_buf, ch);
                 if ch.is_uppercase() {
                     upper += 1;
                     if n == 0 {
@@ -1034,6 +1041,8 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>) {
             && n > 3
         {
             end -= if w.ends_with("'s") { 2 } else { 4 };
+            // Both are "'s" in the lower-case form.
+            low_buf.truncate(low_buf.len().saturating_sub(2));
         }
         let mut full_end = i;
         let mut digit_suffix = false;
@@ -1059,10 +1068,18 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>) {
         if initial && b.get(full_end) == Some(&b'.') {
             full_end += 1;
             end = full_end;
+            // The form takes the dot (and any digits before it).
+            low_buf.truncate(low_start);
+            text.get(start..end).unwrap_or("").chars().for_each(|ch| push_lower(low_buf, ch));
         } else if n == 1 && case == Case::Upper && b.get(full_end).is_some_and(|c| c.is_ascii_alphanumeric()) {
             initial = false;
         }
         let next_char = text.get(full_end..).and_then(|s| s.chars().next()).unwrap_or('\n');
+        // Long lower-case words are looked up by no rule.
+        if !(matches!(case, Case::Title | Case::Upper) || end - start <= 12) {
+            low_buf.truncate(low_start);
+        }
+        lows.push((low_start, low_buf.len()));
         toks.push(Tok {
             start,
             end,
@@ -1086,16 +1103,14 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>) {
     }
 }
 
-/// The lower-case form of a non-ASCII token (ASCII tokens are lower-cased in
-/// place where the forms are collected), with ’ written as '.
-fn lower_of(text: &str, t: &Tok, buf: &mut String) {
-    buf.clear();
-    for ch in text.get(t.start..t.end).unwrap_or("").chars() {
-        if ch == '’' {
-            buf.push('\'');
-        } else {
-            buf.extend(ch.to_lowercase());
-        }
+/// Appends the lower-case form of a token's letter, with ’ written as '.
+fn push_lower(buf: &mut String, ch: char) {
+    if ch == '’' {
+        buf.push('\'');
+    } else if ch.is_ascii() {
+        buf.push(ch.to_ascii_lowercase());
+    } else {
+        buf.extend(ch.to_lowercase());
     }
 }
 
@@ -1304,7 +1319,7 @@ const W_ENGLISH: u16 = 1 << 11;
 /// Every word any dictionary or word list knows, with all it knows about
 /// it: one hash look-up per token instead of one per list and question.
 ///
-/// Words of up to 16 bytes (all but a few hundred) are keys by value, so a
+/// Words of up to 15 bytes (all but a few hundred) are keys by value, so a
 /// look-up reads the table and no string elsewhere in memory: on short
 /// sentences the look-ups were a sixth of the detector's time, most of it
 /// cache misses on the keys' bytes.
@@ -1314,16 +1329,23 @@ struct Lexicon {
 }
 
 impl Lexicon {
-    /// A word of 1 to 16 bytes without NUL as one number (zero-padded, so
-    /// distinct words give distinct numbers).
+    /// A word of 1 to 15 bytes as one number: its bytes, zero-padded, with
+    /// the length in the last byte (so distinct words give distinct
+    /// numbers, and none is 0, the word cache's empty slot).
     fn short_key(w: &str) -> Option<u128> {
         let b = w.as_bytes();
-        if b.is_empty() || b.len() > 16 || b.contains(&0) {
-            return None;
-        }
-        let mut k = [0u8; 16];
-        k.get_mut(..b.len())?.copy_from_slice(b);
-        Some(u128::from_le_bytes(k))
+        let n = b.len();
+        // Little-endian loads, the second overlapping the first and shifted
+        // past it: no loop and no call for the copy (this runs per token).
+        let word = |at: usize| b.get(at..at + 8).and_then(|s| s.try_into().ok()).map_or(0, u64::from_le_bytes);
+        let half = |at: usize| b.get(at..at + 4).and_then(|s| s.try_into().ok()).map_or(0, u32::from_le_bytes);
+        let (lo, hi) = match n {
+            8..=15 => (word(0), word(n - 8).checked_shr(8 * (16 - n) as u32).unwrap_or(0)),
+            4..=7 => (u64::from(half(0)) | (u64::from(half(n - 4)) >> (8 * (8 - n))) << 32, 0),
+            1..=3 => (b.iter().rev().fold(0, |k, &x| k << 8 | u64::from(x)), 0),
+            _ => return None,
+        };
+        Some(u128::from(lo) | u128::from(hi) << 64 | (n as u128) << 120)
     }
 
     fn entry(&mut self, w: &'static str) -> &mut WordInfo {
@@ -1517,28 +1539,7 @@ impl Words {
     /// looking words up through `recent` (see [`Lexicon::infos`]).
     fn read(&mut self, text: &str, recent: &mut [(u128, WordInfo)]) {
         let Words { toks, lows, low_buf, info } = self;
-        tokenize(text, toks);
-        // Lower-case forms of all tokens in one buffer.
-        low_buf.clear();
-        lows.clear();
-        let mut buf = String::new();
-        for t in toks.iter() {
-            let start = low_buf.len();
-            if matches!(t.case, Case::Title | Case::Upper) || t.end - t.start <= 12 {
-                let w = text.get(t.start..t.end).unwrap_or("");
-                if w.is_ascii() {
-                    // Straight into the buffer, lower-cased in place.
-                    low_buf.push_str(w);
-                    if let Some(l) = low_buf.get_mut(start..) {
-                        l.make_ascii_lowercase();
-                    }
-                } else {
-                    lower_of(text, t, &mut buf);
-                    low_buf.push_str(&buf);
-                }
-            }
-            lows.push((start, low_buf.len()));
-        }
+        tokenize(text, toks, low_buf, lows);
         lexicon().infos(lows.iter().map(|&(a, b)| low_buf.get(a..b).unwrap_or("")), recent, info);
     }
 }
@@ -1582,7 +1583,7 @@ fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
     let mut section_blocks_names = false;
     let mut i = 0;
     while i < n {
-        let t = cx.toks[i];
+        let t = &cx.toks[i];
         if t.newline_before {
             // A heading line: "Medications:" or "# Medications".
             let l = cx.low(i);
@@ -2395,6 +2396,21 @@ mod tests {
             let f = found(t);
             assert!(f.is_empty(), "{t:?} flagged {f:?}");
         }
+    }
+
+    #[test]
+    fn short_keys_are_the_bytes_and_length() {
+        let all = "abcdefghijklmnoz";
+        let words = (1..16).filter_map(|n| all.get(..n)).chain(["é", "a\0", "Zürich"]);
+        for w in words {
+            let mut k = [0u8; 16];
+            k[..w.len()].copy_from_slice(w.as_bytes());
+            k[15] = w.len() as u8;
+            assert_eq!(Lexicon::short_key(w), Some(u128::from_le_bytes(k)), "{w:?}");
+        }
+        assert_eq!(Lexicon::short_key(""), None);
+        assert_eq!(Lexicon::short_key("abcdefghijklmnop"), None, "16 bytes go to the long map");
+        assert_ne!(Lexicon::short_key("a"), Lexicon::short_key("a\0"));
     }
 
     #[test]
