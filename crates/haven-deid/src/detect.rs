@@ -1036,9 +1036,10 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
         }
         let mut end = i;
         // Possessive "'s" is not part of the name.
-        if let Some(w) = text.get(start..end)
+        if n > 3
+            && b.get(end - 1) == Some(&b's')
+            && let Some(w) = text.get(start..end)
             && (w.ends_with("'s") || w.ends_with("’s"))
-            && n > 3
         {
             end -= if w.ends_with("'s") { 2 } else { 4 };
             // Both are "'s" in the lower-case form.
@@ -1074,7 +1075,11 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
         } else if n == 1 && case == Case::Upper && b.get(full_end).is_some_and(|c| c.is_ascii_alphanumeric()) {
             initial = false;
         }
-        let next_char = text.get(full_end..).and_then(|s| s.chars().next()).unwrap_or('\n');
+        let next_char = match b.get(full_end) {
+            Some(&c) if c < 0x80 => char::from(c),
+            Some(_) => text.get(full_end..).and_then(|s| s.chars().next()).unwrap_or('\n'),
+            None => '\n',
+        };
         // Long lower-case words are looked up by no rule.
         if !(matches!(case, Case::Title | Case::Upper) || end - start <= 12) {
             low_buf.truncate(low_start);
@@ -1605,7 +1610,8 @@ fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
         // 1. Titles: "Mr. James T.", "DR. SMITH", "Dr Kunze215".
         // A title written out in full ends a sentence when a dot follows it
         // ("Thank you, doctor. Yes, ..."); only abbreviations take one.
-        let abbreviation = TITLE_ABBREVIATIONS.contains(&l);
+        // Read only with `is_title` (most tokens are not titles).
+        let abbreviation = cx.is_title(i) && TITLE_ABBREVIATIONS.contains(&l);
         let lower_title = t.case == Case::Lower
             && t.next_char == '.'
             && abbreviation
@@ -1652,10 +1658,10 @@ fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
             }
         }
         // 2. Labels: "Patient: SMITH, JOHN", "signed by Jane Doe", "my name is ...".
-        let prev = if i > 0 { cx.low(i - 1) } else { "" };
+        let prev = || if i > 0 { cx.low(i - 1) } else { "" };
         // Transcripts in lower case give phrases nothing to go on.
-        let phrase_here =
-            !cx.all_lower && (cx.has(i, W_PHRASE) || (cx.has(i, W_PAIR_END) && NAME_PHRASE_PAIRS.contains(&(prev, l))));
+        let phrase_here = !cx.all_lower
+            && (cx.has(i, W_PHRASE) || (cx.has(i, W_PAIR_END) && NAME_PHRASE_PAIRS.contains(&(prev(), l))));
         let label_here = cx.has(i, W_LABEL)
             || phrase_here
             || (l == "is" && i > 0 && cx.low(i - 1) == "name")
@@ -2154,17 +2160,24 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     }
     // Longest dictionary place starting at token i.
     let mut best = None;
+    // One word is looked up as it is; a key is built only for more.
     let mut key = String::new();
     for len in 1..=cx.d.place_words.min(4) {
         let j = i + len - 1;
         if j >= n || !cx.cap(j) || (len > 1 && !cx.adjacent(j - 1)) {
             break;
         }
-        if len > 1 {
+        let found = if len == 1 {
+            cx.d.places.contains(cx.low(j))
+        } else {
+            if len == 2 {
+                key.push_str(cx.low(i));
+            }
             key.push(' ');
-        }
-        key.push_str(cx.low(j));
-        if cx.d.places.contains(key.as_str()) {
+            key.push_str(cx.low(j));
+            cx.d.places.contains(key.as_str())
+        };
+        if found {
             best = Some(j);
         }
     }
