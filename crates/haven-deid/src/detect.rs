@@ -948,8 +948,13 @@ fn all_lower(text: &str) -> bool {
 
 fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Vec<(usize, usize)>) {
     toks.clear();
-    low_buf.clear();
     lows.clear();
+    // The whole text in ASCII lower case, at the same offsets: an ASCII
+    // token's lower-case form is its own range there, with no copy per
+    // token. Forms of other tokens are appended after it.
+    low_buf.clear();
+    low_buf.push_str(text);
+    low_buf.make_ascii_lowercase();
     let all_lower = all_lower(text);
     let b = text.as_bytes();
     let mut i = 0;
@@ -978,8 +983,7 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
             continue;
         }
         let start = i;
-        // The lower-case form is written as the letters are read.
-        let low_start = low_buf.len();
+        let mut ascii = true;
         let mut upper = 0usize;
         let mut lower = 0usize;
         let mut first_upper = false;
@@ -990,14 +994,12 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
             if c.is_ascii_lowercase() {
                 // A run of small ASCII letters in one tight loop.
                 let run = b[i..].iter().position(|x| !x.is_ascii_lowercase()).unwrap_or(b.len() - i);
-                low_buf.push_str(text.get(i..i + run).unwrap_or(""));
                 lower += run;
                 n += run;
                 i += run;
                 continue;
             }
             if c.is_ascii_alphabetic() {
-                low_buf.push(char::from(c.to_ascii_lowercase()));
                 if c.is_ascii_uppercase() {
                     upper += 1;
                     first_upper |= n == 0;
@@ -1019,7 +1021,7 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
                 && text.get(i + ch.len_utf8()..).and_then(|s| s.chars().next()).is_some_and(char::is_alphabetic)
                 && n > 0;
             if ch.is_alphabetic() || apostrophe_inside {
-                push_lower(low_buf, ch);
+                ascii &= ch.is_ascii();
                 if ch.is_uppercase() {
                     upper += 1;
                     if n == 0 {
@@ -1042,8 +1044,6 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
             && (w.ends_with("'s") || w.ends_with("’s"))
         {
             end -= if w.ends_with("'s") { 2 } else { 4 };
-            // Both are "'s" in the lower-case form.
-            low_buf.truncate(low_buf.len().saturating_sub(2));
         }
         let mut full_end = i;
         let mut digit_suffix = false;
@@ -1069,9 +1069,6 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
         if initial && b.get(full_end) == Some(&b'.') {
             full_end += 1;
             end = full_end;
-            // The form takes the dot (and any digits before it).
-            low_buf.truncate(low_start);
-            text.get(start..end).unwrap_or("").chars().for_each(|ch| push_lower(low_buf, ch));
         } else if n == 1 && case == Case::Upper && b.get(full_end).is_some_and(|c| c.is_ascii_alphanumeric()) {
             initial = false;
         }
@@ -1082,9 +1079,14 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
         };
         // Long lower-case words are looked up by no rule.
         if !(matches!(case, Case::Title | Case::Upper) || end - start <= 12) {
-            low_buf.truncate(low_start);
+            lows.push((start, start));
+        } else if ascii {
+            lows.push((start, end));
+        } else {
+            let from = low_buf.len();
+            text.get(start..end).unwrap_or("").chars().for_each(|ch| push_lower(low_buf, ch));
+            lows.push((from, low_buf.len()));
         }
-        lows.push((low_start, low_buf.len()));
         toks.push(Tok {
             start,
             end,
@@ -1108,7 +1110,7 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
     }
 }
 
-/// Appends the lower-case form of a token's letter, with ’ written as '.
+/// Appends the lower-case form of a token's character, with ’ written as '.
 fn push_lower(buf: &mut String, ch: char) {
     if ch == '’' {
         buf.push('\'');
@@ -1535,6 +1537,8 @@ struct Words {
     /// Each token's lower-case form in `low_buf` (empty for a long
     /// lower-case word, which no rule looks up).
     lows: Vec<(usize, usize)>,
+    /// The text in ASCII lower case (an ASCII token's form is its own
+    /// range), then the forms of the other tokens.
     low_buf: String,
     info: Vec<WordInfo>,
 }
