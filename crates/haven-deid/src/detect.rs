@@ -993,7 +993,7 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
             let c = b[i];
             if c.is_ascii_lowercase() {
                 // A run of small ASCII letters in one tight loop.
-                let run = b[i..].iter().position(|x| !x.is_ascii_lowercase()).unwrap_or(b.len() - i);
+                let run = lower_run(&b[i..]);
                 lower += run;
                 n += run;
                 i += run;
@@ -1108,6 +1108,29 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
             }
         }
     }
+}
+
+/// The length of the run of ASCII lower-case letters `b` begins with,
+/// read eight bytes at a time (a word's letters are most of the text, and
+/// one byte per step was the tokenizer's hottest loop).
+fn lower_run(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        let x = u64::from_le_bytes(chunk);
+        let low7 = x & !HIGH;
+        // Per byte, no carry between bytes: the high bit says ">= 'a'" and
+        // "> 'z'" of its low seven bits; a set high bit in `x` is not ASCII.
+        let ge_a = low7 + (0x80 - u64::from(b'a')) * ONES;
+        let gt_z = low7 + (0x80 - u64::from(b'z') - 1) * ONES;
+        let other = !(ge_a & !gt_z & !x) & HIGH;
+        if other != 0 {
+            return i + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + b.get(i..).map_or(0, |r| r.iter().position(|x| !x.is_ascii_lowercase()).unwrap_or(r.len()))
 }
 
 /// Appends the lower-case form of a token's character, with ’ written as '.
@@ -2412,6 +2435,33 @@ mod tests {
         for t in ["History of CVA or TIA. Her ANA was 1:40 on the LUE side.", "Patient: Have you seen it?"] {
             let f = found(t);
             assert!(f.is_empty(), "{t:?} flagged {f:?}");
+        }
+    }
+
+    #[test]
+    fn lower_runs_match_a_byte_loop() {
+        let naive = |b: &[u8]| b.iter().position(|x| !x.is_ascii_lowercase()).unwrap_or(b.len());
+        for s in [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefgh ",
+            "abc def",
+            "zzzzzzzzzzzzzzzz{",
+            "`abc",
+            "abcé",
+            "abcdefg\u{7f}",
+        ] {
+            assert_eq!(lower_run(s.as_bytes()), naive(s.as_bytes()), "{s:?}");
+        }
+        // Every byte value at every position of a 9-byte run.
+        for at in 0..9 {
+            for v in 0..=255u8 {
+                let mut b = *b"abcdefghi";
+                b[at] = v;
+                assert_eq!(lower_run(&b), naive(&b), "byte {v} at {at}");
+            }
         }
     }
 
