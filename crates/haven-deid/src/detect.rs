@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use crate::dict::{self, Dicts, STATE_NAMES, STATES};
-use crate::patterns::{Alt, GLUED_STREET_ENDINGS, KEYED, Patterns, floor_char, glued_keys, patterns};
+use crate::patterns::{Alt, GLUED_STREET_ENDINGS, KEYED, KEYED_REACH, Patterns, floor_char, glued_keys, patterns};
 use crate::types::{PhiType, Span};
 use regex_automata::util::captures::Captures;
 
@@ -323,6 +323,9 @@ fn pattern_pass(p: &Patterns, text: &str, words: &Words, caps: &mut Vec<Option<C
     let glued = glued_keys();
     let mut done = [0usize; KEYED.len()];
     let mut from = [0usize; KEYED.len()];
+    // Matches of keyed alternatives that hide what begins inside them
+    // ([`Keyed::consumes`]), in the order found: (trigger word, start, end).
+    let mut consumed: Vec<(usize, usize, usize)> = Vec::new();
     for (t, w) in words.toks.iter().zip(&words.info) {
         let mut keys = w.keys | if t.digit_suffix { glued } else { 0 };
         while keys != 0 {
@@ -339,6 +342,15 @@ fn pattern_pass(p: &Patterns, text: &str, words: &Words, caps: &mut Vec<Option<C
             let inside = scanned.partition_point(|&(_, a, _)| a < s);
             if inside > 0 && scanned.get(inside - 1).is_some_and(|&(_, _, b)| s < b) {
                 continue;
+            }
+            // Nor inside an earlier match of a keyed alternative that
+            // consumes its text. Trigger words come in order and a match
+            // ends within KEYED_REACH of its word: older ones cannot hold `s`.
+            if consumed.iter().rev().take_while(|&&(w, _, _)| w + KEYED_REACH > s).any(|&(_, a, b)| a < s && s < b) {
+                continue;
+            }
+            if KEYED.get(j).is_some_and(|key| key.consumes) {
+                consumed.push((t.start, s, e));
             }
             *d = e;
             on_match(p, text, k, s, e, caps, spans);
@@ -601,7 +613,11 @@ fn on_match(
         }
         Alt::PhoneIntl => {
             if (8..=15).contains(&digits(t).count()) {
-                push(spans, s, e, PhiType::Phone, 0.85, "phone_intl");
+                // "+46 (0)8 928 571 38 fax": the label after it says which.
+                let label = text.get(e..).unwrap_or("").trim_start_matches([' ', '\t', '-']);
+                let fax = label.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("fax"))
+                    && !label.as_bytes().get(3).is_some_and(u8::is_ascii_alphanumeric);
+                push(spans, s, e, if fax { PhiType::Fax } else { PhiType::Phone }, 0.85, "phone_intl");
             }
         }
         Alt::Zip => {
@@ -2463,6 +2479,17 @@ mod tests {
                 assert_eq!(lower_run(&b), naive(&b), "byte {v} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn trailing_phone_labels_say_phone_or_fax() {
+        let t = "416 60 039 office\n+46 (0)8 928 571 38 fax\n+41 (0)38 549 02 90 mobile\n459 33 12 11 fax\n001-518-640-0854 mobile";
+        has(t, "416 60 039", PhiType::Phone);
+        has(t, "+46 (0)8 928 571 38", PhiType::Fax);
+        // "fax" ends the number before it and labels none after it.
+        has(t, "+41 (0)38 549 02 90", PhiType::Phone);
+        has(t, "459 33 12 11", PhiType::Fax);
+        has(t, "001-518-640-0854", PhiType::Phone);
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub(crate) const GLUED_STREET_ENDINGS: [&str; 47] = [
 const STREET_APART: &str =
     r"(?:gate|gata|tee|kapu|u\.|tér|utca|útja|út|vej|gade|straße|strasse|weg|laan|straat|tie|katu|ulica)";
 
+/// The kinds of phone number written after it ("555 0123 office").
+const PHONE_KINDS: &str = r"(?:office|fax|mobile|cell|home|work)";
+
 /// Countries written before a postal code at the end of an address.
 const COUNTRIES: &str = r"(?:Austria|Belgium|Brazil|Bulgaria|Canada|Croatia|Cyprus|Czech Republic|Czechia|Denmark|Estonia|Finland|France|Germany|Greece|Greenland|Greenlander|Hungary|Iceland|Ireland|Italy|Latvia|Lithuania|Luxembourg|Mexico|Netherlands|New Zealand|Norway|Poland|Portugal|Romania|Slovakia|Slovenia|Spain|Sweden|Switzerland|Tunisia|United Kingdom|Uruguay|Argentina|Australia|Japan|India|Israel|Turkey)";
 
@@ -214,7 +217,7 @@ impl Patterns {
             }
             ws = ws.max(*from);
         }
-        let we = ceil_char(text, ke.saturating_add(after).min(text.len()));
+        let we = ceil_char(text, ke.saturating_add(after).min(ks.saturating_add(KEYED_REACH)).min(text.len()));
         let input = Input::new(text).range(ws..we).anchored(anchored);
         for m in re.find_iter(input) {
             if m.start() > ks {
@@ -309,6 +312,11 @@ fn next_char(text: &str, i: usize) -> usize {
     text.get(i..).and_then(|r| r.chars().next()).map_or(text.len(), |c| i + c.len_utf8())
 }
 
+/// No keyed match ends further than this past its trigger word's start
+/// (the search window stops there): the detector's test that a match does
+/// not begin inside an earlier one looks back no further.
+pub(crate) const KEYED_REACH: usize = 1024;
+
 /// Where a keyed alternative's trigger word stands in its match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Trigger {
@@ -333,6 +341,10 @@ pub(crate) struct Keyed {
     /// Common words ("patient", "card", "way") are triggers of
     /// alternatives that need a number: the check spares their expression.
     pub digit_within: usize,
+    /// Its match hides keyed matches that would begin inside it, as a scan
+    /// match does ("459 33 fax\n+41 ...": "fax" ends a number and labels
+    /// none after it).
+    pub consumes: bool,
 }
 
 /// The alternatives found from a trigger word rather than by the scan. Each
@@ -340,16 +352,18 @@ pub(crate) struct Keyed {
 /// type, a country, an identifier or phone label), next to a run of
 /// capitalised words or a free-form value. In the scan's one DFA such runs
 /// and label lists multiply with every other alternative's partial matches:
-/// with these 11 in the scan, its first pass over new text took 2.2 times
-/// as long (general-PII sentences, 47 ms against 21.5 ms; Haven's clinical
-/// notes, 9.5 ms against 3 ms) and its state table was three times as big.
+/// with the first 11 of these in the scan, its first pass over new text
+/// took 2.2 times as long (general-PII sentences, 47 ms against 21.5 ms;
+/// Haven's clinical notes, 9.5 ms against 3 ms) and its state table was
+/// three times as big.
 /// Here each runs on a window around a token that the lexicon marks, and
 /// only where its number could be ([`Keyed::digit_within`]).
-pub(crate) const KEYED: [Keyed; 11] = [
+pub(crate) const KEYED: [Keyed; 12] = [
     Keyed {
         alt: Alt::Facility,
         trigger: Trigger::Last,
         digit_within: 0,
+        consumes: false,
         words: &[
             "hospital",
             "center",
@@ -375,13 +389,26 @@ pub(crate) const KEYED: [Keyed; 11] = [
         alt: Alt::StreetNamed,
         trigger: Trigger::Last,
         digit_within: 0,
+        consumes: false,
         words: &["street", "avenue", "boulevard", "road"],
     },
-    Keyed { alt: Alt::County, trigger: Trigger::Last, digit_within: 0, words: &["county", "parish"] },
+    Keyed { alt: Alt::County, trigger: Trigger::Last, digit_within: 0, consumes: false, words: &["county", "parish"] },
+    // "+41 38 549 02 90 mobile": a run of 7 to 18 digits and separators
+    // that may start at any of them. Alone, it made a 176 MB full DFA
+    // (every other scanned alternative stays under 200 KB), and in the scan
+    // it was the largest share of new states on numbers.
+    Keyed {
+        alt: Alt::PhoneTrailing,
+        trigger: Trigger::Last,
+        digit_within: 24,
+        consumes: true,
+        words: &["office", "fax", "mobile", "cell", "home", "work"],
+    },
     Keyed {
         alt: Alt::StreetEnding,
         trigger: Trigger::Last,
         digit_within: 0,
+        consumes: false,
         words: &[
             "gate", "gata", "tee", "kapu", "u", "tér", "utca", "útja", "út", "vej", "gade", "straße", "strasse", "weg",
             "laan", "straat", "tie", "katu", "ulica",
@@ -391,6 +418,7 @@ pub(crate) const KEYED: [Keyed; 11] = [
         alt: Alt::StreetPrefix,
         trigger: Trigger::NearFirst,
         digit_within: 0,
+        consumes: false,
         words: &[
             "rua",
             "rue",
@@ -434,6 +462,7 @@ pub(crate) const KEYED: [Keyed; 11] = [
         alt: Alt::AddressContext,
         trigger: Trigger::First,
         digit_within: 0,
+        consumes: false,
         words: &[
             "lives",
             "live",
@@ -453,11 +482,12 @@ pub(crate) const KEYED: [Keyed; 11] = [
             "corner",
         ],
     },
-    Keyed { alt: Alt::CityPostal, trigger: Trigger::First, digit_within: 0, words: &["in"] },
+    Keyed { alt: Alt::CityPostal, trigger: Trigger::First, digit_within: 0, consumes: false, words: &["in"] },
     Keyed {
         alt: Alt::PostalCountry,
         trigger: Trigger::First,
         digit_within: 0,
+        consumes: false,
         words: &[
             "austria",
             "belgium",
@@ -510,6 +540,7 @@ pub(crate) const KEYED: [Keyed; 11] = [
         alt: Alt::LabelledPhone,
         trigger: Trigger::First,
         digit_within: 96,
+        consumes: false,
         words: &[
             "phone",
             "telephone",
@@ -536,6 +567,7 @@ pub(crate) const KEYED: [Keyed; 11] = [
         alt: Alt::LabelledId,
         trigger: Trigger::First,
         digit_within: 96,
+        consumes: false,
         words: &[
             "medical",
             "med",
@@ -610,6 +642,7 @@ pub(crate) const KEYED: [Keyed; 11] = [
         alt: Alt::Street,
         trigger: Trigger::Last,
         digit_within: 120,
+        consumes: false,
         words: &[
             "street",
             "st",
@@ -888,9 +921,7 @@ fn alternatives() -> Vec<(Alt, String)> {
         ),
         (
             Alt::PhoneTrailing,
-            format!(
-                r"(?:{B}|\+|\()[0-9(][0-9 ().-]{{5,16}}[0-9](?:[ \t]*-[ \t]*|[ \t]+)(?i:office|fax|mobile|cell|home|work){B}"
-            ),
+            format!(r"(?:{B}|\+|\()[0-9(][0-9 ().-]{{5,16}}[0-9](?:[ \t]*-[ \t]*|[ \t]+)(?i:{PHONE_KINDS}){B}"),
         ),
         (Alt::PhoneIntl, r"\+[1-9][0-9]{0,2}(?:[-. ]?\(?[0-9]{1,4}\)?){2,5}[-. ]?[0-9]{2,4}".to_string()),
         (Alt::Zip, format!(r"{B}[0-9]{{5}}(?:-[0-9]{{4}})?{B}")),
@@ -1101,6 +1132,7 @@ mod tests {
             "New Zealand 6011 / United Kingdom 1234 / ul. Słowicza 10 / Via Roma 5 / the corner of Elm Street",
             "Mass General Hospital Mass General Hospital, St. Mary's Health Care and Rehabilitation Center",
             "12 Main Street 34 Oak Avenue 56 Park Road, 7 Elm Ct, no 8 way; 9 Hill View Lane 10 Court St",
+            "+41 38 549 02 90 mobile, 459 33 12 11 fax; (617) 555-0123 - office, 617.555.0199 Home and 5550123 work",
         ];
         let mut found = 0;
         for text in texts {
@@ -1192,7 +1224,7 @@ mod tests {
     /// triggers would never be found.
     #[test]
     fn trigger_words_cover_the_expressions_word_lists() {
-        let lists: [(Alt, &str, bool); 7] = [
+        let lists: [(Alt, &str, bool); 8] = [
             (Alt::Facility, FACILITY, true),
             (Alt::Street, STREET_SUFFIX, false),
             (Alt::StreetEnding, STREET_APART, false),
@@ -1200,6 +1232,7 @@ mod tests {
             (Alt::PostalCountry, COUNTRIES, false),
             (Alt::LabelledPhone, PHONE_LABELS, false),
             (Alt::LabelledId, ID_LABELS, false),
+            (Alt::PhoneTrailing, PHONE_KINDS, false),
         ];
         for (alt, list, last) in lists {
             let Some(key) = KEYED.iter().find(|k| k.alt == alt) else { panic!("{alt:?} is not keyed") };
