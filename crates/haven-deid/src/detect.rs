@@ -2492,6 +2492,31 @@ mod tests {
         has(t, "001-518-640-0854", PhiType::Phone);
     }
 
+    proptest::proptest! {
+        /// Each token's lower-case form, read off the text lower-cased once
+        /// or appended for a non-ASCII token, is the token's own letters in
+        /// lower case (’ as '), or empty for a long lower-case word.
+        #[test]
+        fn lower_case_forms_are_the_tokens_letters(text in proptest::string::string_regex(
+            "([A-Za-zÉéÜü’'. -]|[0-9]|\n|Mr\\. |O’Brien’s |Smith's |J\\. |ÉVA |straße ){0,40}"
+        ).unwrap_or_else(|_| unreachable!())) {
+            let mut w = Words::default();
+            w.read(&text, &mut []);
+            proptest::prop_assert_eq!(w.toks.len(), w.lows.len());
+            for (t, &(a, b)) in w.toks.iter().zip(&w.lows) {
+                let letters = &text[t.start..t.end];
+                let want: String = if !(matches!(t.case, Case::Title | Case::Upper) || t.end - t.start <= 12) {
+                    String::new()
+                } else if letters.is_ascii() {
+                    letters.to_ascii_lowercase()
+                } else {
+                    letters.chars().flat_map(|c| if c == '’' { vec!['\''] } else { c.to_lowercase().collect() }).collect()
+                };
+                proptest::prop_assert_eq!(&w.low_buf[a..b], want.as_str(), "{:?} in {:?}", letters, text);
+            }
+        }
+    }
+
     #[test]
     fn short_keys_are_the_bytes_and_length() {
         let all = "abcdefghijklmnoz";
