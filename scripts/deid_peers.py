@@ -54,16 +54,23 @@ def score(docs, preds):
     return prec, rec, f1
 
 
-def two_passes(analyze, texts):
-    """Times two passes over the corpus: the first, and the second with
+def two_passes(analyze, texts, budget=60.0):
+    """Times a first pass over the corpus and the passes after it, with
     whatever the tool builds lazily already built (what a long-running
-    service sees)."""
-    times = []
-    for _ in range(2):
+    service sees): the best of up to three, as long as they take under
+    `budget` seconds in all (the machines are shared: one pass can land in
+    a slow spell, and Haven's figures are best of three too)."""
+    t = time.perf_counter()
+    out = [analyze(x) for x in texts]
+    first = time.perf_counter() - t
+    warm, spent = [], 0.0
+    while len(warm) < 3 and (not warm or spent < budget):
         t = time.perf_counter()
-        out = [analyze(x) for x in texts]
-        times.append(time.perf_counter() - t)
-    return out, times[0], times[1]
+        for x in texts:
+            analyze(x)
+        warm.append(time.perf_counter() - t)
+        spent += warm[-1]
+    return out, first, min(warm)
 
 
 def run_presidio(texts):
@@ -111,9 +118,10 @@ def run_haven(cmd, texts):
     subprocess.run(cmd, input=payload[:2000], capture_output=True, check=False)
     runs = [haven_seconds(cmd, payload) for _ in range(3)]
     r, first = runs[0][0], min(dt for _, dt in runs)
-    # The second pass: the corpus repeated (at least 2 MB in all) after the
-    # first copy, per copy.
-    n = max(1, int(2e6 // max(len(payload), 1)))
+    # The second pass: the corpus repeated (at least 2 MB in all, and four
+    # times at least: with one copy the difference of two noisy runs is
+    # all there is) after the first copy, per copy.
+    n = max(4, int(2e6 // max(len(payload), 1)))
     many = min(haven_seconds(cmd, payload * (n + 1))[1] for _ in range(3))
     out = [[(s["start"], s["end"]) for s in json.loads(l)["spans"]] for l in r.stdout.decode().splitlines()]
     return out, first, max((many - first) / n, 1e-9)
