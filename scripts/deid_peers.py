@@ -59,7 +59,7 @@ def two_passes(analyze, texts, budget=60.0):
     whatever the tool builds lazily already built (what a long-running
     service sees): the best of up to three, as long as they take under
     `budget` seconds in all (the machines are shared: one pass can land in
-    a slow spell, and Haven's figures are best of three too)."""
+    a slow spell, and Haven's figures are best of five)."""
     t = time.perf_counter()
     out = [analyze(x) for x in texts]
     first = time.perf_counter() - t
@@ -114,15 +114,15 @@ def run_haven(cmd, texts):
     # clock (process start included) unless the command reports its own time
     # after start-up (`--timing`), like the peers' timers after their models
     # load. JSON in and out are inside Haven's time either way. Runs of a few
-    # milliseconds are noisy on a shared machine: the best of three counts.
+    # milliseconds are noisy on a shared machine: the best of five counts.
     subprocess.run(cmd, input=payload[:2000], capture_output=True, check=False)
-    runs = [haven_seconds(cmd, payload) for _ in range(3)]
+    runs = [haven_seconds(cmd, payload) for _ in range(5)]
     r, first = runs[0][0], min(dt for _, dt in runs)
     # The second pass: the corpus repeated (at least 2 MB in all, and four
     # times at least: with one copy the difference of two noisy runs is
     # all there is) after the first copy, per copy.
     n = max(4, int(2e6 // max(len(payload), 1)))
-    many = min(haven_seconds(cmd, payload * (n + 1))[1] for _ in range(3))
+    many = min(haven_seconds(cmd, payload * (n + 1))[1] for _ in range(5))
     out = [[(s["start"], s["end"]) for s in json.loads(l)["spans"]] for l in r.stdout.decode().splitlines()]
     return out, first, max((many - first) / n, 1e-9)
 
