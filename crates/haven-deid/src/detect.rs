@@ -844,7 +844,7 @@ const PAYERS: [&str; 14] = [
 ];
 
 /// [`GENERIC_FACILITY_WORDS`] as a set: splitting the list for every word
-/// of every facility match was an eighth of the work on Haven's notes.
+/// of every facility match was a tenth of the work on Haven's notes.
 fn generic_facility_words() -> &'static dict::FxSet<&'static str> {
     static SET: OnceLock<dict::FxSet<&'static str>> = OnceLock::new();
     SET.get_or_init(|| GENERIC_FACILITY_WORDS.split_whitespace().collect())

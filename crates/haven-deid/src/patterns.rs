@@ -343,7 +343,8 @@ pub(crate) struct Keyed {
     pub digit_within: usize,
     /// Its match hides keyed matches that would begin inside it, as a scan
     /// match does ("459 33 fax\n+41 ...": "fax" ends a number and labels
-    /// none after it).
+    /// none after it). A word's alternatives are tried in [`KEYED`] order,
+    /// so such an entry comes before the others that share its words.
     pub consumes: bool,
 }
 
@@ -359,6 +360,17 @@ pub(crate) struct Keyed {
 /// Here each runs on a window around a token that the lexicon marks, and
 /// only where its number could be ([`Keyed::digit_within`]).
 pub(crate) const KEYED: [Keyed; 12] = [
+    // "+41 38 549 02 90 mobile": a run of 7 to 18 digits and separators
+    // that may start at any of them. Alone, it made a 176 MB full DFA
+    // (every other scanned alternative stays under 200 KB), and in the scan
+    // it was the largest share of new states on numbers.
+    Keyed {
+        alt: Alt::PhoneTrailing,
+        trigger: Trigger::Last,
+        digit_within: 24,
+        consumes: true,
+        words: &["office", "fax", "mobile", "cell", "home", "work"],
+    },
     Keyed {
         alt: Alt::Facility,
         trigger: Trigger::Last,
@@ -393,17 +405,6 @@ pub(crate) const KEYED: [Keyed; 12] = [
         words: &["street", "avenue", "boulevard", "road"],
     },
     Keyed { alt: Alt::County, trigger: Trigger::Last, digit_within: 0, consumes: false, words: &["county", "parish"] },
-    // "+41 38 549 02 90 mobile": a run of 7 to 18 digits and separators
-    // that may start at any of them. Alone, it made a 176 MB full DFA
-    // (every other scanned alternative stays under 200 KB), and in the scan
-    // it was the largest share of new states on numbers.
-    Keyed {
-        alt: Alt::PhoneTrailing,
-        trigger: Trigger::Last,
-        digit_within: 24,
-        consumes: true,
-        words: &["office", "fax", "mobile", "cell", "home", "work"],
-    },
     Keyed {
         alt: Alt::StreetEnding,
         trigger: Trigger::Last,
@@ -1222,6 +1223,20 @@ mod tests {
     /// Each keyed alternative's trigger words cover the word list its
     /// expression is built from: a word added to the list but not to the
     /// triggers would never be found.
+    #[test]
+    fn consuming_alternatives_are_tried_first_at_their_words() {
+        for (i, key) in KEYED.iter().enumerate().filter(|(_, k)| k.consumes) {
+            for other in KEYED.iter().take(i) {
+                assert!(
+                    !other.words.iter().any(|w| key.words.contains(w)),
+                    "{:?} shares a word with {:?}, which is tried first",
+                    key.alt,
+                    other.alt
+                );
+            }
+        }
+    }
+
     #[test]
     fn trigger_words_cover_the_expressions_word_lists() {
         let lists: [(Alt, &str, bool); 8] = [
