@@ -337,14 +337,15 @@ fn pattern_pass(p: &Patterns, text: &str, words: &Words, caps: &mut Vec<Option<C
             }
             let Some(from) = from.get_mut(j) else { continue };
             let Some((k, s, e)) = p.keyed_match(text, j, t.start, t.end, from) else { continue };
-            // As in one scan, a match cannot begin inside an earlier one
-            // ("459 33 fax\n+41 38 549 02 90 mobile": "fax" ends a number).
+            // As in one scan, a match cannot begin inside an earlier scan
+            // match: in "www.x.org/mrn12345" the URL holds the label.
             let inside = scanned.partition_point(|&(_, a, _)| a < s);
             if inside > 0 && scanned.get(inside - 1).is_some_and(|&(_, _, b)| s < b) {
                 continue;
             }
             // Nor inside an earlier match of a keyed alternative that
-            // consumes its text. Trigger words come in order and a match
+            // consumes its text ("459 33 fax\n+41 38 549 02 90 mobile":
+            // "fax" ends a number). Trigger words come in order and a match
             // ends within KEYED_REACH of its word: older ones cannot hold `s`.
             if consumed.iter().rev().take_while(|&&(w, _, _)| w + KEYED_REACH > s).any(|&(_, a, b)| a < s && s < b) {
                 continue;
