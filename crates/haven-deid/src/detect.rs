@@ -264,12 +264,17 @@ pub(crate) fn vin_ok(s: &str) -> bool {
     b[8] == if check == 10 { b'X' } else { b'0' + check as u8 }
 }
 
+/// A two-letter US state or territory code, in capitals.
+fn is_state_code(up: &str) -> bool {
+    up.len() == 2 && STATES.as_bytes().chunks(3).any(|c| c.get(..2) == Some(up.as_bytes()))
+}
+
 fn state_before(before: &str) -> bool {
     // "Boston, MA 02115" / "Boston, Massachusetts 02115"
     let t = before.trim_end_matches([' ', '\t', ',']);
     let w = t.rsplit([' ', ',', '\t']).next().unwrap_or("");
     let up = w.trim_end_matches('.').to_ascii_uppercase();
-    if up.len() == 2 && STATES.split(' ').any(|s| s == up) {
+    if is_state_code(&up) {
         return true;
     }
     let low = t.to_ascii_lowercase();
@@ -625,7 +630,7 @@ fn on_match(
             let before = words_before(text, s, 40);
             let zip5 = t.get(..5).unwrap_or(t);
             let label = before.contains("zip") || before.contains("postal");
-            if label || (state_before(&before) && dict::is_known_zip(zip5)) {
+            if label || (dict::is_known_zip(zip5) && state_before(&before)) {
                 push(spans, s, e, PhiType::Location, 0.9, "zip");
             }
         }
@@ -932,6 +937,8 @@ struct Tok {
     sentence_start: bool,
     /// The character right after the token (after its dot for initials).
     next_char: char,
+    /// Only ASCII letters.
+    ascii: bool,
 }
 
 /// A transcript: some speaker label ("Doctor:", "Patient:", "Guest_family:")
@@ -1121,6 +1128,8 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, low_buf: &mut String, lows: &mut Ve
             newline_before: newline,
             sentence_start: sentence,
             next_char,
+            // (A curly possessive is not part of the token.)
+            ascii: ascii || text.as_bytes().get(start..end).is_some_and(<[u8]>::is_ascii),
         });
         newline = false;
         sentence = false;
@@ -1519,8 +1528,8 @@ impl Ctx<'_> {
     /// between tokens `i` and `i + 1`.
     fn adjacent(&self, i: usize) -> bool {
         let (Some(a), Some(b)) = (self.toks.get(i), self.toks.get(i + 1)) else { return false };
-        let gap = self.text.get(a.full_end..b.start).unwrap_or("\n");
-        !gap.is_empty() && gap.bytes().all(|c| c == b' ' || c == b'\t')
+        let gap = self.text.as_bytes().get(a.full_end..b.start).unwrap_or(b"\n");
+        !gap.is_empty() && gap.iter().all(|&c| c == b' ' || c == b'\t')
     }
     /// "Smith, John": only a comma and spaces between.
     fn comma_between(&self, i: usize) -> bool {
@@ -1957,7 +1966,7 @@ fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
         // 6. Two capitalised words, one spelled with non-English letters and
         //    neither a known word: "Éva Szölösi", "Šárka Ottová".
         if i + 1 < n && cx.adjacent(i) && cx.toks[i + 1].case == Case::Title && t.case == Case::Title {
-            let non_ascii = |k: usize| !cx.text.get(cx.toks[k].start..cx.toks[k].end).unwrap_or("").is_ascii();
+            let non_ascii = |k: usize| !cx.toks[k].ascii;
             if (non_ascii(i) || non_ascii(i + 1))
                 && !cx.is_common(i)
                 && !cx.is_common(i + 1)
@@ -1978,10 +1987,10 @@ fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
         //     Vasquez"), or alone on the line above a street address.
         // After a surname particle ("Willemine ten Pas") an English word is
         // still a surname.
-        let after_particle = i > 0 && cx.adjacent(i - 1) && SURNAME_PARTICLES.contains(&cx.low(i - 1));
+        let after_particle = || i > 0 && cx.adjacent(i - 1) && SURNAME_PARTICLES.contains(&cx.low(i - 1));
         if t.case == Case::Title
             && !cx.has(i, W_COMMON | W_TITLE)
-            && (!cx.has(i, W_ENGLISH) || after_particle)
+            && (!cx.has(i, W_ENGLISH) || after_particle())
             && (!cx.is_medical(i) || cx.is_last(i))
             && let Some((j, list)) = name_by_shape(&cx, i, &address_starts)
         {
@@ -2239,8 +2248,7 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     let state_after = after.strip_prefix(',').map(str::trim_start).is_some_and(|r| {
         let w: String = r.chars().take_while(|c| c.is_ascii_alphabetic() || *c == ' ').collect();
         let up = w.split(' ').next().unwrap_or("").to_ascii_uppercase();
-        (up.len() == 2 && STATES.split(' ').any(|s| s == up))
-            || STATE_NAMES.iter().any(|s| w.to_ascii_lowercase().starts_with(s))
+        is_state_code(&up) || STATE_NAMES.iter().any(|s| w.to_ascii_lowercase().starts_with(s))
     });
     let single = i == j;
     // A single word that is also a frequent surname ("Smith", "Jackson") needs
