@@ -376,10 +376,14 @@ fn detect(input: &InputArgs, min_score: f32, rules: bool) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if input.jsonl {
         for_each_text(input, &mut |text| {
-            let spans = to_char_spans(text, &det.detect(text), 0, rules);
-            out.write_all(b"{\"spans\":")?;
-            serde_json::to_writer(&mut out, &spans)?;
-            out.write_all(b"}\n")?;
+            out.write_all(b"{\"spans\":[")?;
+            for (k, s) in to_char_spans(text, &det.detect(text), 0, rules).iter().enumerate() {
+                if k > 0 {
+                    out.write_all(b",")?;
+                }
+                s.write_json(&mut out)?;
+            }
+            out.write_all(b"]}\n")?;
             Ok(())
         })?;
     } else {
@@ -399,7 +403,7 @@ fn detect(input: &InputArgs, min_score: f32, rules: bool) -> Result<()> {
                     out.write_all(b",")?;
                 }
                 first = false;
-                serde_json::to_writer(&mut out, &s)?;
+                s.write_json(&mut out)?;
             }
             base += code_points_of(text);
             Ok(())
