@@ -382,8 +382,10 @@ fn on_match(
     // groups: their handlers read the parts off.
     let Some((alt, r)) = p.alts.get(k).map(|(a, r)| (*a, r)) else { return };
     let (mut s, mut e) = (s0, e0);
+    // Alternatives cut into parts find their groups part by part.
+    let parts = if r.group_info().all_group_len() > 1 { p.groups(k, text, s, e) } else { None };
     let c = match caps.get_mut(k) {
-        Some(slot) if r.group_info().all_group_len() > 1 => {
+        Some(slot) if parts.is_none() && r.group_info().all_group_len() > 1 => {
             let c = slot.get_or_insert_with(|| r.create_captures());
             let input = Input::new(text).span(s..e).anchored(Anchored::Yes);
             r.search_captures(&input, c);
@@ -395,7 +397,11 @@ fn on_match(
     };
     let t = text.get(s..e).unwrap_or("");
     let group = |name: &str| {
-        c.and_then(|c| c.get_group_by_name(name)).map(|g| (g.start, g.end, text.get(g.start..g.end).unwrap_or("")))
+        let g = match &parts {
+            Some(parts) => parts.get(name),
+            None => c.and_then(|c| c.get_group_by_name(name)).map(|g| (g.start, g.end)),
+        };
+        g.map(|(a, b)| (a, b, text.get(a..b).unwrap_or("")))
     };
     match alt {
         Alt::Email => push(spans, s, e, PhiType::Email, 0.99, "email"),
