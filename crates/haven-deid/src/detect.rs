@@ -689,6 +689,17 @@ fn address_words_ok(text: &str, s: usize, e: usize) -> bool {
 fn glued_streets(text: &str, toks: &[Tok], spans: &mut Vec<Span>) {
     for t in toks.iter().filter(|t| t.case == Case::Title && !t.digit_suffix && matches!(t.next_char, ' ' | '\t' | '.'))
     {
+        // Most capitalised words are followed by a word, not by a number:
+        // a look at the bytes settles those.
+        let b = text.as_bytes();
+        let mut q = t.end + usize::from(b.get(t.end) == Some(&b'.'));
+        let blank = q;
+        while matches!(b.get(q), Some(b' ' | b'\t')) {
+            q += 1;
+        }
+        if q == blank || !b.get(q).is_some_and(u8::is_ascii_digit) {
+            continue;
+        }
         let after = text.get(t.end..).unwrap_or("");
         let (dotted, after) = match after.strip_prefix('.') {
             Some(a) => (true, a),
