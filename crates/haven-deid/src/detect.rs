@@ -66,6 +66,7 @@ impl Detector {
                 let spans = self.detect_in(text, &mut scratch);
                 if scratch.words.low_buf.capacity() > SCRATCH_KEEP {
                     scratch.words = Words::default();
+                    scratch.scanned = Vec::new();
                 }
                 spans
             }
@@ -78,7 +79,7 @@ impl Detector {
         let mut spans = Vec::new();
         scratch.words.read(text, &mut scratch.recent);
         if let Some(p) = patterns() {
-            pattern_pass(p, text, &scratch.words, &mut scratch.caps, &mut spans);
+            pattern_pass(p, text, &scratch.words, &mut scratch.caps, &mut scratch.scanned, &mut spans);
         }
         token_pass(dict::dicts(), text, &scratch.words, &mut spans);
         let mut merged = merge(spans);
@@ -312,14 +313,21 @@ const DATE_CONTEXT: [&str; 28] = [
     "between",
 ];
 
-fn pattern_pass(p: &Patterns, text: &str, words: &Words, caps: &mut Vec<Option<Captures>>, spans: &mut Vec<Span>) {
+fn pattern_pass(
+    p: &Patterns,
+    text: &str,
+    words: &Words,
+    caps: &mut Vec<Option<Captures>>,
+    scanned: &mut Vec<(usize, usize, usize)>,
+    spans: &mut Vec<Span>,
+) {
     // Capture slots only for the alternatives with groups that match.
     if caps.len() != p.alts.len() {
         caps.clear();
         caps.resize_with(p.alts.len(), || None);
     }
-    let scanned = p.matches(text);
-    for &(k, s0, e0) in &scanned {
+    p.matches_into(text, scanned);
+    for &(k, s0, e0) in scanned.iter() {
         on_match(p, text, k, s0, e0, caps, spans);
     }
     // The keyed alternatives, from their trigger words: each word once per
@@ -1633,6 +1641,8 @@ struct Scratch {
     words: Words,
     /// Capture slots per alternative, made on the first match that needs them.
     caps: Vec<Option<Captures>>,
+    /// The scan's matches in the text at hand.
+    scanned: Vec<(usize, usize, usize)>,
     /// Recent lexicon look-ups by short key (0: empty). Running text
     /// repeats a few thousand words; this table (256 KB) stays in the
     /// core's cache, the lexicon (megabytes) does not.
@@ -2298,35 +2308,28 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
 /// longer span; spans of the same type that overlap or touch are joined.
 fn merge(mut spans: Vec<Span>) -> Vec<Span> {
     spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
-    for s in spans {
-        match out.last_mut() {
-            Some(last) if s.start < last.end => {
-                if s.kind == last.kind {
-                    last.end = last.end.max(s.end);
-                    last.score = last.score.max(s.score);
-                } else {
-                    let s_len = s.end - s.start;
-                    let l_len = last.end - last.start;
-                    let s_wins = s.score > last.score + 0.05 || (s.score >= last.score - 0.05 && s_len > l_len);
-                    if s_wins {
-                        *last = s;
-                    }
-                }
-            }
-            _ => out.push(s),
+    // In place: each span is folded into the last one kept when they overlap.
+    spans.dedup_by(|s, last| {
+        if s.start >= last.end {
+            return false;
         }
-    }
+        if s.kind == last.kind {
+            last.end = last.end.max(s.end);
+            last.score = last.score.max(s.score);
+        } else {
+            let s_len = s.end - s.start;
+            let l_len = last.end - last.start;
+            let s_wins = s.score > last.score + 0.05 || (s.score >= last.score - 0.05 && s_len > l_len);
+            if s_wins {
+                *last = *s;
+            }
+        }
+        true
+    });
     // A replacement can start after an earlier kept span ended but overlap
     // the one before it; one more pass keeps the output non-overlapping.
-    let mut clean: Vec<Span> = Vec::with_capacity(out.len());
-    for s in out {
-        if clean.last().is_some_and(|l| s.start < l.end) {
-            continue;
-        }
-        clean.push(s);
-    }
-    clean
+    spans.dedup_by(|s, last| s.start < last.end);
+    spans
 }
 
 #[cfg(test)]

@@ -172,19 +172,28 @@ impl Patterns {
     /// as (alternative index, start, end) - what one alternation would find.
     /// Keyed alternatives ([`KEYED`]) are not scanned: see
     /// [`Patterns::keyed_match`].
+    #[cfg(test)]
     pub fn matches(&self, text: &str) -> Vec<(usize, usize, usize)> {
-        let mut found = SCAN_CACHE.with(|slot| match slot.try_borrow_mut() {
+        let mut found = Vec::new();
+        self.matches_into(text, &mut found);
+        found
+    }
+
+    /// [`Patterns::matches`] into `found` (cleared first), whose allocation
+    /// is reused from text to text.
+    pub fn matches_into(&self, text: &str, found: &mut Vec<(usize, usize, usize)>) {
+        found.clear();
+        SCAN_CACHE.with(|slot| match slot.try_borrow_mut() {
             Ok(mut slot) => {
                 let cache = slot.get_or_insert_with(|| self.cache());
-                self.scan(cache, text)
+                self.scan(cache, text, found)
             }
             // Re-entered on this thread: a fresh cache for this call.
-            Err(_) => self.scan(&mut self.cache(), text),
+            Err(_) => self.scan(&mut self.cache(), text, found),
         });
-        for m in &mut found {
+        for m in found.iter_mut() {
             m.0 = self.scanned.get(m.0).copied().unwrap_or(usize::MAX);
         }
-        found
     }
 
     /// The match of keyed alternative `j` (an index into [`KEYED`]) that
@@ -287,8 +296,7 @@ impl Patterns {
         }
     }
 
-    fn scan(&self, cache: &mut ScanCache, text: &str) -> Vec<(usize, usize, usize)> {
-        let mut out = Vec::new();
+    fn scan(&self, cache: &mut ScanCache, text: &str, out: &mut Vec<(usize, usize, usize)>) {
         let mut at = 0;
         while at < text.len() {
             let found = self.fwd.try_search_fwd(&mut cache.fwd, &Input::new(text).range(at..)).and_then(|hm| {
@@ -316,7 +324,6 @@ impl Patterns {
                 }
             }
         }
-        out
     }
 }
 
