@@ -1403,6 +1403,8 @@ const W_PAIR_END: u16 = 1 << 9;
 const W_PLACE_START: u16 = 1 << 10;
 /// An ordinary English word that no name or place list holds.
 const W_ENGLISH: u16 = 1 << 11;
+/// A place name of one word.
+const W_PLACE: u16 = 1 << 12;
 
 /// Every word any dictionary or word list knows, with all it knows about
 /// it: one hash look-up per token instead of one per list and question.
@@ -1498,6 +1500,7 @@ fn lexicon() -> &'static Lexicon {
         NAME_PHRASES.iter().for_each(|w| add(w, W_PHRASE));
         NAME_PHRASE_PAIRS.iter().for_each(|(_, w)| add(w, W_PAIR_END));
         d.places.iter().filter_map(|p| p.split(' ').next()).for_each(|w| add(w, W_PLACE_START));
+        d.places.iter().filter(|p| !p.contains(' ')).for_each(|w| add(w, W_PLACE));
         for (j, key) in KEYED.iter().enumerate() {
             key.words.iter().for_each(|w| m.entry(w).keys |= 1 << j);
         }
@@ -1671,7 +1674,7 @@ fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
     let cx =
         Ctx { text, all_lower: all_lower(text), transcript: std::cell::OnceCell::new(), toks, lows, low_buf, info, d };
     let n = cx.toks.len();
-    let mut name_words: dict::FxSet<&str> = dict::FxSet::default();
+    let mut name_words = NameWords::default();
     let mut section_blocks_names = false;
     let mut i = 0;
     while i < n {
@@ -2059,6 +2062,41 @@ fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
     }
 }
 
+/// The words of the names found so far in one text. There are a few, and a
+/// list is searched faster than a set is hashed; past a few dozen (a long
+/// list of people) they move to a set.
+#[derive(Default)]
+struct NameWords<'a> {
+    list: Vec<&'a str>,
+    set: dict::FxSet<&'a str>,
+}
+
+impl<'a> NameWords<'a> {
+    const LIST_MAX: usize = 32;
+
+    fn insert(&mut self, w: &'a str) {
+        if self.set.is_empty() {
+            if self.list.contains(&w) {
+                return;
+            }
+            if self.list.len() < Self::LIST_MAX {
+                self.list.push(w);
+                return;
+            }
+            self.set.extend(self.list.drain(..));
+        }
+        self.set.insert(w);
+    }
+
+    fn contains(&self, w: &str) -> bool {
+        if self.set.is_empty() { self.list.contains(&w) } else { self.set.contains(w) }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty() && self.set.is_empty()
+    }
+}
+
 /// Rules of the pattern pass that find street addresses.
 const ADDRESS_RULES: [&str; 7] = [
     "street_address",
@@ -2255,7 +2293,7 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
             break;
         }
         let found = if len == 1 {
-            cx.d.places.contains(cx.low(j))
+            cx.has(j, W_PLACE)
         } else {
             if len == 2 {
                 key.push_str(cx.low(i));
@@ -2335,6 +2373,20 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_words_hold_every_word_past_the_list() {
+        let words: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+        let mut names = NameWords::default();
+        assert!(names.is_empty());
+        for w in &words {
+            names.insert(w);
+            names.insert(w);
+        }
+        assert!(words.iter().all(|w| names.contains(w)));
+        assert!(!names.contains("w100") && !names.contains(""));
+        assert_eq!(names.list.len() + names.set.len(), 100);
+    }
 
     fn found(text: &str) -> Vec<(String, PhiType)> {
         Detector::default().detect(text).iter().map(|s| (s.text(text).to_string(), s.kind)).collect()
