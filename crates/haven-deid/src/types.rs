@@ -161,8 +161,12 @@ pub fn to_char_spans(text: &str, spans: &[Span], base: usize, with_rule: bool) -
     let mut out = Vec::with_capacity(spans.len());
     let mut byte = 0usize;
     let mut chars = 0usize;
+    // In ASCII text a byte is a code point: nothing to count.
+    let ascii = text.is_ascii();
     let mut advance = |to: usize| -> usize {
-        if to >= byte {
+        if ascii {
+            to
+        } else if to >= byte {
             chars += text.get(byte..to).map_or(0, |s| s.chars().count());
             byte = to;
             chars
