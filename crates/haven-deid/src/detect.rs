@@ -962,7 +962,7 @@ struct Tok {
     sentence_start: bool,
     /// The character right after the token (after its dot for initials).
     next_char: char,
-    /// Only ASCII letters.
+    /// Its letters (`start..end`) are all ASCII.
     ascii: bool,
 }
 
