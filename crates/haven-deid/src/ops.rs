@@ -149,7 +149,7 @@ impl Deidentifier {
             if s.start < pos || s.end > text.len() || !text.is_char_boundary(s.start) || !text.is_char_boundary(s.end) {
                 continue;
             }
-            out.push_str(&text[pos..s.start]);
+            self.push_verbatim(&mut out, &text[pos..s.start], opts)?;
             let value = &text[s.start..s.end];
             let op = self.policy.operator_for(s.kind, s.rule);
             *report.counts.entry(s.kind).or_default() += 1;
@@ -157,8 +157,28 @@ impl Deidentifier {
             out.push_str(&self.replace(s.kind, value, op, opts)?);
             pos = s.end;
         }
-        out.push_str(text.get(pos..).unwrap_or(""));
+        self.push_verbatim(&mut out, text.get(pos..).unwrap_or(""), opts)?;
         Ok(Deidentified { text: out, report })
+    }
+
+    /// Copies text that no span covers. With a vault (the output may be
+    /// re-identified), text already shaped like a token becomes a token of
+    /// its own: re-identification then gives back that text, not the value
+    /// of the token it looks like (which a sender could have copied from
+    /// another de-identified text).
+    fn push_verbatim(&self, out: &mut String, piece: &str, opts: &DeidOptions<'_>) -> Result<(), DeidError> {
+        let Some(re) = token_regex().filter(|_| opts.vault.is_some()) else {
+            out.push_str(piece);
+            return Ok(());
+        };
+        let mut pos = 0;
+        for m in re.find_iter(piece) {
+            out.push_str(piece.get(pos..m.start()).unwrap_or(""));
+            out.push_str(&self.replace(PhiType::OtherId, m.as_str(), Operator::Tokenize, opts)?);
+            pos = m.end();
+        }
+        out.push_str(piece.get(pos..).unwrap_or(""));
+        Ok(())
     }
 
     /// The replacement for one value of `kind` under `op`.
@@ -852,5 +872,33 @@ mod tests {
             Err(DeidError::NoVault(_))
         ));
         assert_eq!(d.report.counts.get(&PhiType::Name), Some(&1));
+    }
+
+    /// A token copied into new text comes back as that text, not as the
+    /// value it stands for.
+    #[test]
+    fn token_shaped_text_survives_a_round_trip() {
+        let de = Deidentifier::new(Policy::llm_round_trip(), &key());
+        let vault = InMemoryVault::new();
+        let opts = DeidOptions { vault: Some(&vault), ..Default::default() };
+        let first = match de.deidentify("Jane Doe was seen.", &opts) {
+            Ok(d) => d.text,
+            Err(e) => panic!("{e}"),
+        };
+        let token = first.split("[[").nth(1).and_then(|r| r.split("]]").next()).unwrap_or_default().to_string();
+        assert!(token.starts_with("NAME_"), "{first}");
+        for text in [format!("Ask about {token} today."), format!("Ask about [[{token}]]"), token.clone()] {
+            let d = match de.deidentify(&text, &opts) {
+                Ok(d) => d,
+                Err(e) => panic!("{e}"),
+            };
+            let back = reidentify(&d.text, &vault).map(|r| r.0).unwrap_or_default();
+            assert_eq!(back, text, "{}", d.text);
+            assert!(!back.contains("Jane"));
+        }
+        // Without a vault nothing can be re-identified: the text stays.
+        let plain = Deidentifier::new(Policy::safe_harbor(), &key());
+        let d = plain.deidentify(&format!("see {token}"), &DeidOptions::default()).map(|d| d.text).unwrap_or_default();
+        assert_eq!(d, format!("see {token}"));
     }
 }
