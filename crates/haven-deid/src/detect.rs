@@ -390,10 +390,11 @@ fn on_match(
     // groups: their handlers read the parts off.
     let Some((alt, r)) = p.alts.get(k).map(|(a, r)| (*a, r)) else { return };
     let (mut s, mut e) = (s0, e0);
+    let grouped = r.group_info().all_group_len() > 1;
     // Alternatives cut into parts find their groups part by part.
-    let parts = if r.group_info().all_group_len() > 1 { p.groups(k, text, s, e) } else { None };
+    let parts = if grouped { p.groups(k, text, s, e) } else { None };
     let c = match caps.get_mut(k) {
-        Some(slot) if parts.is_none() && r.group_info().all_group_len() > 1 => {
+        Some(slot) if grouped && parts.is_none() => {
             let c = slot.get_or_insert_with(|| r.create_captures());
             let input = Input::new(text).span(s..e).anchored(Anchored::Yes);
             r.search_captures(&input, c);
@@ -708,15 +709,8 @@ fn glued_streets(text: &str, toks: &[Tok], spans: &mut Vec<Span>) {
         if q == blank || !b.get(q).is_some_and(u8::is_ascii_digit) {
             continue;
         }
-        let after = text.get(t.end..).unwrap_or("");
-        let (dotted, after) = match after.strip_prefix('.') {
-            Some(a) => (true, a),
-            None => (false, after),
-        };
-        let number = after.trim_start_matches([' ', '\t']);
-        if number.len() == after.len() {
-            continue;
-        }
+        let dotted = blank > t.end;
+        let number = text.get(q..).unwrap_or("");
         // 1-5 digits, an optional letter ("12a"), then no letter or digit.
         let digits = number.bytes().take_while(u8::is_ascii_digit).count();
         let letter = usize::from(number.as_bytes().get(digits).is_some_and(u8::is_ascii_alphabetic));
@@ -743,7 +737,7 @@ fn glued_streets(text: &str, toks: &[Tok], spans: &mut Vec<Span>) {
         } else {
             t.start
         };
-        let e = text.len() - number.len() + digits + letter;
+        let e = q + digits + letter;
         if address_words_ok(text, s, e) {
             push(spans, s, e, PhiType::Location, 0.85, "street_type_last");
         }

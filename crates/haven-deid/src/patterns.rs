@@ -146,8 +146,11 @@ pub(crate) struct Patterns {
 
 /// The groups of one match, found by [`Patterns::groups`]: (name, start, end).
 pub(crate) struct Groups {
-    spans: [(&'static str, usize, usize); 3],
+    spans: [(&'static str, usize, usize); MAX_PARTS],
 }
+
+/// The most parts an alternative is cut into (checked when the patterns are built).
+const MAX_PARTS: usize = 3;
 
 impl Groups {
     /// The span of group `name`, if the alternative has it.
@@ -271,12 +274,12 @@ impl Patterns {
     /// A lazy DFA per part costs a few hundred instructions where the
     /// capture engine on the whole expression cost some thousands.
     pub fn groups(&self, k: usize, text: &str, s: usize, e: usize) -> Option<Groups> {
-        let parts = self.parts.get(k).filter(|p| !p.is_empty() && p.len() <= 3)?;
+        let parts = self.parts.get(k).filter(|p| !p.is_empty())?;
         SCAN_CACHE.with(|slot| {
             let mut slot = slot.try_borrow_mut().ok()?;
             let cache = slot.get_or_insert_with(|| self.cache());
             let caches = cache.parts.get_mut(k)?;
-            let mut out = Groups { spans: [("", 0, 0); 3] };
+            let mut out = Groups { spans: [("", 0, 0); MAX_PARTS] };
             let mut at = s;
             for ((name, dfa), (c, span)) in parts.iter().zip(caches.iter_mut().zip(out.spans.iter_mut())) {
                 let input = Input::new(text).range(at..e).anchored(Anchored::Yes);
@@ -1069,6 +1072,9 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
                 .thompson(nfa())
                 .build(&part)?;
             dfas.push((name, d));
+        }
+        if dfas.len() > MAX_PARTS {
+            return Err(format!("{a:?} is cut into more than {MAX_PARTS} parts").into());
         }
         cut.push(dfas);
     }
