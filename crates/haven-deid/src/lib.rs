@@ -33,6 +33,7 @@ mod dict;
 pub mod eval;
 pub mod fhir;
 mod ops;
+mod pattern_set;
 mod patterns;
 mod policy;
 mod types;

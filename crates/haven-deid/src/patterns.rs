@@ -1,147 +1,70 @@
-//! The compiled pattern pass: one regular expression whose alternatives are
-//! the structured identifier forms (emails, URLs, IPs, phone numbers, SSNs,
-//! dates, ages, street addresses, facilities, labelled identifiers, ...).
+//! The compiled pattern pass: the structured identifier forms of
+//! [`crate::pattern_set`] searched with full DFAs built with the crate.
 //!
-//! One expression, not one per type: the lazy DFA then reads the text once
-//! for all of them, and the (slower) capture engine only runs on the rare
-//! matched stretch to learn which alternative fired. Word boundaries are
-//! ASCII (`(?-u:\b)`) because a Unicode `\b` makes the DFA give up on the
-//! first non-ASCII byte.
+//! The scan reads the text once per group of [`SCAN_GROUPS`] and merges the
+//! groups' matches into those of one leftmost-first alternation; keyed
+//! alternatives run on windows around their trigger words; alternatives
+//! with groups find them part by part. The DFAs are compiled by the build
+//! script and loaded from the binary, so no search builds states at run
+//! time: a lazy DFA built them as each new kind of text came, and a first
+//! pass over a few kilobytes of notes took ten times as long as the next.
 
-use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use regex_automata::hybrid::dfa::{Cache, DFA};
-use regex_automata::nfa::thompson::{self, WhichCaptures};
-use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input, MatchKind};
+use regex_automata::dfa::{Automaton, dense};
+use regex_automata::{Anchored, Input, MatchError};
 
-/// `\b` that keeps the lazy DFA usable on non-ASCII text.
-const B: &str = r"(?-u:\b)";
+pub(crate) use crate::pattern_set::{Alt, GLUED_STREET_ENDINGS, KEYED, Trigger};
+use crate::pattern_set::{MAX_PARTS, Role, SCAN_GROUPS, Set, bytes, parts};
 
-const MONTH: &str = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+/// The full DFAs, as the build script wrote them.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/patterns_index.rs"));
 
-/// A label word or phrase naming the identifier that follows (case-insensitive).
-/// Longer phrases come first: the first alternative that matches wins.
-const ID_LABELS: &str = r"(?i:medical\s+record(?:\s+(?:number|no\.?|num|#))?|med(?:ical)?\s+rec(?:ord)?\s*#|mrn|mr\s*#|chart\s+(?:number|no\.?|#)|patient\s+(?:id|identifier|number|no\.?|#)|hospital\s+(?:number|no\.?|#)|unit\s+(?:number|no\.?)|member\s+(?:id|number|no\.?|#)|subscriber\s+(?:id|number|no\.?|#)|policy\s+(?:id|number|no\.?|#)|insurance\s+(?:id|number|no\.?|#)|group\s+(?:id|number|no\.?|#)|medicaid(?:\s+(?:id|number|no\.?|#))?|medicare(?:\s+(?:beneficiary\s+identifier|id|number|no\.?|#))?|mbi|health\s+plan(?:\s+(?:id|number|no\.?|#))?|beneficiary\s+(?:id|number|no\.?|#)|plan\s+(?:id|number|#)|account(?:\s+(?:number|no\.?|#))?|acct\.?(?:\s*(?:number|no\.?|#))?|billing\s+(?:number|no\.?|#|id)|financial\s+(?:number|no\.?|#)|card\s+(?:number|no\.?|#)|credit\s+card|bank\s+account|vin|vehicle\s+(?:identification\s+number|id|number)|licen[cs]e\s+plate(?:\s+(?:number|no\.?|#))?|plate\s+(?:number|no\.?|#)|(?:driver'?s?\s+)?licen[cs]e(?:\s+(?:number|no\.?|#))?|dl\s*#|dea(?:\s+(?:number|no\.?|#))?|npi(?:\s+(?:number|no\.?|#))?|certificate(?:\s+(?:number|no\.?|#))?|cert\.?\s*#|upin|serial(?:\s+(?:number|no\.?|#))?|s/n|device\s+(?:id|identifier|serial|number|no\.?|#)|udi|implant\s+(?:id|serial|number)|model\s+(?:number|no\.?|#)|lot(?:\s+(?:number|no\.?|#))?|ssn|social\s+security(?:\s+(?:number|no\.?|#))?|ss#|case\s+(?:id|number|no\.?|#)|accession(?:\s+(?:number|no\.?|#))?|specimen(?:\s+(?:id|number|no\.?|#))?|order\s+(?:id|number|no\.?|#)|claim\s+(?:id|number|no\.?|#)|passport(?:\s+(?:number|no\.?|#))?|encounter\s+(?:id|number|no\.?|#)|visit\s+(?:id|number|no\.?|#)|reference\s+(?:number|no\.?|#)|confirmation\s+(?:number|no\.?|#)|employee\s+(?:id|number|no\.?|#)|badge\s+(?:number|no\.?|#)|(?:study|subject|participant)\s+id|tracking\s+(?:number|no\.?|#)|identifier|id)";
+    /// Bytes aligned for loading `u32`s in place.
+    #[repr(C)]
+    pub(super) struct Aligned<B: ?Sized> {
+        _align: [u64; 0],
+        pub bytes: B,
+    }
 
-const PHONE_LABELS: &str = r"(?i:phone|telephone|tel|cell(?:\s+phone)?|mobile|pager|beeper|fax|facsimile|desk|call\s+(?:me\s+)?(?:at|on)|reach(?:ed)?\s+(?:me\s+|him\s+|her\s+|them\s+)?(?:at|on)|answering\s+at|messages?\s+to|registered|contact\s+(?:number|no\.?)|number\s+is)";
-
-const STREET_SUFFIX: &str = r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl|way|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|loop|row|pike|alley|crossing|plaza|heights|hts|ridge|run|point|park|gardens|mews|crescent|expressway|freeway|turnpike|gateway|isle|island|greens?|mall|club|mills?|coves?|pass|bridge|brook|creek|crest|glen|grove|harbou?r|hills?|hollow|junction|knoll|lakes?|landing|manor|meadows?|orchard|path|port|ranch|shores?|springs?|summit|trace|valley|view|village|vista|walk|close|estates?|fields?|wharf|bypass|causeway|centre)";
-
-const FACILITY: &str = r"(?i:hospital|medical\s+cent(?:er|re)|health\s+cent(?:er|re)|health\s+system|healthcare|health\s+care|clinic|infirmary|nursing\s+home|rehabilitation\s+cent(?:er|re)|rehab\s+cent(?:er|re)|surgery\s+cent(?:er|re)|surgical\s+cent(?:er|re)|care\s+cent(?:er|re)|urgent\s+care|hospice|sanatorium|medical\s+group|health|memorial|pharmacy|associates|partners|physicians)";
-
-/// A Latin letter, with the accented letters of European languages, as
-/// bytes (the set compiles without Unicode, see [`bytes`]): an ASCII letter
-/// or any two-byte letter from À to ɏ (lead bytes C3 to C9).
-const L: &str = r"(?:[A-Za-z]|[\xC3-\xC9][\x80-\xBF])";
-/// A Latin capital: an ASCII capital or, as bytes cannot tell the case of
-/// an accented letter, any accented letter of [`L`].
-const LU: &str = r"(?:[A-Z]|[\xC3-\xC9][\x80-\xBF])";
-/// A street word: a capitalised word (with ’ or ' inside), or a particle
-/// ("de", "da", "del").
-const STREET_WORD: &str = r"(?:(?:[A-Z]|[\xC3-\xC9][\x80-\xBF])(?:[A-Za-z'.-]|[\xC3-\xC9][\x80-\xBF]|\xE2\x80\x99)*|(?:de|do|da|dos|das|del|della|delle|degli|dei|di|des|du|la|le|les|von|van|der|den|e|y|i)(?-u:\b))";
-
-/// Words that begin a street name in languages that put the type first
-/// ("Rua Igreja 25", "ul. Słowicza 10", "Rue de Piétrain 371").
-const STREET_PREFIX: &str = r"(?:Rua|RUA|rua|Rue|RUE|rue|Via|VIA|Viale|Piazza|Piazzale|Corso|Largo|Avenida|Avda\.|Av\.|Calle|Carrer|Camino|Paseo|Plaza|Travessa|Praça|Praca|ul\.|Ul\.|ulica|Ulica|al\.|Al\.|Aleja|Plac|Odos|Strada|Chaussée|Chemin|Allée|Impasse|Quai|Cesta|Trg|Ulitsa|Avinguda|Rambla)";
-
-/// Endings of street names in languages that glue the type to the name
-/// ("Loorenstrasse 149", "Præstevænget 15", "Kiannonkatu 98"). They are
-/// found by [`crate::detect`]'s glued-street pass, not by the expression: an
-/// ending that may start at any letter of any capitalised word made the
-/// lazy DFA track every word's suffixes (without it, the scan's first pass
-/// over the general-PII sentences took 43% less time). Street words written apart ("Trenerys gate 232", "Erzsébet tér
-/// 19.") stay in the expression.
-pub(crate) const GLUED_STREET_ENDINGS: [&str; 47] = [
-    "strasse", "straße", "str.", "weg", "gasse", "platz", "allee", "damm", "ufer", "laan", "straat", "gracht", "plein",
-    "dijk", "kade", "singel", "steeg", "vej", "gade", "vænget", "stræde", "gatan", "vägen", "gata", "väg", "gränd",
-    "backe", "stigen", "veien", "vei", "vegen", "gate", "gaten", "stien", "tie", "katu", "kuja", "polku", "väylä",
-    "tee", "utca", "útja", "braut", "stræti", "straeti", "vegur", "stígur",
-];
-const STREET_APART: &str =
-    r"(?:gate|gata|tee|kapu|u\.|tér|utca|útja|út|vej|gade|straße|strasse|weg|laan|straat|tie|katu|ulica)";
-
-/// The kinds of phone number written after it ("555 0123 office").
-const PHONE_KINDS: &str = r"(?:office|fax|mobile|cell|home|work)";
-
-/// Countries written before a postal code at the end of an address.
-const COUNTRIES: &str = r"(?:Austria|Belgium|Brazil|Bulgaria|Canada|Croatia|Cyprus|Czech Republic|Czechia|Denmark|Estonia|Finland|France|Germany|Greece|Greenland|Greenlander|Hungary|Iceland|Ireland|Italy|Latvia|Lithuania|Luxembourg|Mexico|Netherlands|New Zealand|Norway|Poland|Portugal|Romania|Slovakia|Slovenia|Spain|Sweden|Switzerland|Tunisia|United Kingdom|Uruguay|Argentina|Australia|Japan|India|Israel|Turkey)";
-
-/// Which alternative of the pattern set matched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Alt {
-    Email,
-    Url,
-    Domain,
-    Ipv4,
-    Ipv6,
-    LabelledPhone,
-    LabelledId,
-    Ssn,
-    DateIso,
-    DateNumeric,
-    DateDots,
-    DateMonthFirst,
-    DateDayFirst,
-    DateMonthYear,
-    DateMonthDay,
-    MonthAlone,
-    AgeYears,
-    AgeAged,
-    Street,
-    StreetPrefix,
-    StreetEnding,
-    Military,
-    AddressLine,
-    AddressContext,
-    CityPostal,
-    StreetNamed,
-    PostalLabel,
-    PostalCountry,
-    PoBox,
-    Unit,
-    Facility,
-    County,
-    Card,
-    Iban,
-    Phone,
-    PhoneTrailing,
-    PhoneIntl,
-    Zip,
-    Dea,
-    Vin,
-    LongNumber,
-    AlnumId,
+    pub(super) static BLOB: &Aligned<[u8]> =
+        &Aligned { _align: [], bytes: *include_bytes!(concat!(env!("OUT_DIR"), "/patterns.dfa")) };
 }
 
-/// The compiled pattern set: one multi-pattern lazy DFA for the scan,
-/// which reports where a match ends and which alternative matched; a small
-/// reverse lazy DFA per alternative, which finds where that match starts;
-/// and each alternative on its own for its capture groups.
+type Dense = dense::DFA<&'static [u32]>;
+
+/// The compiled pattern set: a full DFA per scan group, which reports where
+/// a match ends and which alternative matched; a small reverse DFA per scan
+/// alternative, which finds where that match starts; DFAs for the keyed
+/// alternatives and the parts of alternatives with groups; and each
+/// alternative on its own as a regex, for its groups when its parts do not
+/// find them and for the keyed alternatives without full DFAs.
 ///
-/// One reverse DFA for the whole set (what a multi-pattern `meta::Regex`
-/// builds) has as many states to build as the forward one, on every new
-/// kind of text; per alternative, the reverse DFAs stay small. Capture
-/// groups on the combined expression would run a capture engine whose cost
-/// grows with the whole expression for every match; the per-alternative
-/// expressions run anchored on the matched stretch only.
+/// One reverse DFA for the whole set would be as big as the forward ones;
+/// per alternative, the reverse DFAs stay small.
 pub(crate) struct Patterns {
-    fwd: DFA,
-    rev: Vec<DFA>,
+    /// Per scan group, its DFA and the scan index of each of its patterns.
+    groups: Vec<(Dense, Vec<usize>)>,
+    /// Per scan pattern, where its match starts (reverse, anchored at its end).
+    rev: Vec<Dense>,
     /// The alternative (index into `alts`) of each scan pattern.
     scanned: Vec<usize>,
     /// The alternative (index into `alts`) of each entry of [`KEYED`].
     keyed: Vec<usize>,
     /// The scan's patterns, for [`Patterns::one_regex`].
     scan: Vec<String>,
-    /// The same set as one regex, built only should a lazy DFA give up (it
-    /// is configured never to; this keeps results exact if it did).
+    /// The same set as one regex, built only should a DFA search fail (none
+    /// can on these patterns: no byte makes them quit); this keeps results
+    /// exact if one did.
     re: OnceLock<Option<regex_automata::meta::Regex>>,
     pub alts: Vec<(Alt, regex_automata::meta::Regex)>,
-    /// Per alternative, its [`parts`] as anchored lazy DFAs (none for most).
-    parts: Vec<Vec<(&'static str, DFA)>>,
+    /// Per alternative, its [`parts`] as anchored DFAs (none for most).
+    parts: Vec<Vec<(&'static str, Dense)>>,
+    /// Per entry of [`KEYED`] with [`crate::pattern_set::Keyed::full_dfa`],
+    /// its forward DFA and, for a search not anchored at the word, the
+    /// reverse one that finds a match's start.
+    keyed_dfa: Vec<Option<(Dense, Option<Dense>)>>,
 }
 
 /// The groups of one match, found by [`Patterns::groups`]: (name, start, end).
@@ -149,25 +72,11 @@ pub(crate) struct Groups {
     spans: [(&'static str, usize, usize); MAX_PARTS],
 }
 
-/// The most parts an alternative is cut into (checked when the patterns are built).
-const MAX_PARTS: usize = 3;
-
 impl Groups {
     /// The span of group `name`, if the alternative has it.
     pub fn get(&self, name: &str) -> Option<(usize, usize)> {
         self.spans.iter().find(|(g, _, _)| !g.is_empty() && *g == name).map(|&(_, a, b)| (a, b))
     }
-}
-
-/// One thread's lazy-DFA caches for the scan.
-struct ScanCache {
-    fwd: Cache,
-    rev: Vec<Cache>,
-    parts: Vec<Vec<Cache>>,
-}
-
-thread_local! {
-    static SCAN_CACHE: RefCell<Option<ScanCache>> = const { RefCell::new(None) };
 }
 
 impl Patterns {
@@ -186,14 +95,7 @@ impl Patterns {
     /// is reused from text to text.
     pub fn matches_into(&self, text: &str, found: &mut Vec<(usize, usize, usize)>) {
         found.clear();
-        SCAN_CACHE.with(|slot| match slot.try_borrow_mut() {
-            Ok(mut slot) => {
-                let cache = slot.get_or_insert_with(|| self.cache());
-                self.scan(cache, text, found)
-            }
-            // Re-entered on this thread: a fresh cache for this call.
-            Err(_) => self.scan(&mut self.cache(), text, found),
-        });
+        self.scan(text, found);
         for m in found.iter_mut() {
             m.0 = self.scanned.get(m.0).copied().unwrap_or(usize::MAX);
         }
@@ -245,21 +147,53 @@ impl Patterns {
             ws = ws.max(*from);
         }
         let we = ceil_char(text, ke.saturating_add(after).min(ks.saturating_add(KEYED_REACH)).min(text.len()));
-        let input = Input::new(text).range(ws..we).anchored(anchored);
-        for m in re.find_iter(input) {
-            if m.start() > ks {
+        let mut pos = ws;
+        while let Some((start, end)) = self.keyed_find(j, re, text, pos..we, anchored) {
+            if start > ks {
                 // Read again from its start next time: the window's end
                 // may have cut it short.
-                *from = m.start();
+                *from = start;
                 return None;
             }
-            *from = m.end();
-            if m.end() >= ke {
-                return Some((k, m.start(), m.end()));
+            *from = end;
+            if end >= ke {
+                return Some((k, start, end));
             }
+            // No keyed alternative matches the empty string.
+            if end <= pos {
+                break;
+            }
+            pos = end;
         }
         *from = (*from).max(ks);
         None
+    }
+
+    /// The leftmost-first match of keyed alternative `j` in `window`, with
+    /// its full DFAs if it has them, else with its regex `re`.
+    fn keyed_find(
+        &self,
+        j: usize,
+        re: &regex_automata::meta::Regex,
+        text: &str,
+        window: std::ops::Range<usize>,
+        anchored: Anchored,
+    ) -> Option<(usize, usize)> {
+        let input = Input::new(text).range(window.clone()).anchored(anchored);
+        let Some(Some((fwd, rev))) = self.keyed_dfa.get(j) else {
+            return re.search(&input).map(|m| (m.start(), m.end()));
+        };
+        let found = (|| -> Result<Option<(usize, usize)>, MatchError> {
+            let Some(end) = fwd.try_search_fwd(&input)?.map(|m| m.offset()) else { return Ok(None) };
+            // Without a reverse DFA the search is anchored: the match starts where it began.
+            let Some(rev) = rev else { return Ok(Some((window.start, end))) };
+            let back = Input::new(text).range(window.start..end).anchored(Anchored::Yes);
+            Ok(rev.try_search_rev(&back)?.map(|start| (start.offset(), end)))
+        })();
+        match found {
+            Ok(m) => m,
+            Err(_) => re.search(&input).map(|m| (m.start(), m.end())),
+        }
     }
 
     /// The groups of alternative `k`'s match at `s..e`, for an alternative
@@ -271,60 +205,80 @@ impl Patterns {
     /// without parts, a part that does not match there, or an end short of
     /// `e` (a later part needed an earlier one to give back).
     ///
-    /// A lazy DFA per part costs a few hundred instructions where the
-    /// capture engine on the whole expression cost some thousands.
+    /// A DFA per part costs a few hundred instructions where the capture
+    /// engine on the whole expression cost some thousands.
     pub fn groups(&self, k: usize, text: &str, s: usize, e: usize) -> Option<Groups> {
         let parts = self.parts.get(k).filter(|p| !p.is_empty())?;
-        SCAN_CACHE.with(|slot| {
-            let mut slot = slot.try_borrow_mut().ok()?;
-            let cache = slot.get_or_insert_with(|| self.cache());
-            let caches = cache.parts.get_mut(k)?;
-            let mut out = Groups { spans: [("", 0, 0); MAX_PARTS] };
-            let mut at = s;
-            for ((name, dfa), (c, span)) in parts.iter().zip(caches.iter_mut().zip(out.spans.iter_mut())) {
-                let input = Input::new(text).range(at..e).anchored(Anchored::Yes);
-                let end = dfa.try_search_fwd(c, &input).ok()??.offset();
-                *span = (name, at, end);
-                at = end;
-            }
-            (at == e).then_some(out)
-        })
-    }
-
-    fn cache(&self) -> ScanCache {
-        ScanCache {
-            fwd: self.fwd.create_cache(),
-            rev: self.rev.iter().map(DFA::create_cache).collect(),
-            parts: self.parts.iter().map(|ps| ps.iter().map(|(_, d)| d.create_cache()).collect()).collect(),
+        let mut out = Groups { spans: [("", 0, 0); MAX_PARTS] };
+        let mut at = s;
+        for ((name, dfa), span) in parts.iter().zip(out.spans.iter_mut()) {
+            let input = Input::new(text).range(at..e).anchored(Anchored::Yes);
+            let end = dfa.try_search_fwd(&input).ok()??.offset();
+            *span = (name, at, end);
+            at = end;
         }
+        (at == e).then_some(out)
     }
 
-    fn scan(&self, cache: &mut ScanCache, text: &str, out: &mut Vec<(usize, usize, usize)>) {
+    /// The leftmost-first match of group `g` from `at`, as (scan index, start, end).
+    fn find_in(&self, g: usize, text: &str, at: usize) -> Result<Option<(usize, usize, usize)>, MatchError> {
+        let Some((dfa, pats)) = self.groups.get(g) else { return Ok(None) };
+        let Some(hm) = dfa.try_search_fwd(&Input::new(text).range(at..))? else { return Ok(None) };
+        let end = hm.offset();
+        let Some(&k) = pats.get(hm.pattern().as_usize()) else { return Ok(None) };
+        let Some(rev) = self.rev.get(k) else { return Ok(None) };
+        let back = Input::new(text).range(at..end).anchored(Anchored::Yes);
+        Ok(rev.try_search_rev(&back)?.map(|start| (k, start.offset(), end)))
+    }
+
+    /// Merges the groups' matches into those of one leftmost-first
+    /// alternation of all the scan's patterns: the match that starts
+    /// leftmost and, of those starting there, the one whose pattern comes
+    /// first. Each group's search gives its own leftmost match, and of its
+    /// patterns matching there the first, so the first of those is the
+    /// alternation's. A group's next match stays valid until a chosen match
+    /// ends past its start; only then is that group searched again.
+    fn scan(&self, text: &str, out: &mut Vec<(usize, usize, usize)>) {
+        // Per group: not searched yet (None), no match left (Some(None)),
+        // or its next match.
+        const UNSEARCHED: Option<Option<(usize, usize, usize)>> = None;
+        let mut next = [UNSEARCHED; SCAN_GROUPS.len()];
         let mut at = 0;
         while at < text.len() {
-            let found = self.fwd.try_search_fwd(&mut cache.fwd, &Input::new(text).range(at..)).and_then(|hm| {
-                let Some(hm) = hm else { return Ok(None) };
-                let (k, end) = (hm.pattern().as_usize(), hm.offset());
-                let (Some(rev), Some(rc)) = (self.rev.get(k), cache.rev.get_mut(k)) else { return Ok(None) };
-                let back = Input::new(text).range(at..end).anchored(Anchored::Yes);
-                Ok(rev.try_search_rev(rc, &back)?.map(|start| (k, start.offset(), end)))
-            });
-            match found {
-                Ok(Some((k, s, e))) if e > s => {
+            let mut best: Option<(usize, usize, usize)> = None;
+            for (g, slot) in next.iter_mut().enumerate() {
+                let m = match *slot {
+                    Some(Some(m)) if m.1 >= at => Some(m),
+                    Some(None) => None,
+                    _ => match self.find_in(g, text, at) {
+                        Ok(m) => {
+                            *slot = Some(m);
+                            m
+                        }
+                        Err(_) => {
+                            if let Some(re) = self.one_regex() {
+                                let rest = re.find_iter(Input::new(text).range(at..));
+                                out.extend(rest.map(|m| (m.pattern().as_usize(), m.start(), m.end())));
+                            }
+                            return;
+                        }
+                    },
+                };
+                if let Some(m) = m
+                    && best.is_none_or(|b| (m.1, m.0) < (b.1, b.0))
+                {
+                    best = Some(m);
+                }
+            }
+            match best {
+                Some((k, s, e)) if e > s => {
                     out.push((k, s, e));
                     at = e;
                 }
                 // No alternative matches the empty string; step over one
                 // should a reverse search disagree.
-                Ok(Some((_, _, e))) => at = next_char(text, e.max(at)),
-                Ok(None) => break,
-                Err(_) => {
-                    if let Some(re) = self.one_regex() {
-                        let rest = re.find_iter(Input::new(text).range(at..));
-                        out.extend(rest.map(|m| (m.pattern().as_usize(), m.start(), m.end())));
-                    }
-                    break;
-                }
+                Some((_, _, e)) => at = next_char(text, e.max(at)),
+                None => break,
             }
         }
     }
@@ -375,440 +329,6 @@ fn next_char(text: &str, i: usize) -> usize {
 /// not begin inside an earlier one looks back no further.
 pub(crate) const KEYED_REACH: usize = 1024;
 
-/// Where a keyed alternative's trigger word stands in its match.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Trigger {
-    /// First: the expression runs anchored at the word.
-    First,
-    /// First but for up to two house numbers before it.
-    NearFirst,
-    /// Last of the words before an optional tail: the match starts up to a
-    /// few words before it.
-    Last,
-}
-
-/// An alternative found from the words that must occur in it, not by the
-/// scan.
-pub(crate) struct Keyed {
-    pub alt: Alt,
-    pub trigger: Trigger,
-    /// The trigger words, lower case, as the tokenizer cuts them ("u." is "u").
-    pub words: &'static [&'static str],
-    /// Bytes after (`First`, `NearFirst`) or before (`Last`) the word that
-    /// must hold a digit for a match to be possible; 0 for no such check.
-    /// Common words ("patient", "card", "way") are triggers of
-    /// alternatives that need a number: the check spares their expression.
-    pub digit_within: usize,
-    /// Its match hides keyed matches that would begin inside it, as a scan
-    /// match does ("459 33 fax\n+41 ...": "fax" ends a number and labels
-    /// none after it). A word's alternatives are tried in [`KEYED`] order,
-    /// so such an entry comes before the others that share its words.
-    pub consumes: bool,
-}
-
-/// The alternatives found from a trigger word rather than by the scan. Each
-/// begins or ends its match with a word from a list (a facility or street
-/// type, a country, an identifier or phone label), next to a run of
-/// capitalised words or a free-form value. In the scan's one DFA such runs
-/// and label lists multiply with every other alternative's partial matches:
-/// with the first 11 of these in the scan, its first pass over new text
-/// took 2.2 times as long (general-PII sentences, 47 ms against 21.5 ms;
-/// Haven's clinical notes, 9.5 ms against 3 ms) and its state table was
-/// three times as big.
-/// Here each runs on a window around a token that the lexicon marks, and
-/// only where its number could be ([`Keyed::digit_within`]).
-pub(crate) const KEYED: [Keyed; 12] = [
-    // "+41 38 549 02 90 mobile": a run of 7 to 18 digits and separators
-    // that may start at any of them. Alone, it made a 176 MB full DFA
-    // (every other scanned alternative stays under 200 KB), and in the scan
-    // it was the largest share of new states on numbers.
-    Keyed {
-        alt: Alt::PhoneTrailing,
-        trigger: Trigger::Last,
-        digit_within: 24,
-        consumes: true,
-        words: &["office", "fax", "mobile", "cell", "home", "work"],
-    },
-    Keyed {
-        alt: Alt::Facility,
-        trigger: Trigger::Last,
-        digit_within: 0,
-        consumes: false,
-        words: &[
-            "hospital",
-            "center",
-            "centre",
-            "system",
-            "healthcare",
-            "care",
-            "clinic",
-            "infirmary",
-            "home",
-            "hospice",
-            "sanatorium",
-            "group",
-            "health",
-            "memorial",
-            "pharmacy",
-            "associates",
-            "partners",
-            "physicians",
-        ],
-    },
-    Keyed {
-        alt: Alt::StreetNamed,
-        trigger: Trigger::Last,
-        digit_within: 0,
-        consumes: false,
-        words: &["street", "avenue", "boulevard", "road"],
-    },
-    Keyed { alt: Alt::County, trigger: Trigger::Last, digit_within: 0, consumes: false, words: &["county", "parish"] },
-    Keyed {
-        alt: Alt::StreetEnding,
-        trigger: Trigger::Last,
-        digit_within: 0,
-        consumes: false,
-        words: &[
-            "gate", "gata", "tee", "kapu", "u", "tér", "utca", "útja", "út", "vej", "gade", "straße", "strasse", "weg",
-            "laan", "straat", "tie", "katu", "ulica",
-        ],
-    },
-    Keyed {
-        alt: Alt::StreetPrefix,
-        trigger: Trigger::NearFirst,
-        digit_within: 0,
-        consumes: false,
-        words: &[
-            "rua",
-            "rue",
-            "via",
-            "viale",
-            "piazza",
-            "piazzale",
-            "corso",
-            "largo",
-            "avenida",
-            "avda",
-            "av",
-            "calle",
-            "carrer",
-            "camino",
-            "paseo",
-            "plaza",
-            "travessa",
-            "praça",
-            "praca",
-            "ul",
-            "ulica",
-            "al",
-            "aleja",
-            "plac",
-            "odos",
-            "strada",
-            "chaussée",
-            "chemin",
-            "allée",
-            "impasse",
-            "quai",
-            "cesta",
-            "trg",
-            "ulitsa",
-            "avinguda",
-            "rambla",
-        ],
-    },
-    Keyed {
-        alt: Alt::AddressContext,
-        trigger: Trigger::First,
-        digit_within: 0,
-        consumes: false,
-        words: &[
-            "lives",
-            "live",
-            "living",
-            "located",
-            "arrived",
-            "meet",
-            "drops",
-            "sent",
-            "return",
-            "moved",
-            "restaurant",
-            "station",
-            "office",
-            "is",
-            "address",
-            "corner",
-        ],
-    },
-    Keyed { alt: Alt::CityPostal, trigger: Trigger::First, digit_within: 0, consumes: false, words: &["in"] },
-    Keyed {
-        alt: Alt::PostalCountry,
-        trigger: Trigger::First,
-        digit_within: 0,
-        consumes: false,
-        words: &[
-            "austria",
-            "belgium",
-            "brazil",
-            "bulgaria",
-            "canada",
-            "croatia",
-            "cyprus",
-            "czech",
-            "czechia",
-            "denmark",
-            "estonia",
-            "finland",
-            "france",
-            "germany",
-            "greece",
-            "greenland",
-            "greenlander",
-            "hungary",
-            "iceland",
-            "ireland",
-            "italy",
-            "latvia",
-            "lithuania",
-            "luxembourg",
-            "mexico",
-            "netherlands",
-            "new",
-            "norway",
-            "poland",
-            "portugal",
-            "romania",
-            "slovakia",
-            "slovenia",
-            "spain",
-            "sweden",
-            "switzerland",
-            "tunisia",
-            "united",
-            "uruguay",
-            "argentina",
-            "australia",
-            "japan",
-            "india",
-            "israel",
-            "turkey",
-        ],
-    },
-    Keyed {
-        alt: Alt::LabelledPhone,
-        trigger: Trigger::First,
-        digit_within: 96,
-        consumes: false,
-        words: &[
-            "phone",
-            "telephone",
-            "tel",
-            "cell",
-            "mobile",
-            "pager",
-            "beeper",
-            "fax",
-            "facsimile",
-            "desk",
-            "call",
-            "reach",
-            "reached",
-            "answering",
-            "message",
-            "messages",
-            "registered",
-            "contact",
-            "number",
-        ],
-    },
-    Keyed {
-        alt: Alt::LabelledId,
-        trigger: Trigger::First,
-        digit_within: 96,
-        consumes: false,
-        words: &[
-            "medical",
-            "med",
-            "mrn",
-            "mr",
-            "chart",
-            "patient",
-            "hospital",
-            "unit",
-            "member",
-            "subscriber",
-            "policy",
-            "insurance",
-            "group",
-            "medicaid",
-            "medicare",
-            "mbi",
-            "health",
-            "beneficiary",
-            "plan",
-            "account",
-            "acct",
-            "billing",
-            "financial",
-            "card",
-            "credit",
-            "bank",
-            "vin",
-            "vehicle",
-            "licence",
-            "license",
-            "plate",
-            "driver",
-            "drivers",
-            "dl",
-            "dea",
-            "npi",
-            "certificate",
-            "cert",
-            "upin",
-            "serial",
-            "s",
-            "device",
-            "udi",
-            "implant",
-            "model",
-            "lot",
-            "ssn",
-            "social",
-            "ss",
-            "case",
-            "accession",
-            "specimen",
-            "order",
-            "claim",
-            "passport",
-            "encounter",
-            "visit",
-            "reference",
-            "confirmation",
-            "employee",
-            "badge",
-            "study",
-            "subject",
-            "participant",
-            "tracking",
-            "identifier",
-            "id",
-        ],
-    },
-    Keyed {
-        alt: Alt::Street,
-        trigger: Trigger::Last,
-        digit_within: 120,
-        consumes: false,
-        words: &[
-            "street",
-            "st",
-            "avenue",
-            "ave",
-            "road",
-            "rd",
-            "boulevard",
-            "blvd",
-            "lane",
-            "ln",
-            "drive",
-            "dr",
-            "court",
-            "ct",
-            "place",
-            "pl",
-            "way",
-            "terrace",
-            "ter",
-            "circle",
-            "cir",
-            "parkway",
-            "pkwy",
-            "highway",
-            "hwy",
-            "square",
-            "sq",
-            "trail",
-            "trl",
-            "loop",
-            "row",
-            "pike",
-            "alley",
-            "crossing",
-            "plaza",
-            "heights",
-            "hts",
-            "ridge",
-            "run",
-            "point",
-            "park",
-            "gardens",
-            "mews",
-            "crescent",
-            "expressway",
-            "freeway",
-            "turnpike",
-            "gateway",
-            "isle",
-            "island",
-            "green",
-            "greens",
-            "mall",
-            "club",
-            "mill",
-            "mills",
-            "cove",
-            "coves",
-            "pass",
-            "bridge",
-            "brook",
-            "creek",
-            "crest",
-            "glen",
-            "grove",
-            "harbor",
-            "harbour",
-            "hill",
-            "hills",
-            "hollow",
-            "junction",
-            "knoll",
-            "lake",
-            "lakes",
-            "landing",
-            "manor",
-            "meadow",
-            "meadows",
-            "orchard",
-            "path",
-            "port",
-            "ranch",
-            "shore",
-            "shores",
-            "spring",
-            "springs",
-            "summit",
-            "trace",
-            "valley",
-            "view",
-            "village",
-            "vista",
-            "walk",
-            "close",
-            "estate",
-            "estates",
-            "field",
-            "fields",
-            "wharf",
-            "bypass",
-            "causeway",
-            "centre",
-        ],
-    },
-];
-
 /// The keyed alternatives (bits of [`KEYED`]) tried at a word glued to
 /// digits, whatever the word: labelled identifiers and phone numbers.
 pub(crate) fn glued_keys() -> u16 {
@@ -822,371 +342,46 @@ pub(crate) fn glued_keys() -> u16 {
 // A word's keyed alternatives are bits of a u16 (`WordInfo::keys`).
 const _: () = assert!(KEYED.len() <= 16);
 
-/// An alternative whose groups its handler reads, cut into consecutive
-/// parts, each a group (named) or not (""): the groups are found by
-/// matching the parts one after the other (see [`Patterns::groups`]).
-fn parts(alt: Alt) -> Vec<(&'static str, String)> {
-    match alt {
-        Alt::LabelledId => vec![
-            ("label", format!(r"{B}{ID_LABELS}")),
-            (
-                "",
-                r"[ \t]*(?:(?i:number|no\.?|num|is|was|of)[ \t]*)?[:#=.\-]?[ \t]*(?:(?i:number|no\.?|#)[ \t]*)?[:#=]?[ \t]*"
-                    .to_string(),
-            ),
-            ("value", format!(r"(?:[A-Za-z][A-Za-z./-]{{0,14}})?[0-9](?:[A-Za-z0-9./-]{{0,27}}[A-Za-z0-9])?{B}")),
-        ],
-        Alt::AddressContext => vec![
-            (
-                "",
-                format!(
-                    r"{B}(?i:(?:lives?|living|located|arrived|meet[ \t]+me|drops[ \t]+you[ \t]+off|sent|return|moved|restaurant[ \t]+is|station[ \t]+is|office[ \t]+is|is[ \t]+on)[ \t]+(?:at|on|to|in)|address(?:[ \t]+is)?[ \t]*:?|corner[ \t]+of)[ \t]+"
-                ),
-            ),
-            (
-                "addr",
-                format!(
-                    r"(?:[0-9]{{1,6}}[ \t]+(?:[0-9]{{1,5}}[ \t]+)?(?:{L}(?:{L}|['.-]|\xE2\x80\x99)*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?{B}|[0-9]{{1,6}}[ \t]+(?:[0-9]{{1,5}}[ \t]+)?(?:{STREET_WORD}[ \t]+){{0,4}}{LU}{L}*{B}|(?:{STREET_WORD}[ \t]+){{0,3}}{LU}{L}*[ \t]+[0-9]{{1,5}}[A-Za-z]?{B}|(?:{STREET_WORD}[ \t]+){{0,3}}{LU}{L}*[ \t]+{STREET_SUFFIX}{B})(?:,?[ \t]*(?i:apt|apartment|suite|ste|unit)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)?"
-                ),
-            ),
-        ],
-        _ => Vec::new(),
-    }
-}
-
-/// The expression of consecutive parts, each named part a group.
-fn joined(parts: &[(&'static str, String)]) -> String {
-    parts.iter().map(|(g, p)| if g.is_empty() { p.clone() } else { format!("(?P<{g}>{p})") }).collect()
-}
-
-fn alternatives() -> Vec<(Alt, String)> {
-    vec![
-        (
-            Alt::Email,
-            format!(
-                r"{B}[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}{B}"
-            ),
-        ),
-        (Alt::Url, r#"(?i:https?://|ftp://|www\.)[^\s<>"'()\[\]{}]*[^\s<>"'()\[\]{}.,;:!?]"#.to_string()),
-        (
-            Alt::Domain,
-            format!(
-                r"{B}[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.(?i:com|org|net|edu|gov|io|info|biz|us|uk|ca|de|fr|es|it|nl|be|ch|se|no|dk|fi|pt|ee|cy|au|ru|jp|cn|in|br|mx|co|ie|at|pl|cz|nz|za|health)(?:\.[a-z]{{2}})?{B}(?:/[^\s<>\x22']*[^\s<>\x22'.,;:!?])?"
-            ),
-        ),
-        (
-            Alt::Ipv4,
-            format!(
-                r"{B}(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){{3}}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]){B}"
-            ),
-        ),
-        (
-            Alt::Ipv6,
-            format!(
-                r"{B}(?:(?i:[0-9a-f]{{1,4}}):){{7}}(?i:[0-9a-f]{{1,4}}){B}|{B}(?:(?i:[0-9a-f]{{1,4}}):){{1,6}}:(?:(?i:[0-9a-f]{{1,4}}):){{0,5}}(?i:[0-9a-f]{{1,4}}){B}"
-            ),
-        ),
-        (
-            Alt::LabelledPhone,
-            format!(
-                r"{B}{PHONE_LABELS}{B}[^0-9+(]{{0,24}}(?:\+?\(?[0-9][0-9 ().-]{{4,18}}[0-9](?:\s*(?i:x|ext\.?|extension)\s*[0-9]{{1,6}})?)"
-            ),
-        ),
-        (Alt::LabelledId, joined(&parts(Alt::LabelledId))),
-        (Alt::Ssn, format!(r"{B}[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}{B}|{B}[0-9]{{3}} [0-9]{{2}} [0-9]{{4}}{B}")),
-        (
-            Alt::DateIso,
-            format!(
-                r"{B}(?:1[89]|20)[0-9]{{2}}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])(?:[T ][0-2][0-9]:[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?(?:Z|[+-][0-2][0-9]:?[0-5][0-9])?)?{B}"
-            ),
-        ),
-        (
-            Alt::DateNumeric,
-            format!(
-                r"{B}(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12][0-9]|3[01])[/-](?:(?:1[89]|20)[0-9]{{2}}|[0-9]{{2}}){B}"
-            ),
-        ),
-        (
-            Alt::DateDots,
-            format!(r"{B}(?:0?[1-9]|[12][0-9]|3[01])\.(?:0?[1-9]|1[0-2])\.(?:(?:1[89]|20)[0-9]{{2}}|[0-9]{{2}}){B}"),
-        ),
-        (
-            Alt::DateMonthFirst,
-            format!(
-                r"{B}{MONTH}\.?[ \t]+(?:the[ \t]+)?(?:0?[1-9]|[12][0-9]|3[01])(?i:st|nd|rd|th)?{B}(?:,?[ \t]*(?:(?:1[89]|20)[0-9]{{2}}|'[0-9]{{2}}){B})?"
-            ),
-        ),
-        (
-            Alt::DateDayFirst,
-            format!(
-                r"{B}(?:(?i:the)[ \t]+)?(?:0?[1-9]|[12][0-9]|3[01])(?i:st|nd|rd|th)?[ \t]*(?:(?i:of)[ \t]+)?{MONTH}{B}\.?(?:,?[ \t]*(?:1[89]|20)[0-9]{{2}}{B})?"
-            ),
-        ),
-        (Alt::DateMonthYear, format!(r"{B}{MONTH}\.?,?[ \t]+(?:(?:1[89]|20)[0-9]{{2}}|'[0-9]{{2}}){B}")),
-        (Alt::DateMonthDay, format!(r"{B}(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12][0-9]|3[01]){B}")),
-        (
-            Alt::MonthAlone,
-            format!(
-                r"{B}(?:January|February|March|April|June|July|August|September|October|November|December|JANUARY|FEBRUARY|MARCH|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER){B}"
-            ),
-        ),
-        (
-            Alt::AgeYears,
-            format!(
-                r"{B}(?P<agen1>9[0-9]|1[0-4][0-9])(?:(?:[ \t]*-?[ \t]*)(?i:years?|yrs?|yo|y/o|y\.o\.|-year|year)|M|[ \t]?yo[MF]){B}"
-            ),
-        ),
-        (Alt::AgeAged, format!(r"{B}(?i:aged?|age:|age\s+of)[ \t]*(?P<agen2>9[0-9]|1[0-4][0-9]){B}")),
-        (
-            Alt::Street,
-            format!(
-                r"{B}[0-9]{{1,6}}(?:-[0-9]+)?[A-Za-z]?[ \t]+(?:(?:[NSEW]\.?|(?i:north|south|east|west))[ \t]+)?(?:[A-Z0-9][A-Za-z0-9'.-]*[ \t]+){{1,4}}{STREET_SUFFIX}\.?{B}(?:,?[ \t]*(?i:apt|apartment|suite|ste|unit|#|room|rm|floor|fl|bldg|building)\.?[ \t]*#?[ \t]*[A-Za-z0-9-]+)?"
-            ),
-        ),
-        (
-            Alt::StreetPrefix,
-            format!(
-                r"{B}(?:[0-9]{{1,6}}[ \t]+){{0,2}}{STREET_PREFIX}[ \t]+(?:{STREET_WORD}[ \t]+){{0,4}}{LU}{L}*[ \t]+[0-9]{{1,5}}[A-Za-z]?{B}"
-            ),
-        ),
-        (
-            Alt::StreetEnding,
-            format!(
-                r"{B}(?:[0-9]{{1,6}}[ \t]+)?(?:{LU}{L}*[ \t]+){{1,2}}{STREET_APART}[ \t]+[0-9]{{1,5}}[A-Za-z]?(?-u:\b)\.?"
-            ),
-        ),
-        (
-            Alt::Military,
-            format!(
-                r"{B}(?:(?:(?i:psc|cmr|unit)[ \t]+[0-9]{{3,5}},?[ \t]+(?i:box)[ \t]+[0-9]{{3,5}}|(?i:usns|usnv|uss|usc?gc)[ \t]+{L}+(?:[ \t]+{L}+)?)[ \t,]*\r?\n?[ \t]*)?(?:APO|FPO|DPO|apo|fpo|dpo)[ \t]+(?:AA|AE|AP|aa|ae|ap)[ \t]+[0-9]{{5}}{B}"
-            ),
-        ),
-        (
-            Alt::AddressLine,
-            format!(
-                r"(?m:^)[ \t>?]*[0-9]{{1,6}}[ \t]+(?:{LU}{L}*[ \t]+){{1,3}}[0-9]{{1,5}}[A-Za-z]?(?:[ \t]+(?:Apt|Suite)\.?[ \t]*[0-9]{{1,5}})?[ \t]*\r?(?m:$)"
-            ),
-        ),
-        (Alt::AddressContext, joined(&parts(Alt::AddressContext))),
-        (
-            Alt::CityPostal,
-            format!(
-                r"{B}(?:in|IN)[ \t]+(?P<city>(?:{LU}{L}*[ \t]+){{1,3}}(?:[0-9]{{4,5}}|[0-9]{{3}} [0-9]{{2}}|[0-9]{{4}}-[0-9]{{3}})){B}"
-            ),
-        ),
-        (
-            Alt::StreetNamed,
-            format!(r"{B}(?:[A-Z][a-z]+[ \t]+){{1,3}}(?:Street|Avenue|Boulevard|Road|STREET|AVENUE|ROAD){B}"),
-        ),
-        (
-            Alt::PostalLabel,
-            format!(
-                r"{B}(?i:zip(?:[ \t]*code)?|postal[ \t]+code|post[ \t]*code)[ \t]*(?:(?i:is)[ \t]+|[:#][ \t]*)?(?P<postal>[0-9][0-9A-Z]{{1,5}}(?:[ -][0-9A-Z]{{2,4}})?|[A-Z][0-9A-Z]{{1,4}}[ -]?[0-9][A-Z0-9]{{1,3}}){B}"
-            ),
-        ),
-        (Alt::PostalCountry, format!(r"{B}{COUNTRIES}[ \t]+(?:[0-9]{{3,6}}(?:[ -][0-9]{{2,4}})?){B}")),
-        (Alt::PoBox, format!(r"{B}(?:(?i:p\.?[ \t]?o\.?[ \t]*box)|PSC)[ \t]+[0-9]+(?:,[ \t]*(?i:box)[ \t]+[0-9]+)?")),
-        (Alt::Unit, format!(r"{B}(?:Apt|Apartment|Suite|Ste|APT|SUITE)\.?[ \t]*#?[ \t]*[0-9]+[A-Za-z]?{B}")),
-        (
-            Alt::Facility,
-            format!(
-                r"(?:{B}[A-Z][A-Za-z'.&-]*[ \t]+(?:(?:and|of|&)[ \t]+)?){{1,4}}{FACILITY}{B}(?:[ \t]+(?i:of|at|for)[ \t]+[A-Z][A-Za-z'.-]*(?:[ \t]+[A-Z][A-Za-z'.-]*){{0,2}})?"
-            ),
-        ),
-        (Alt::County, format!(r"{B}[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?[ \t]+(?:County|Parish|COUNTY){B}")),
-        (Alt::Card, format!(r"{B}[3-6][0-9]{{3}}(?:[ -]?[0-9]){{8,15}}{B}")),
-        (
-            Alt::Iban,
-            format!(r"{B}[A-Za-z]{{2}}[0-9]{{2}}(?:[ ]?[A-Za-z0-9]{{4}}){{2,7}}(?:[ ]?[A-Za-z0-9]{{1,3}})?{B}"),
-        ),
-        (
-            Alt::Phone,
-            format!(
-                r"(?:\+?1[-. ]?)?(?:\([2-9][0-9]{{2}}\)[ ]?|{B}[2-9][0-9]{{2}}[-. ])[0-9]{{3}}[-. ][0-9]{{4}}(?:[ \t]*(?i:x|ext\.?|extension)[ \t]*[0-9]{{1,6}}|{B})"
-            ),
-        ),
-        (
-            Alt::PhoneTrailing,
-            format!(r"(?:{B}|\+|\()[0-9(][0-9 ().-]{{5,16}}[0-9](?:[ \t]*-[ \t]*|[ \t]+)(?i:{PHONE_KINDS}){B}"),
-        ),
-        (Alt::PhoneIntl, r"\+[1-9][0-9]{0,2}(?:[-. ]?\(?[0-9]{1,4}\)?){2,5}[-. ]?[0-9]{2,4}".to_string()),
-        (Alt::Zip, format!(r"{B}[0-9]{{5}}(?:-[0-9]{{4}})?{B}")),
-        (Alt::Dea, format!(r"{B}[A-Z][A-Z9][0-9]{{7}}{B}")),
-        (Alt::Vin, format!(r"{B}[A-HJ-NPR-Z0-9]{{17}}{B}")),
-        (Alt::LongNumber, format!(r"{B}[0-9]{{7,}}{B}")),
-        (Alt::AlnumId, format!(r"{B}[A-Z]{{1,3}}-?[0-9]{{6,}}[A-Z]?{B}")),
-    ]
-}
-
-/// The scan's syntax: no Unicode. Its classes then split bytes at ASCII
-/// boundaries only, and the DFA's alphabet fits in 128 classes: each
-/// state's row of transitions takes half the memory, so twice as many stay
-/// in the processor's cache. (Unicode case folding and negated classes
-/// alone added some 30 classes for non-ASCII bytes.) Identifiers are
-/// ASCII; where letters may be accented, [`L`] says so in bytes.
-fn bytes() -> syntax::Config {
-    syntax::Config::new().unicode(false).utf8(false)
-}
-
+/// Loads the pattern set's full DFAs from the binary, and compiles each
+/// alternative on its own as a regex (for groups and the keyed
+/// alternatives without full DFAs).
 fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
-    let alts: Vec<(Alt, String)> =
-        alternatives().into_iter().map(|(a, p)| (a, utf8_escapes(&ascii_spaces(&p)))).collect();
-    // The scan needs no groups: they would only slow it down. Pattern
-    // order is priority order (leftmost-first), as in one alternation.
-    let scanned: Vec<usize> =
-        (0..alts.len()).filter(|&k| !KEYED.iter().any(|key| alts.get(k).is_some_and(|(a, _)| *a == key.alt))).collect();
-    let keyed: Vec<usize> = KEYED.iter().filter_map(|key| alts.iter().position(|(a, _)| *a == key.alt)).collect();
-    let scan: Vec<String> = scanned.iter().filter_map(|&k| alts.get(k)).map(|(_, p)| strip_groups(p)).collect();
-    let nfa = || thompson::Config::new().nfa_size_limit(Some(64 << 20)).which_captures(WhichCaptures::None);
-    // Never give up on a slow cache: the scan must stay exact, and the
-    // capacity is large enough that real text does not fill it.
-    let dfa = || DFA::config().cache_capacity(64 << 20).minimum_cache_clear_count(None);
-    let fwd = DFA::builder()
-        .configure(dfa().match_kind(MatchKind::LeftmostFirst))
-        .syntax(bytes())
-        .thompson(nfa())
-        .build_many(&scan)?;
-    // Anchored at the end of a match, the longest reverse match is its start.
+    let Set { alts, scanned, keyed, scan, groups: members, specs } = crate::pattern_set::set()?;
+    if specs.len() != embedded::DFA_INDEX.len() {
+        return Err("the embedded DFAs are not those of this pattern set".into());
+    }
+    let mut groups = Vec::with_capacity(members.len());
     let mut rev = Vec::with_capacity(scan.len());
-    for p in &scan {
-        rev.push(
-            DFA::builder()
-                .configure(dfa().match_kind(MatchKind::All).cache_capacity(1 << 20))
-                .syntax(bytes())
-                .thompson(nfa().reverse(true))
-                .build(p)?,
-        );
+    let mut cut: Vec<Vec<(&'static str, Dense)>> = alts.iter().map(|_| Vec::new()).collect();
+    let mut keyed_dfa: Vec<Option<(Dense, Option<Dense>)>> = KEYED.iter().map(|_| None).collect();
+    let mut members = members.into_iter();
+    for (spec, &(at, len)) in specs.iter().zip(embedded::DFA_INDEX.iter()) {
+        let bytes = embedded::BLOB.bytes.get(at..at + len).ok_or("an embedded DFA is out of bounds")?;
+        let (dfa, _) = Dense::from_bytes(bytes)?;
+        if dfa.pattern_len() != spec.patterns.len() {
+            return Err(format!("the embedded DFA {:?} has other patterns", spec.role).into());
+        }
+        match spec.role {
+            Role::Scan(_) => groups.push((dfa, members.next().ok_or("a scan group without members")?)),
+            Role::Start(_) => rev.push(dfa),
+            Role::Part(k, i) => {
+                let name = parts(alts.get(k).ok_or("no such alternative")?.0).get(i).ok_or("no such part")?.0;
+                cut.get_mut(k).ok_or("no such alternative")?.push((name, dfa));
+            }
+            Role::Keyed(j) => *keyed_dfa.get_mut(j).ok_or("no such keyed alternative")? = Some((dfa, None)),
+            Role::KeyedStart(j) => {
+                let Some(Some((_, start))) = keyed_dfa.get_mut(j) else {
+                    return Err("a reverse DFA before its forward one".into());
+                };
+                *start = Some(dfa);
+            }
+        }
     }
     let mut out = Vec::with_capacity(alts.len());
-    let mut cut = Vec::with_capacity(alts.len());
     for (a, p) in alts {
         out.push((a, regex_automata::meta::Regex::builder().syntax(bytes()).build(&p)?));
-        let mut dfas = Vec::new();
-        for (name, part) in parts(a) {
-            let part = utf8_escapes(&ascii_spaces(&part));
-            let d = DFA::builder()
-                .configure(
-                    dfa().match_kind(MatchKind::LeftmostFirst).starts_for_each_pattern(false).cache_capacity(1 << 20),
-                )
-                .syntax(bytes())
-                .thompson(nfa())
-                .build(&part)?;
-            dfas.push((name, d));
-        }
-        if dfas.len() > MAX_PARTS {
-            return Err(format!("{a:?} is cut into more than {MAX_PARTS} parts").into());
-        }
-        cut.push(dfas);
     }
-    if keyed.len() != KEYED.len() {
-        return Err("a keyed alternative is not in the pattern set".into());
-    }
-    Ok(Patterns { fwd, rev, scanned, keyed, scan, re: OnceLock::new(), alts: out, parts: cut })
-}
-
-/// Makes every `\s` ASCII white space. A Unicode `\s` is a dozen NFA states
-/// (NBSP, the em and en spaces, ...) at each of its ~90 uses; the smaller
-/// NFA makes a first pass over new text a few per cent faster, and
-/// identifiers are not written with exotic spaces between their words.
-fn ascii_spaces(p: &str) -> String {
-    let mut out = String::with_capacity(p.len() + 64);
-    let mut in_class = false;
-    let mut chars = p.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                let Some(n) = chars.next() else {
-                    out.push(c);
-                    break;
-                };
-                match (n, in_class) {
-                    ('s', false) => out.push_str("[\\t\\n\\x0B\\x0C\\r ]"),
-                    ('s', true) => out.push_str("\\t\\n\\x0B\\x0C\\r "),
-                    _ => {
-                        out.push(c);
-                        out.push(n);
-                    }
-                }
-            }
-            '[' if !in_class => {
-                in_class = true;
-                out.push(c);
-                // A "]" or "^]" right after "[" is a literal, not the end.
-                if chars.peek() == Some(&'^') {
-                    out.push('^');
-                    chars.next();
-                }
-                if chars.peek() == Some(&']') {
-                    out.push(']');
-                    chars.next();
-                }
-            }
-            ']' if in_class => {
-                in_class = false;
-                out.push(c);
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Writes each non-ASCII character as its UTF-8 bytes (`é` as `\xC3\xA9`):
-/// the set compiles without Unicode, where a literal is bytes. Characters
-/// inside a class would become a class of bytes: the expressions keep
-/// them out of classes ([`L`] is bytes already).
-fn utf8_escapes(p: &str) -> String {
-    let mut out = String::with_capacity(p.len());
-    for c in p.chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
-            let mut b = [0u8; 4];
-            for byte in c.encode_utf8(&mut b).bytes() {
-                let _ = write!(out, "\\x{byte:02X}");
-            }
-        }
-    }
-    out
-}
-
-/// Turns every capturing group into a non-capturing one.
-fn strip_groups(p: &str) -> String {
-    let mut out = String::with_capacity(p.len());
-    let b = p.as_bytes();
-    let mut i = 0;
-    let mut escaped = false;
-    let mut in_class = false;
-    while i < b.len() {
-        let c = b[i];
-        if escaped {
-            escaped = false;
-        } else if c == b'\\' {
-            escaped = true;
-        } else if in_class {
-            if c == b']' {
-                in_class = false;
-            }
-        } else if c == b'[' {
-            in_class = true;
-        } else if c == b'(' {
-            if p[i..].starts_with("(?P<") {
-                let close = p[i..].find('>').map_or(i + 1, |k| i + k + 1);
-                out.push_str("(?:");
-                i = close;
-                continue;
-            } else if !p[i..].starts_with("(?") {
-                out.push_str("(?:");
-                i += 1;
-                continue;
-            }
-        }
-        // Multi-byte characters are copied whole.
-        let ch_len = p[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&p[i..i + ch_len]);
-        i += ch_len;
-    }
-    out
+    Ok(Patterns { groups, rev, scanned, keyed, scan, re: OnceLock::new(), alts: out, parts: cut, keyed_dfa })
 }
 
 /// The pattern set, compiled on first use.
@@ -1198,6 +393,7 @@ pub(crate) fn patterns() -> Option<&'static Patterns> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pattern_set::*;
 
     /// Groups found part by part are the capture engine's groups, and the
     /// usual forms do not fall back to it.
@@ -1282,7 +478,29 @@ mod tests {
         assert_eq!(p.rev.len(), re.pattern_len(), "one reverse DFA per scan pattern");
         // Each state's row of transitions is the alphabet rounded up to a
         // power of two: past 128 classes it doubles.
-        assert!(p.fwd.byte_classes().alphabet_len() <= 128, "{:?}", p.fwd.byte_classes());
+        for (dfa, _) in &p.groups {
+            assert!(dfa.byte_classes().alphabet_len() <= 128, "{:?}", dfa.byte_classes());
+        }
+    }
+
+    /// The DFAs in the binary are the pattern set compiled now, each within
+    /// the size limit, and every keyed alternative meant to have them does.
+    #[test]
+    fn embedded_dfas_are_the_set_compiled_now() {
+        let set = set().expect("pattern set");
+        assert_eq!(set.specs.len(), embedded::DFA_INDEX.len());
+        for (spec, &(at, len)) in set.specs.iter().zip(embedded::DFA_INDEX.iter()) {
+            let dfa = compile(spec).expect("compiles");
+            assert!(dfa.memory_usage() <= MAX_DFA_BYTES, "{:?}", spec.role);
+            let (bytes, pad) = dfa.to_bytes_native_endian();
+            assert!(bytes.get(pad..) == embedded::BLOB.bytes.get(at..at + len), "{:?} differs", spec.role);
+        }
+        let p = patterns().expect("patterns");
+        for (key, dfa) in KEYED.iter().zip(&p.keyed_dfa) {
+            assert_eq!(dfa.is_some(), key.full_dfa, "{:?}", key.alt);
+            let reverse = dfa.as_ref().is_some_and(|(_, r)| r.is_some());
+            assert_eq!(reverse, key.full_dfa && key.trigger != Trigger::First, "{:?}", key.alt);
+        }
     }
 
     /// Every match of a keyed alternative's own expression that holds one
