@@ -178,12 +178,22 @@ pub(crate) struct Keyed {
     /// none after it). A word's alternatives are tried in [`KEYED`] order,
     /// so such an entry comes before the others that share its words.
     pub consumes: bool,
-    /// Searched with full DFAs built with the crate (forward, and reverse
-    /// for the start unless the trigger is [`Trigger::First`]). The others
-    /// run a regex whose lazy DFA builds its states as text needs them:
-    /// their full DFAs would be too big (over 2 MB; "+41 38 549 02 90
-    /// mobile" alone made 176 MB), and their words are rare next to a number.
-    pub full_dfa: bool,
+    /// How its match is found in the window around the word.
+    pub find: Find,
+}
+
+/// How a keyed alternative finds its match in the window around its word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Find {
+    /// One DFA anchored at the window's start: the trigger word is first.
+    Anchored,
+    /// One unanchored DFA for where the match ends, and a reverse one for
+    /// where it starts.
+    Reverse,
+    /// One DFA anchored at each byte of the window that can begin a match,
+    /// left to right: for alternatives whose unanchored DFA is too big
+    /// ("+41 38 549 02 90 mobile" alone made 176 MB; anchored, 36 KB).
+    Starts,
 }
 
 /// The alternatives found from a trigger word rather than by the scan. Each
@@ -207,7 +217,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::Last,
         digit_within: 24,
         consumes: true,
-        full_dfa: false,
+        find: Find::Starts,
         words: &["office", "fax", "mobile", "cell", "home", "work"],
     },
     Keyed {
@@ -215,7 +225,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::Last,
         digit_within: 0,
         consumes: false,
-        full_dfa: true,
+        find: Find::Reverse,
         words: &[
             "hospital",
             "center",
@@ -242,7 +252,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::Last,
         digit_within: 0,
         consumes: false,
-        full_dfa: true,
+        find: Find::Reverse,
         words: &["street", "avenue", "boulevard", "road"],
     },
     Keyed {
@@ -250,7 +260,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::Last,
         digit_within: 0,
         consumes: false,
-        full_dfa: true,
+        find: Find::Reverse,
         words: &["county", "parish"],
     },
     Keyed {
@@ -258,7 +268,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::Last,
         digit_within: 0,
         consumes: false,
-        full_dfa: true,
+        find: Find::Reverse,
         words: &[
             "gate", "gata", "tee", "kapu", "u", "tér", "utca", "útja", "út", "vej", "gade", "straße", "strasse", "weg",
             "laan", "straat", "tie", "katu", "ulica",
@@ -269,7 +279,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::NearFirst,
         digit_within: 0,
         consumes: false,
-        full_dfa: false,
+        find: Find::Starts,
         words: &[
             "rua",
             "rue",
@@ -314,7 +324,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::First,
         digit_within: 0,
         consumes: false,
-        full_dfa: true,
+        find: Find::Anchored,
         words: &[
             "lives",
             "live",
@@ -339,7 +349,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::First,
         digit_within: 0,
         consumes: false,
-        full_dfa: true,
+        find: Find::Anchored,
         words: &["in"],
     },
     Keyed {
@@ -347,7 +357,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::First,
         digit_within: 0,
         consumes: false,
-        full_dfa: true,
+        find: Find::Anchored,
         words: &[
             "austria",
             "belgium",
@@ -401,7 +411,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::First,
         digit_within: 96,
         consumes: false,
-        full_dfa: true,
+        find: Find::Anchored,
         words: &[
             "phone",
             "telephone",
@@ -429,7 +439,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::First,
         digit_within: 96,
         consumes: false,
-        full_dfa: true,
+        find: Find::Anchored,
         words: &[
             "medical",
             "med",
@@ -505,7 +515,7 @@ pub(crate) const KEYED: [Keyed; 12] = [
         trigger: Trigger::Last,
         digit_within: 120,
         consumes: false,
-        full_dfa: false,
+        find: Find::Starts,
         words: &[
             "street",
             "st",
@@ -1009,9 +1019,12 @@ pub(crate) fn set() -> Result<Set, String> {
         }
     }
     for (j, (key, &k)) in KEYED.iter().zip(&keyed).enumerate() {
-        let Some((_, p)) = alts.get(k).filter(|_| key.full_dfa) else { continue };
+        if (key.find == Find::Anchored) != (key.trigger == Trigger::First) {
+            return Err(format!("{:?} is found anchored exactly when its trigger word is first", key.alt));
+        }
+        let Some((_, p)) = alts.get(k) else { continue };
         let p = strip_groups(p);
-        let unanchored = key.trigger != Trigger::First;
+        let unanchored = key.find == Find::Reverse;
         specs.push(Spec { role: Role::Keyed(j), patterns: vec![p.clone()], unanchored });
         // An anchored search's match starts where it began.
         if unanchored {

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use regex_automata::dfa::{Automaton, dense};
 use regex_automata::{Anchored, Input, MatchError};
 
-pub(crate) use crate::pattern_set::{Alt, GLUED_STREET_ENDINGS, KEYED, Trigger};
+pub(crate) use crate::pattern_set::{Alt, Find, GLUED_STREET_ENDINGS, KEYED, Trigger};
 use crate::pattern_set::{MAX_PARTS, Role, SCAN_GROUPS, Set, bytes, parts};
 
 /// The full DFAs, as the build script wrote them.
@@ -61,10 +61,40 @@ pub(crate) struct Patterns {
     pub alts: Vec<(Alt, regex_automata::meta::Regex)>,
     /// Per alternative, its [`parts`] as anchored DFAs (none for most).
     parts: Vec<Vec<(&'static str, Dense)>>,
-    /// Per entry of [`KEYED`] with [`crate::pattern_set::Keyed::full_dfa`],
-    /// its forward DFA and, for a search not anchored at the word, the
-    /// reverse one that finds a match's start.
-    keyed_dfa: Vec<Option<(Dense, Option<Dense>)>>,
+    /// Per entry of [`KEYED`], its DFAs.
+    keyed_dfa: Vec<KeyedDfa>,
+}
+
+/// A keyed alternative's DFAs (see [`Find`]).
+struct KeyedDfa {
+    /// Forward: unanchored for [`Find::Reverse`], anchored otherwise.
+    fwd: Dense,
+    /// For [`Find::Reverse`], where a match starts.
+    start: Option<Dense>,
+    /// For [`Find::Starts`], the bytes on which the anchored DFA does not
+    /// die at once (whatever comes before): only there can a match begin.
+    first: Option<Box<[bool; 256]>>,
+}
+
+impl KeyedDfa {
+    fn new(fwd: Dense, find: Find) -> Result<KeyedDfa, Box<dyn std::error::Error + Send + Sync>> {
+        let first = match find {
+            Find::Starts => {
+                let mut first = Box::new([false; 256]);
+                let behind = std::iter::once(None).chain((0..=255u8).map(Some));
+                for lb in behind {
+                    let config = regex_automata::util::start::Config::new().anchored(Anchored::Yes).look_behind(lb);
+                    let sid = fwd.start_state(&config)?;
+                    for (b, can) in (0..=255u8).zip(first.iter_mut()) {
+                        *can |= !fwd.is_dead_state(fwd.next_state(sid, b));
+                    }
+                }
+                Some(first)
+            }
+            Find::Anchored | Find::Reverse => None,
+        };
+        Ok(KeyedDfa { fwd, start: None, first })
+    }
 }
 
 /// The groups of one match, found by [`Patterns::groups`]: (name, start, end).
@@ -148,7 +178,7 @@ impl Patterns {
         }
         let we = ceil_char(text, ke.saturating_add(after).min(ks.saturating_add(KEYED_REACH)).min(text.len()));
         let mut pos = ws;
-        while let Some((start, end)) = self.keyed_find(j, re, text, pos..we, anchored) {
+        while let Some((start, end)) = self.keyed_find(j, re, text, pos..we, ks) {
             if start > ks {
                 // Read again from its start next time: the window's end
                 // may have cut it short.
@@ -170,29 +200,45 @@ impl Patterns {
     }
 
     /// The leftmost-first match of keyed alternative `j` in `window`, with
-    /// its full DFAs if it has them, else with its regex `re`.
+    /// its DFAs (or its regex `re`, should a DFA search fail). A
+    /// [`Find::Starts`] search tries no start past `last_start` and is
+    /// `None` if no match starts by then.
     fn keyed_find(
         &self,
         j: usize,
         re: &regex_automata::meta::Regex,
         text: &str,
         window: std::ops::Range<usize>,
-        anchored: Anchored,
+        last_start: usize,
     ) -> Option<(usize, usize)> {
+        let anchored =
+            if KEYED.get(j).is_some_and(|key| key.find == Find::Anchored) { Anchored::Yes } else { Anchored::No };
         let input = Input::new(text).range(window.clone()).anchored(anchored);
-        let Some(Some((fwd, rev))) = self.keyed_dfa.get(j) else {
-            return re.search(&input).map(|m| (m.start(), m.end()));
-        };
+        let by_regex = || re.search(&input).map(|m| (m.start(), m.end()));
+        let Some(dfa) = self.keyed_dfa.get(j) else { return by_regex() };
         let found = (|| -> Result<Option<(usize, usize)>, MatchError> {
-            let Some(end) = fwd.try_search_fwd(&input)?.map(|m| m.offset()) else { return Ok(None) };
+            if let Some(first) = &dfa.first {
+                let bytes = text.as_bytes();
+                for p in window.start..window.end.min(last_start.saturating_add(1)) {
+                    if !bytes.get(p).is_some_and(|&b| first[usize::from(b)]) {
+                        continue;
+                    }
+                    let at = Input::new(text).range(p..window.end).anchored(Anchored::Yes);
+                    if let Some(end) = dfa.fwd.try_search_fwd(&at)? {
+                        return Ok(Some((p, end.offset())));
+                    }
+                }
+                return Ok(None);
+            }
+            let Some(end) = dfa.fwd.try_search_fwd(&input)?.map(|m| m.offset()) else { return Ok(None) };
             // Without a reverse DFA the search is anchored: the match starts where it began.
-            let Some(rev) = rev else { return Ok(Some((window.start, end))) };
+            let Some(rev) = &dfa.start else { return Ok(Some((window.start, end))) };
             let back = Input::new(text).range(window.start..end).anchored(Anchored::Yes);
             Ok(rev.try_search_rev(&back)?.map(|start| (start.offset(), end)))
         })();
         match found {
             Ok(m) => m,
-            Err(_) => re.search(&input).map(|m| (m.start(), m.end())),
+            Err(_) => by_regex(),
         }
     }
 
@@ -353,7 +399,7 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
     let mut groups = Vec::with_capacity(members.len());
     let mut rev = Vec::with_capacity(scan.len());
     let mut cut: Vec<Vec<(&'static str, Dense)>> = alts.iter().map(|_| Vec::new()).collect();
-    let mut keyed_dfa: Vec<Option<(Dense, Option<Dense>)>> = KEYED.iter().map(|_| None).collect();
+    let mut keyed_dfa: Vec<KeyedDfa> = Vec::with_capacity(KEYED.len());
     let mut members = members.into_iter();
     for (spec, &(at, len)) in specs.iter().zip(embedded::DFA_INDEX.iter()) {
         let bytes = embedded::BLOB.bytes.get(at..at + len).ok_or("an embedded DFA is out of bounds")?;
@@ -368,14 +414,20 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
                 let name = parts(alts.get(k).ok_or("no such alternative")?.0).get(i).ok_or("no such part")?.0;
                 cut.get_mut(k).ok_or("no such alternative")?.push((name, dfa));
             }
-            Role::Keyed(j) => *keyed_dfa.get_mut(j).ok_or("no such keyed alternative")? = Some((dfa, None)),
+            Role::Keyed(j) => {
+                if keyed_dfa.len() != j {
+                    return Err("the keyed DFAs are out of order".into());
+                }
+                keyed_dfa.push(KeyedDfa::new(dfa, KEYED.get(j).ok_or("no such keyed alternative")?.find)?);
+            }
             Role::KeyedStart(j) => {
-                let Some(Some((_, start))) = keyed_dfa.get_mut(j) else {
-                    return Err("a reverse DFA before its forward one".into());
-                };
-                *start = Some(dfa);
+                let Some(k) = keyed_dfa.get_mut(j) else { return Err("a reverse DFA before its forward one".into()) };
+                k.start = Some(dfa);
             }
         }
+    }
+    if keyed_dfa.len() != KEYED.len() {
+        return Err("a keyed alternative has no DFA".into());
     }
     let mut out = Vec::with_capacity(alts.len());
     for (a, p) in alts {
@@ -496,10 +548,10 @@ mod tests {
             assert!(bytes.get(pad..) == embedded::BLOB.bytes.get(at..at + len), "{:?} differs", spec.role);
         }
         let p = patterns().expect("patterns");
+        assert_eq!(p.keyed_dfa.len(), KEYED.len());
         for (key, dfa) in KEYED.iter().zip(&p.keyed_dfa) {
-            assert_eq!(dfa.is_some(), key.full_dfa, "{:?}", key.alt);
-            let reverse = dfa.as_ref().is_some_and(|(_, r)| r.is_some());
-            assert_eq!(reverse, key.full_dfa && key.trigger != Trigger::First, "{:?}", key.alt);
+            assert_eq!(dfa.start.is_some(), key.find == Find::Reverse, "{:?}", key.alt);
+            assert_eq!(dfa.first.is_some(), key.find == Find::Starts, "{:?}", key.alt);
         }
     }
 
