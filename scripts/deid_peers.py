@@ -2,9 +2,9 @@
 """Runs Microsoft Presidio (spaCy small model), scrubadub and Haven on the
 same labelled corpus in one run, single-threaded, and prints throughput
 (MB/s, notes/s) and span-level precision/recall side by side. Each tool is
-timed on a first pass over the corpus and on a second pass (Haven's lazy
-DFAs build their states on the first; a long-running service sees the
-second).
+timed on a first pass over the corpus and on a second pass (what a
+process's first texts cost, with cold caches, and what a long-running
+service sees).
 
     scripts/deid_peers.py --haven target/release/haven FILE.jsonl [FILE.jsonl ...]
 

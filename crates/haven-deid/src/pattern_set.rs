@@ -4,7 +4,7 @@
 //! compile into.
 //!
 //! This file is shared by the crate and its build script. The build script
-//! compiles every DFA of [`specs`] and embeds them in the library, so that
+//! compiles every DFA of [`set`] and embeds them in the library, so that
 //! detection never builds DFA states at run time; [`crate::patterns`] loads
 //! them and searches with them. Word boundaries are ASCII (`(?-u:\b)`):
 //! a Unicode `\b` cannot be compiled into a DFA.
@@ -51,9 +51,10 @@ pub(crate) const STREET_PREFIX: &str = r"(?:Rua|RUA|rua|Rue|RUE|rue|Via|VIA|Vial
 /// ("Loorenstrasse 149", "Præstevænget 15", "Kiannonkatu 98"). They are
 /// found by [`crate::detect`]'s glued-street pass, not by the expression: an
 /// ending that may start at any letter of any capitalised word made the
-/// lazy DFA track every word's suffixes (without it, the scan's first pass
-/// over the general-PII sentences took 43% less time). Street words written apart ("Trenerys gate 232", "Erzsébet tér
-/// 19.") stay in the expression.
+/// scan's DFA track every word's suffixes (when it was a lazy DFA, leaving
+/// them out cut its first pass over the general-PII sentences by 43%).
+/// Street words written apart ("Trenerys gate 232", "Erzsébet tér 19.")
+/// stay in the expression.
 pub(crate) const GLUED_STREET_ENDINGS: [&str; 47] = [
     "strasse", "straße", "str.", "weg", "gasse", "platz", "allee", "damm", "ufer", "laan", "straat", "gracht", "plein",
     "dijk", "kade", "singel", "steeg", "vej", "gade", "vænget", "stræde", "gatan", "vägen", "gata", "väg", "gränd",
@@ -162,7 +163,7 @@ pub(crate) const SCAN_GROUPS: [&[Alt]; 2] = [
     ],
 ];
 
-/// The most parts an alternative is cut into (checked by [`specs`]).
+/// The most parts an alternative is cut into (checked by [`set`]).
 pub(crate) const MAX_PARTS: usize = 3;
 
 /// Where a keyed alternative's trigger word stands in its match.
@@ -215,19 +216,16 @@ pub(crate) enum Find {
 /// The alternatives found from a trigger word rather than by the scan. Each
 /// begins or ends its match with a word from a list (a facility or street
 /// type, a country, an identifier or phone label), next to a run of
-/// capitalised words or a free-form value. In the scan's one DFA such runs
-/// and label lists multiply with every other alternative's partial matches:
-/// with the first 11 of these in the scan, its first pass over new text
-/// took 2.2 times as long (general-PII sentences, 47 ms against 21.5 ms;
-/// Haven's clinical notes, 9.5 ms against 3 ms) and its state table was
-/// three times as big.
-/// Here each runs on a window around a token that the lexicon marks, and
-/// only where its number could be ([`Keyed::digit_within`]).
+/// capitalised words or a free-form value. In the scan's DFAs such runs and
+/// label lists multiply with every other alternative's partial matches
+/// (when the scan was one lazy DFA, the first 11 of these made its state
+/// table three times as big). Here each runs its own DFAs on a window
+/// around a token that the lexicon marks, and only where its number could
+/// be ([`Keyed::digit_within`]).
 pub(crate) const KEYED: [Keyed; 12] = [
     // "+41 38 549 02 90 mobile": a run of 7 to 18 digits and separators
-    // that may start at any of them. Alone, it made a 176 MB full DFA
-    // (every other scanned alternative stays under 200 KB), and in the scan
-    // it was the largest share of new states on numbers.
+    // that may start at any of them. Alone, its unanchored full DFA is
+    // 176 MB (every scanned alternative alone stays under 200 KB).
     Keyed {
         alt: Alt::PhoneTrailing,
         trigger: Trigger::Last,
@@ -846,9 +844,9 @@ pub(crate) fn bytes() -> syntax::Config {
 }
 
 /// Makes every `\s` ASCII white space. A Unicode `\s` is a dozen NFA states
-/// (NBSP, the em and en spaces, ...) at each of its ~90 uses; the smaller
-/// NFA makes a first pass over new text a few per cent faster, and
-/// identifiers are not written with exotic spaces between their words.
+/// (NBSP, the em and en spaces, ...) at each of its ~90 uses, and every one
+/// of them multiplies DFA states; identifiers are not written with exotic
+/// spaces between their words.
 pub(crate) fn ascii_spaces(p: &str) -> String {
     let mut out = String::with_capacity(p.len() + 64);
     let mut in_class = false;

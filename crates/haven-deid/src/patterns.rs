@@ -39,7 +39,8 @@ type Dense = dense::DFA<&'static [u32]>;
 /// alternative, which finds where that match starts; DFAs for the keyed
 /// alternatives and the parts of alternatives with groups; and each
 /// alternative on its own as a regex, for its groups when its parts do not
-/// find them and for the keyed alternatives without full DFAs.
+/// find them (and in place of a DFA search that fails: none can on these
+/// patterns, as no byte makes them quit).
 ///
 /// One reverse DFA for the whole set would be as big as the forward ones;
 /// per alternative, the reverse DFAs stay small.
