@@ -1,8 +1,8 @@
 //! The compiled pattern pass: the structured identifier forms of
 //! [`crate::pattern_set`] searched with full DFAs built with the crate.
 //!
-//! The scan reads the text once per group of [`SCAN_GROUPS`] and merges the
-//! groups' matches into those of one leftmost-first alternation; keyed
+//! The scan runs the DFAs of the groups of [`SCAN_GROUPS`] side by side
+//! and merges their matches into those of one leftmost-first alternation; keyed
 //! alternatives run on windows around their trigger words; alternatives
 //! with groups find them part by part. The DFAs are compiled by the build
 //! script and loaded from the binary, so no search builds states at run
@@ -34,6 +34,9 @@ mod embedded {
 
 type Dense = dense::DFA<&'static [u32]>;
 
+/// The number of scan groups.
+const GROUPS: usize = SCAN_GROUPS.len();
+
 /// The compiled pattern set: a full DFA per scan group, which reports where
 /// a match ends and which alternative matched; a small reverse DFA per scan
 /// alternative, which finds where that match starts; DFAs for the keyed
@@ -46,7 +49,7 @@ type Dense = dense::DFA<&'static [u32]>;
 /// per alternative, the reverse DFAs stay small.
 pub(crate) struct Patterns {
     /// Per scan group, its DFA and the scan index of each of its patterns.
-    groups: Vec<(Dense, Vec<usize>)>,
+    groups: [(Dense, Vec<usize>); GROUPS],
     /// Per scan pattern, where its match starts (reverse, anchored at its end).
     rev: Vec<Dense>,
     /// The alternative (index into `alts`) of each scan pattern.
@@ -267,15 +270,26 @@ impl Patterns {
         (at == e).then_some(out)
     }
 
-    /// The leftmost-first match of group `g` from `at`, as (scan index, start, end).
-    fn find_in(&self, g: usize, text: &str, at: usize) -> Result<Option<(usize, usize, usize)>, MatchError> {
-        let Some((dfa, pats)) = self.groups.get(g) else { return Ok(None) };
-        let Some(hm) = dfa.try_search_fwd(&Input::new(text).range(at..))? else { return Ok(None) };
-        let end = hm.offset();
-        let Some(&k) = pats.get(hm.pattern().as_usize()) else { return Ok(None) };
-        let Some(rev) = self.rev.get(k) else { return Ok(None) };
-        let back = Input::new(text).range(at..end).anchored(Anchored::Yes);
-        Ok(rev.try_search_rev(&back)?.map(|start| (k, start.offset(), end)))
+    /// The leftmost-first match of each group `g` with `need[g]`, searched
+    /// from `at`, as (scan index, start, end).
+    fn find_in(&self, need: [bool; GROUPS], text: &str, at: usize) -> Result<[Option<ScanMatch>; GROUPS], MatchError> {
+        let [d0, d1] = &self.groups;
+        let input = Input::new(text).range(at..);
+        let ends = match need {
+            [true, true] => both(&d0.0, &d1.0, text.as_bytes(), &input)?,
+            [true, false] => [d0.0.try_search_fwd(&input)?.map(|m| (m.pattern().as_usize(), m.offset())), None],
+            [false, true] => [None, d1.0.try_search_fwd(&input)?.map(|m| (m.pattern().as_usize(), m.offset()))],
+            [false, false] => [None, None],
+        };
+        let mut out = [None; GROUPS];
+        for ((o, found), pats) in out.iter_mut().zip(ends).zip([&d0.1, &d1.1]) {
+            let Some((pid, e)) = found else { continue };
+            let Some(&k) = pats.get(pid) else { continue };
+            let Some(rev) = self.rev.get(k) else { continue };
+            let back = Input::new(text).range(at..e).anchored(Anchored::Yes);
+            *o = rev.try_search_rev(&back)?.map(|start| (k, start.offset(), e));
+        }
+        Ok(out)
     }
 
     /// Merges the groups' matches into those of one leftmost-first
@@ -284,37 +298,42 @@ impl Patterns {
     /// first. Each group's search gives its own leftmost match, and of its
     /// patterns matching there the first, so the first of those is the
     /// alternation's. A group's next match stays valid until a chosen match
-    /// ends past its start; only then is that group searched again.
+    /// ends past its start; only then is that group searched again (both
+    /// at once when both need it, see [`both`]).
     fn scan(&self, text: &str, out: &mut Vec<(usize, usize, usize)>) {
         // Per group: not searched yet (None), no match left (Some(None)),
         // or its next match.
         const UNSEARCHED: Option<Option<(usize, usize, usize)>> = None;
-        let mut next = [UNSEARCHED; SCAN_GROUPS.len()];
+        let mut next = [UNSEARCHED; GROUPS];
         let mut at = 0;
         while at < text.len() {
-            let mut best: Option<(usize, usize, usize)> = None;
-            for (g, slot) in next.iter_mut().enumerate() {
-                let m = match *slot {
-                    Some(Some(m)) if m.1 >= at => Some(m),
-                    Some(None) => None,
-                    _ => match self.find_in(g, text, at) {
-                        Ok(m) => {
-                            *slot = Some(m);
-                            m
-                        }
-                        Err(_) => {
-                            if let Some(re) = self.one_regex() {
-                                let rest = re.find_iter(Input::new(text).range(at..));
-                                out.extend(rest.map(|m| (m.pattern().as_usize(), m.start(), m.end())));
+            let need = next.map(|slot| match slot {
+                Some(Some(m)) => m.1 < at,
+                Some(None) => false,
+                None => true,
+            });
+            if need.iter().any(|&n| n) {
+                match self.find_in(need, text, at) {
+                    Ok(found) => {
+                        for ((slot, m), n) in next.iter_mut().zip(found).zip(need) {
+                            if n {
+                                *slot = Some(m);
                             }
-                            return;
                         }
-                    },
-                };
-                if let Some(m) = m
-                    && best.is_none_or(|b| (m.1, m.0) < (b.1, b.0))
-                {
-                    best = Some(m);
+                    }
+                    Err(_) => {
+                        if let Some(re) = self.one_regex() {
+                            let rest = re.find_iter(Input::new(text).range(at..));
+                            out.extend(rest.map(|m| (m.pattern().as_usize(), m.start(), m.end())));
+                        }
+                        return;
+                    }
+                }
+            }
+            let mut best: Option<(usize, usize, usize)> = None;
+            for m in next.iter().flatten().flatten() {
+                if best.is_none_or(|b| (m.1, m.0) < (b.1, b.0)) {
+                    best = Some(*m);
                 }
             }
             match best {
@@ -329,6 +348,87 @@ impl Patterns {
             }
         }
     }
+}
+
+/// A match of a scan group: (pattern of the group, end).
+type GroupEnd = Option<(usize, usize)>;
+
+/// A scan match: (scan index, start, end).
+type ScanMatch = (usize, usize, usize);
+
+/// The leftmost-first matches of two DFAs searched from the start of
+/// `input` (to the end of the text), as (pattern, end).
+///
+/// The two DFAs read the text together, a byte at a time: each step waits
+/// on the load of the state before it, and two independent chains of loads
+/// overlap where two searches one after the other would not. Each step is
+/// that of `regex-automata`'s own forward search: a match state records a
+/// match that ends one byte back, and the search goes on until the DFA
+/// dies (leftmost-first), then reads the end of the text.
+fn both(d0: &Dense, d1: &Dense, bytes: &[u8], input: &Input<'_>) -> Result<[GroupEnd; 2], MatchError> {
+    let (mut s0, mut s1) = (d0.start_state_forward(input)?, d1.start_state_forward(input)?);
+    let (mut m0, mut m1) = (None, None);
+    let mut i = input.start();
+    while let Some(&b) = bytes.get(i) {
+        s0 = d0.next_state(s0, b);
+        s1 = d1.next_state(s1, b);
+        let (dead0, dead1) = (step(d0, s0, b, i, &mut m0)?, step(d1, s1, b, i, &mut m1)?);
+        match (dead0, dead1) {
+            (false, false) => {}
+            (true, true) => return Ok([m0, m1]),
+            (true, false) => return Ok([m0, alone(d1, s1, m1, bytes, i + 1)?]),
+            (false, true) => return Ok([alone(d0, s0, m0, bytes, i + 1)?, m1]),
+        }
+        i += 1;
+    }
+    Ok([end_of_text(d0, s0, m0, bytes.len()), end_of_text(d1, s1, m1, bytes.len())])
+}
+
+/// One DFA's search on from byte `i` in state `sid`, as in [`both`].
+fn alone(
+    dfa: &Dense,
+    mut sid: regex_automata::util::primitives::StateID,
+    mut mat: GroupEnd,
+    bytes: &[u8],
+    mut i: usize,
+) -> Result<GroupEnd, MatchError> {
+    while let Some(&b) = bytes.get(i) {
+        sid = dfa.next_state(sid, b);
+        if step(dfa, sid, b, i, &mut mat)? {
+            return Ok(mat);
+        }
+        i += 1;
+    }
+    Ok(end_of_text(dfa, sid, mat, bytes.len()))
+}
+
+/// After a step onto `sid` (on byte `b` at `i`): records a match, and says
+/// whether the DFA died.
+#[inline(always)]
+fn step(
+    dfa: &Dense,
+    sid: regex_automata::util::primitives::StateID,
+    b: u8,
+    i: usize,
+    mat: &mut GroupEnd,
+) -> Result<bool, MatchError> {
+    if !dfa.is_special_state(sid) {
+        return Ok(false);
+    }
+    if dfa.is_match_state(sid) {
+        *mat = Some((dfa.match_pattern(sid, 0).as_usize(), i));
+        Ok(false)
+    } else if dfa.is_quit_state(sid) {
+        Err(MatchError::quit(b, i))
+    } else {
+        Ok(dfa.is_dead_state(sid))
+    }
+}
+
+/// The end-of-text step of a DFA still alive after the last byte.
+fn end_of_text(dfa: &Dense, sid: regex_automata::util::primitives::StateID, mat: GroupEnd, len: usize) -> GroupEnd {
+    let last = dfa.next_eoi_state(sid);
+    if dfa.is_match_state(last) { Some((dfa.match_pattern(last, 0).as_usize(), len)) } else { mat }
 }
 
 impl Patterns {
@@ -434,6 +534,7 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
     for (a, p) in alts {
         out.push((a, regex_automata::meta::Regex::builder().syntax(bytes()).build(&p)?));
     }
+    let groups = groups.try_into().map_err(|_| "the embedded scan groups are not SCAN_GROUPS")?;
     Ok(Patterns { groups, rev, scanned, keyed, scan, re: OnceLock::new(), alts: out, parts: cut, keyed_dfa })
 }
 
