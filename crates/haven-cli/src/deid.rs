@@ -677,7 +677,7 @@ pub fn bench(data: &Path, json: bool) -> Result<()> {
     let de = Deidentifier::new(Policy::safe_harbor(), &key);
     // The first pass over the notes is timed on its own: it is what a
     // process's first texts cost (words not yet in the per-thread cache,
-    // the regexes without full DFAs building their lazy states).
+    // cold processor caches).
     let t = Instant::now();
     std::hint::black_box(corpus.iter().map(|t| det.detect(t).len()).sum::<usize>());
     let first_s = t.elapsed().as_secs_f64();

@@ -44,11 +44,11 @@ impl Detector {
         let _ = patterns();
         let _ = dict::dicts();
         let _ = lexicon();
-        // The pattern DFAs come built with the crate, but the few keyed
-        // alternatives without them, the capture engine and the per-thread
-        // word cache fill on first use; a pass over a short warm-up text
-        // (invented notes, letters, a transcript and messages; in no
-        // evaluation set) fills them with the common cases before real input.
+        // The pattern DFAs come built with the crate, but the capture
+        // engine and the per-thread word cache fill on first use; a pass
+        // over a short warm-up text (invented notes, letters, a transcript
+        // and messages; in no evaluation set) fills them with the common
+        // cases before real input.
         for part in WARMUP.split("\n\n") {
             let _ = Detector::default().detect(part);
         }
