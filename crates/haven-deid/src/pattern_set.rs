@@ -956,8 +956,9 @@ pub(crate) enum Role {
     Scan(usize),
     /// Where a match of scan pattern `i` starts: reverse, anchored at its end.
     Start(usize),
-    /// Part `i` of alternative `k` (an index into [`alternatives`]), anchored.
-    Part(usize, usize),
+    /// The next part of alternative `k` (an index into [`alternatives`]),
+    /// with its group's name ("" for none), anchored.
+    Part(usize, &'static str),
     /// Entry `j` of [`KEYED`], forward.
     Keyed(usize),
     /// Where a match of entry `j` of [`KEYED`] starts.
@@ -1027,9 +1028,9 @@ pub(crate) fn set() -> Result<Set, String> {
         if cut.len() > MAX_PARTS {
             return Err(format!("{a:?} is cut into more than {MAX_PARTS} parts"));
         }
-        for (i, (_, part)) in cut.iter().enumerate() {
+        for (name, part) in &cut {
             let part = strip_groups(&utf8_escapes(&ascii_spaces(part)));
-            specs.push(Spec { role: Role::Part(k, i), patterns: vec![part], unanchored: false });
+            specs.push(Spec { role: Role::Part(k, name), patterns: vec![part], unanchored: false });
         }
     }
     for (j, (key, &k)) in KEYED.iter().zip(&keyed).enumerate() {

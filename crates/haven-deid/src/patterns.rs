@@ -15,7 +15,7 @@ use regex_automata::dfa::{Automaton, dense};
 use regex_automata::{Anchored, Input, MatchError};
 
 pub(crate) use crate::pattern_set::{Alt, Find, GLUED_STREET_ENDINGS, KEYED, Trigger};
-use crate::pattern_set::{MAX_PARTS, Role, SCAN_GROUPS, Set, bytes, parts};
+use crate::pattern_set::{MAX_PARTS, Role, SCAN_GROUPS, Set, bytes};
 
 /// The full DFAs, as the build script wrote them.
 mod embedded {
@@ -63,7 +63,7 @@ pub(crate) struct Patterns {
     /// exact if one did.
     re: OnceLock<Option<regex_automata::meta::Regex>>,
     pub alts: Vec<(Alt, regex_automata::meta::Regex)>,
-    /// Per alternative, its [`parts`] as anchored DFAs (none for most).
+    /// Per alternative, its [`parts`](crate::pattern_set::parts) as anchored DFAs (none for most).
     parts: Vec<Vec<(&'static str, Dense)>>,
     /// Per entry of [`KEYED`], its DFAs.
     keyed_dfa: Vec<KeyedDfa>,
@@ -182,7 +182,7 @@ impl Patterns {
         }
         let we = ceil_char(text, ke.saturating_add(after).min(ks.saturating_add(KEYED_REACH)).min(text.len()));
         let mut pos = ws;
-        while let Some((start, end)) = self.keyed_find(j, re, text, pos..we, ks) {
+        while let Some((start, end)) = self.keyed_find(j, re, text, pos..we, anchored, ks) {
             if start > ks {
                 // Read again from its start next time: the window's end
                 // may have cut it short.
@@ -203,8 +203,8 @@ impl Patterns {
         None
     }
 
-    /// The leftmost-first match of keyed alternative `j` in `window`, with
-    /// its DFAs (or its regex `re`, should a DFA search fail). A
+    /// The leftmost-first match of keyed alternative `j` in `window`
+    /// (anchored at its start when the trigger word is first), with its DFAs (or its regex `re`, should a DFA search fail). A
     /// [`Find::Starts`] search tries no start past `last_start` and is
     /// `None` if no match starts by then.
     fn keyed_find(
@@ -213,10 +213,9 @@ impl Patterns {
         re: &regex_automata::meta::Regex,
         text: &str,
         window: std::ops::Range<usize>,
+        anchored: Anchored,
         last_start: usize,
     ) -> Option<(usize, usize)> {
-        let anchored =
-            if KEYED.get(j).is_some_and(|key| key.find == Find::Anchored) { Anchored::Yes } else { Anchored::No };
         let input = Input::new(text).range(window.clone()).anchored(anchored);
         let by_regex = || re.search(&input).map(|m| (m.start(), m.end()));
         let Some(dfa) = self.keyed_dfa.get(j) else { return by_regex() };
@@ -247,7 +246,7 @@ impl Patterns {
     }
 
     /// The groups of alternative `k`'s match at `s..e`, for an alternative
-    /// cut into [`parts`]: each part's leftmost-first match, anchored where
+    /// cut into [`parts`](crate::pattern_set::parts): each part's leftmost-first match, anchored where
     /// the one before it ended. A backtracking capture engine tries paths in
     /// the same order and takes the first that gets through every part, so
     /// when these matches reach `e` exactly its groups are these. `None`
@@ -501,7 +500,6 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
     let mut rev = Vec::with_capacity(scan.len());
     let mut cut: Vec<Vec<(&'static str, Dense)>> = alts.iter().map(|_| Vec::new()).collect();
     let mut keyed_dfa: Vec<KeyedDfa> = Vec::with_capacity(KEYED.len());
-    let mut members = members.into_iter();
     for (spec, &(at, len)) in specs.iter().zip(embedded::DFA_INDEX.iter()) {
         let bytes = embedded::BLOB.bytes.get(at..at + len).ok_or("an embedded DFA is out of bounds")?;
         let (dfa, _) = Dense::from_bytes(bytes)?;
@@ -509,12 +507,9 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
             return Err(format!("the embedded DFA {:?} has other patterns", spec.role).into());
         }
         match spec.role {
-            Role::Scan(_) => groups.push((dfa, members.next().ok_or("a scan group without members")?)),
+            Role::Scan(g) => groups.push((dfa, members.get(g).ok_or("a scan group without members")?.clone())),
             Role::Start(_) => rev.push(dfa),
-            Role::Part(k, i) => {
-                let name = parts(alts.get(k).ok_or("no such alternative")?.0).get(i).ok_or("no such part")?.0;
-                cut.get_mut(k).ok_or("no such alternative")?.push((name, dfa));
-            }
+            Role::Part(k, name) => cut.get_mut(k).ok_or("no such alternative")?.push((name, dfa)),
             Role::Keyed(j) => {
                 if keyed_dfa.len() != j {
                     return Err("the keyed DFAs are out of order".into());
