@@ -129,7 +129,7 @@ fn is_code_context(before: &str) -> bool {
 
 fn label_kind(label: &str) -> PhiType {
     let l = label.to_ascii_lowercase();
-    let has = |w: &str| l.contains(w);
+    let has = |w: &str| contains_short(l.as_bytes(), w.as_bytes());
     if has("medical record")
         || has("med rec")
         || has("medical rec")
@@ -175,6 +175,14 @@ fn label_kind(label: &str) -> PhiType {
     } else {
         PhiType::OtherId
     }
+}
+
+/// Whether `hay` contains `needle`, by a plain search: a label is a few
+/// words, and setting up a substring searcher for each of the forty words
+/// `label_kind` asks about cost more than the searches.
+fn contains_short(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    hay.iter().enumerate().any(|(i, &b)| b == first && hay.get(i + 1..).is_some_and(|t| t.starts_with(rest)))
 }
 
 fn digits(s: &str) -> impl Iterator<Item = u32> + '_ {
@@ -2577,6 +2585,12 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The plain search of labels agrees with the standard library's.
+        #[test]
+        fn contains_short_is_contains(hay in "[a-c #]{0,12}", needle in "[a-c #]{0,4}") {
+            proptest::prop_assert_eq!(contains_short(hay.as_bytes(), needle.as_bytes()), hay.contains(needle.as_str()));
+        }
+
         /// Each token's lower-case form, read off the text lower-cased once
         /// or appended for a non-ASCII token, is the token's own letters in
         /// lower case (’ as '), or empty for a long lower-case word.

@@ -665,6 +665,31 @@ pub(crate) fn parts(alt: Alt) -> Vec<(&'static str, String)> {
                 ),
             ),
         ],
+        // Ages, cities and postcodes: the value after its context.
+        Alt::AgeYears => vec![
+            ("agen1", format!(r"{B}(?:9[0-9]|1[0-4][0-9])")),
+            ("", format!(r"(?:(?:[ \t]*-?[ \t]*)(?i:years?|yrs?|yo|y/o|y\.o\.|-year|year)|M|[ \t]?yo[MF]){B}")),
+        ],
+        Alt::AgeAged => vec![
+            ("", format!(r"{B}(?i:aged?|age:|age\s+of)[ \t]*")),
+            ("agen2", format!(r"(?:9[0-9]|1[0-4][0-9]){B}")),
+        ],
+        Alt::CityPostal => vec![
+            ("", format!(r"{B}(?:in|IN)[ \t]+")),
+            ("city", format!(r"(?:{LU}{L}*[ \t]+){{1,3}}(?:[0-9]{{4,5}}|[0-9]{{3}} [0-9]{{2}}|[0-9]{{4}}-[0-9]{{3}}){B}")),
+        ],
+        Alt::PostalLabel => vec![
+            (
+                "",
+                format!(
+                    r"{B}(?i:zip(?:[ \t]*code)?|postal[ \t]+code|post[ \t]*code)[ \t]*(?:(?i:is)[ \t]+|[:#][ \t]*)?"
+                ),
+            ),
+            (
+                "postal",
+                format!(r"(?:[0-9][0-9A-Z]{{1,5}}(?:[ -][0-9A-Z]{{2,4}})?|[A-Z][0-9A-Z]{{1,4}}[ -]?[0-9][A-Z0-9]{{1,3}}){B}"),
+            ),
+        ],
         _ => Vec::new(),
     }
 }
@@ -745,13 +770,8 @@ pub(crate) fn alternatives() -> Vec<(Alt, String)> {
                 r"{B}(?:January|February|March|April|June|July|August|September|October|November|December|JANUARY|FEBRUARY|MARCH|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER){B}"
             ),
         ),
-        (
-            Alt::AgeYears,
-            format!(
-                r"{B}(?P<agen1>9[0-9]|1[0-4][0-9])(?:(?:[ \t]*-?[ \t]*)(?i:years?|yrs?|yo|y/o|y\.o\.|-year|year)|M|[ \t]?yo[MF]){B}"
-            ),
-        ),
-        (Alt::AgeAged, format!(r"{B}(?i:aged?|age:|age\s+of)[ \t]*(?P<agen2>9[0-9]|1[0-4][0-9]){B}")),
+        (Alt::AgeYears, joined(&parts(Alt::AgeYears))),
+        (Alt::AgeAged, joined(&parts(Alt::AgeAged))),
         (
             Alt::Street,
             format!(
@@ -783,22 +803,12 @@ pub(crate) fn alternatives() -> Vec<(Alt, String)> {
             ),
         ),
         (Alt::AddressContext, joined(&parts(Alt::AddressContext))),
-        (
-            Alt::CityPostal,
-            format!(
-                r"{B}(?:in|IN)[ \t]+(?P<city>(?:{LU}{L}*[ \t]+){{1,3}}(?:[0-9]{{4,5}}|[0-9]{{3}} [0-9]{{2}}|[0-9]{{4}}-[0-9]{{3}})){B}"
-            ),
-        ),
+        (Alt::CityPostal, joined(&parts(Alt::CityPostal))),
         (
             Alt::StreetNamed,
             format!(r"{B}(?:[A-Z][a-z]+[ \t]+){{1,3}}(?:Street|Avenue|Boulevard|Road|STREET|AVENUE|ROAD){B}"),
         ),
-        (
-            Alt::PostalLabel,
-            format!(
-                r"{B}(?i:zip(?:[ \t]*code)?|postal[ \t]+code|post[ \t]*code)[ \t]*(?:(?i:is)[ \t]+|[:#][ \t]*)?(?P<postal>[0-9][0-9A-Z]{{1,5}}(?:[ -][0-9A-Z]{{2,4}})?|[A-Z][0-9A-Z]{{1,4}}[ -]?[0-9][A-Z0-9]{{1,3}}){B}"
-            ),
-        ),
+        (Alt::PostalLabel, joined(&parts(Alt::PostalLabel))),
         (Alt::PostalCountry, format!(r"{B}{COUNTRIES}[ \t]+(?:[0-9]{{3,6}}(?:[ -][0-9]{{2,4}})?){B}")),
         (Alt::PoBox, format!(r"{B}(?:(?i:p\.?[ \t]?o\.?[ \t]*box)|PSC)[ \t]+[0-9]+(?:,[ \t]*(?i:box)[ \t]+[0-9]+)?")),
         (Alt::Unit, format!(r"{B}(?:Apt|Apartment|Suite|Ste|APT|SUITE)\.?[ \t]*#?[ \t]*[0-9]+[A-Za-z]?{B}")),

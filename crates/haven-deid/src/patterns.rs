@@ -588,6 +588,28 @@ mod tests {
                 texts.push((Alt::AddressContext, format!("She {pre}{a} now")));
             }
         }
+        for n in ["90", "95", "104", "149"] {
+            for after in [" years", "-year", " yo", "yo", "M", " yoF", " - yrs", " y.o."] {
+                texts.push((Alt::AgeYears, format!("a {n}{after} old")));
+            }
+            for before in ["aged ", "Age: ", "age", "age of ", "AGED\t"] {
+                texts.push((Alt::AgeAged, format!("{before}{n}.")));
+            }
+        }
+        for city in
+            ["Springfield 62704", "New Haven 06511", "Rio De Janeiro 200 40", "Lisboa 1000-001", "Oslo Sentrum 0150"]
+        {
+            for pre in ["in ", "IN  ", "lives in\t"] {
+                texts.push((Alt::CityPostal, format!("Now {pre}{city}.")));
+            }
+        }
+        for label in ["zip", "ZIP code", "zipcode", "postal code", "Post code", "postcode"] {
+            for sep in [" ", ": ", " is ", "#", " IS ", ":"] {
+                for v in ["02139", "02139-4307", "SW1A 1AA", "K1A0B1", "75008", "1010 AB", "ISA1"] {
+                    texts.push((Alt::PostalLabel, format!("{label}{sep}{v} here")));
+                }
+            }
+        }
         let (mut by_parts, mut matched) = (0, 0);
         for (alt, text) in &texts {
             let k = p.alts.iter().position(|(a, _)| a == alt).expect("alternative");
@@ -598,7 +620,7 @@ mod tests {
             matched += 1;
             let Some(g) = p.groups(k, text, m.start(), m.end()) else { continue };
             by_parts += 1;
-            for name in ["label", "value", "addr"] {
+            for name in ["label", "value", "addr", "agen1", "agen2", "city", "postal"] {
                 let want = caps.get_group_by_name(name).map(|s| (s.start, s.end));
                 assert_eq!(g.get(name), want, "{name} in {text:?}");
             }
