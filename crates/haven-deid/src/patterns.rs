@@ -78,10 +78,15 @@ struct KeyedDfa {
     /// For [`Find::Starts`], the bytes on which the anchored DFA does not
     /// die at once (whatever comes before): only there can a match begin.
     first: Option<Box<[bool; 256]>>,
+    /// The bytes no match can hold (none of the expression's literals and
+    /// classes has them): a match around a trigger word lies between the
+    /// nearest such bytes on either side of it.
+    outside: Box<[bool; 256]>,
 }
 
 impl KeyedDfa {
-    fn new(fwd: Dense, find: Find) -> Result<KeyedDfa, Box<dyn std::error::Error + Send + Sync>> {
+    fn new(fwd: Dense, find: Find, expr: &str) -> Result<KeyedDfa, Box<dyn std::error::Error + Send + Sync>> {
+        let outside = outside_bytes(&regex_automata::util::syntax::parse_with(expr, &bytes())?);
         let first = match find {
             Find::Starts => {
                 let mut first = Box::new([false; 256]);
@@ -97,8 +102,40 @@ impl KeyedDfa {
             }
             Find::Anchored | Find::Reverse => None,
         };
-        Ok(KeyedDfa { fwd, start: None, first })
+        Ok(KeyedDfa { fwd, start: None, first, outside })
     }
+}
+
+/// The bytes that no match of `hir` can hold: in none of its literals or
+/// classes (a Unicode class holds every non-ASCII byte, to be safe).
+fn outside_bytes(hir: &regex_syntax::hir::Hir) -> Box<[bool; 256]> {
+    use regex_syntax::hir::{Class, HirKind};
+    fn mark(hir: &regex_syntax::hir::Hir, inside: &mut [bool; 256]) {
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => {}
+            HirKind::Literal(lit) => lit.0.iter().for_each(|&b| inside[usize::from(b)] = true),
+            HirKind::Class(Class::Bytes(c)) => {
+                for r in c.iter() {
+                    (r.start()..=r.end()).for_each(|b| inside[usize::from(b)] = true);
+                }
+            }
+            HirKind::Class(Class::Unicode(c)) => {
+                for r in c.iter() {
+                    let ascii = u32::from(r.start())..=u32::from(r.end()).min(0x7F);
+                    ascii.for_each(|b| inside[b as usize] = true);
+                    if u32::from(r.end()) > 0x7F {
+                        inside[0x80..].fill(true);
+                    }
+                }
+            }
+            HirKind::Repetition(r) => mark(&r.sub, inside),
+            HirKind::Capture(c) => mark(&c.sub, inside),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().for_each(|h| mark(h, inside)),
+        }
+    }
+    let mut inside = [false; 256];
+    mark(hir, &mut inside);
+    Box::new(inside.map(|i| !i))
 }
 
 /// The groups of one match, found by [`Patterns::groups`]: (name, start, end).
@@ -172,6 +209,19 @@ impl Patterns {
             Trigger::Last => (200, 200, Anchored::No),
         };
         let mut ws = floor_char(text, ks.saturating_sub(before));
+        let mut we = ceil_char(text, ke.saturating_add(after).min(ks.saturating_add(KEYED_REACH)).min(text.len()));
+        // A match that holds the word holds none of the bytes outside its
+        // expression: it lies between the nearest ones (a line's end, a
+        // comma, a digit for a name), and the search reads only that far.
+        if let Some(dfa) = self.keyed_dfa.get(j) {
+            let b = text.as_bytes();
+            if let Some(i) = b.get(ws..ks).and_then(|w| w.iter().rposition(|&c| dfa.outside[usize::from(c)])) {
+                ws = ceil_char(text, ws + i + 1);
+            }
+            if let Some(i) = b.get(ke..we).and_then(|w| w.iter().position(|&c| dfa.outside[usize::from(c)])) {
+                we = ke + i;
+            }
+        }
         if anchored == Anchored::No {
             // No match of this alternative starts between the earlier
             // window's start and `from` but those already read.
@@ -180,7 +230,6 @@ impl Patterns {
             }
             ws = ws.max(*from);
         }
-        let we = ceil_char(text, ke.saturating_add(after).min(ks.saturating_add(KEYED_REACH)).min(text.len()));
         let mut pos = ws;
         while let Some((start, end)) = self.keyed_find(j, re, text, pos..we, anchored, ks) {
             if start > ks {
@@ -514,7 +563,8 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
                 if keyed_dfa.len() != j {
                     return Err("the keyed DFAs are out of order".into());
                 }
-                keyed_dfa.push(KeyedDfa::new(dfa, KEYED.get(j).ok_or("no such keyed alternative")?.find)?);
+                let expr = spec.patterns.first().ok_or("a keyed DFA without its expression")?;
+                keyed_dfa.push(KeyedDfa::new(dfa, KEYED.get(j).ok_or("no such keyed alternative")?.find, expr)?);
             }
             Role::KeyedStart(j) => {
                 let Some(k) = keyed_dfa.get_mut(j) else { return Err("a reverse DFA before its forward one".into()) };
@@ -674,6 +724,21 @@ mod tests {
         }
     }
 
+    /// The bytes outside an expression are those none of its literals and
+    /// classes holds, whatever the case and look-around.
+    #[test]
+    fn outside_bytes_are_those_no_match_holds() {
+        let hir =
+            regex_automata::util::syntax::parse_with(r"(?-u:\b)(?i:ab)[0-9]+[\t\n ]\.|é", &bytes()).expect("parses");
+        let outside = outside_bytes(&hir);
+        for b in [b'a', b'A', b'B', b'0', b'9', b'\t', b'\n', b' ', b'.', 0xC3, 0xA9] {
+            assert!(!outside[usize::from(b)], "{b:#x}");
+        }
+        for b in [b'c', b'C', b',', b'\r', b'-', b'_', 0xC2, 0x80] {
+            assert!(outside[usize::from(b)], "{b:#x}");
+        }
+    }
+
     /// Every match of a keyed alternative's own expression that holds one
     /// of its trigger words is what [`Patterns::keyed_match`] finds from
     /// that word.
@@ -718,6 +783,8 @@ mod tests {
                         Some((p.keyed[j], m.start(), m.end())),
                         "{text:?}"
                     );
+                    let outside = &p.keyed_dfa[j].outside;
+                    assert!(!text.as_bytes()[m.range()].iter().any(|&b| outside[usize::from(b)]), "{text:?}");
                     found += 1;
                 }
                 // Words in order, the search carried from one to the next
