@@ -1,7 +1,7 @@
 //! Compiles the PHI pattern set into full DFAs and embeds them in the
 //! library (`$OUT_DIR/patterns.dfa`, indexed by `$OUT_DIR/patterns_index.rs`),
 //! so that detection never builds DFA states at run time: the first text
-//! a process reads is searched as fast as the thousandth.
+//! a process reads takes the same steps as the thousandth.
 
 use std::error::Error;
 use std::fmt::Write as _;

@@ -210,18 +210,6 @@ impl Patterns {
         };
         let mut ws = floor_char(text, ks.saturating_sub(before));
         let mut we = ceil_char(text, ke.saturating_add(after).min(ks.saturating_add(KEYED_REACH)).min(text.len()));
-        // A match that holds the word holds none of the bytes outside its
-        // expression: it lies between the nearest ones (a line's end, a
-        // comma, a digit for a name), and the search reads only that far.
-        if let Some(dfa) = self.keyed_dfa.get(j) {
-            let b = text.as_bytes();
-            if let Some(i) = b.get(ws..ks).and_then(|w| w.iter().rposition(|&c| dfa.outside[usize::from(c)])) {
-                ws = ceil_char(text, ws + i + 1);
-            }
-            if let Some(i) = b.get(ke..we).and_then(|w| w.iter().position(|&c| dfa.outside[usize::from(c)])) {
-                we = ke + i;
-            }
-        }
         if anchored == Anchored::No {
             // No match of this alternative starts between the earlier
             // window's start and `from` but those already read.
@@ -229,6 +217,23 @@ impl Patterns {
                 return None;
             }
             ws = ws.max(*from);
+            // A match that holds the word holds none of the bytes outside
+            // its expression: it lies between the nearest ones (a line's
+            // end, a comma, a digit for a name), and the search starts
+            // after the one before the word. An unanchored DFA would read
+            // on to the window's end: it stops at the one after. (Anchored
+            // searches die at such a byte by themselves.)
+            if let Some(dfa) = self.keyed_dfa.get(j) {
+                let b = text.as_bytes();
+                if let Some(i) = b.get(ws..ks).and_then(|w| w.iter().rposition(|&c| dfa.outside[usize::from(c)])) {
+                    ws = ceil_char(text, ws + i + 1);
+                }
+                if dfa.first.is_none()
+                    && let Some(i) = b.get(ke..we).and_then(|w| w.iter().position(|&c| dfa.outside[usize::from(c)]))
+                {
+                    we = ke + i;
+                }
+            }
         }
         let mut pos = ws;
         while let Some((start, end)) = self.keyed_find(j, re, text, pos..we, anchored, ks) {
