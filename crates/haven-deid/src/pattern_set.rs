@@ -1080,3 +1080,43 @@ pub(crate) fn compile(spec: &Spec) -> Result<dense::DFA<Vec<u32>>, Box<dense::Bu
         thompson::Config::new().nfa_size_limit(Some(64 << 20)).which_captures(WhichCaptures::None).reverse(reverse);
     dense::Builder::new().configure(config).syntax(bytes()).thompson(nfa).build_many(&spec.patterns).map_err(Box::new)
 }
+
+/// The bytes that no match of `expr` can hold, as a bit set: in none of its
+/// literals or classes (a Unicode class holds every non-ASCII byte, to be
+/// safe). A match lies between the nearest such bytes on either side of
+/// any byte of it.
+#[cfg_attr(not(test), allow(dead_code, reason = "called by the build script"))]
+pub(crate) fn outside_bytes(expr: &str) -> Result<[u64; 4], String> {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    fn mark(hir: &Hir, inside: &mut [bool; 256]) {
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => {}
+            HirKind::Literal(lit) => lit.0.iter().for_each(|&b| inside[usize::from(b)] = true),
+            HirKind::Class(Class::Bytes(c)) => {
+                for r in c.iter() {
+                    (r.start()..=r.end()).for_each(|b| inside[usize::from(b)] = true);
+                }
+            }
+            HirKind::Class(Class::Unicode(c)) => {
+                for r in c.iter() {
+                    let ascii = u32::from(r.start())..=u32::from(r.end()).min(0x7F);
+                    ascii.for_each(|b| inside[b as usize] = true);
+                    if u32::from(r.end()) > 0x7F {
+                        inside[0x80..].fill(true);
+                    }
+                }
+            }
+            HirKind::Repetition(r) => mark(&r.sub, inside),
+            HirKind::Capture(c) => mark(&c.sub, inside),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().for_each(|h| mark(h, inside)),
+        }
+    }
+    let hir = syntax::parse_with(expr, &bytes()).map_err(|e| e.to_string())?;
+    let mut inside = [false; 256];
+    mark(&hir, &mut inside);
+    let mut out = [0u64; 4];
+    for (b, _) in inside.iter().enumerate().filter(|(_, i)| !**i) {
+        out[b / 64] |= 1 << (b % 64);
+    }
+    Ok(out)
+}

@@ -85,8 +85,8 @@ struct KeyedDfa {
 }
 
 impl KeyedDfa {
-    fn new(fwd: Dense, find: Find, expr: &str) -> Result<KeyedDfa, Box<dyn std::error::Error + Send + Sync>> {
-        let outside = outside_bytes(&regex_automata::util::syntax::parse_with(expr, &bytes())?);
+    fn new(fwd: Dense, find: Find, outside: &[u64; 4]) -> Result<KeyedDfa, Box<dyn std::error::Error + Send + Sync>> {
+        let outside = Box::new(std::array::from_fn(|b| outside[b / 64] >> (b % 64) & 1 == 1));
         let first = match find {
             Find::Starts => {
                 let mut first = Box::new([false; 256]);
@@ -104,38 +104,6 @@ impl KeyedDfa {
         };
         Ok(KeyedDfa { fwd, start: None, first, outside })
     }
-}
-
-/// The bytes that no match of `hir` can hold: in none of its literals or
-/// classes (a Unicode class holds every non-ASCII byte, to be safe).
-fn outside_bytes(hir: &regex_syntax::hir::Hir) -> Box<[bool; 256]> {
-    use regex_syntax::hir::{Class, HirKind};
-    fn mark(hir: &regex_syntax::hir::Hir, inside: &mut [bool; 256]) {
-        match hir.kind() {
-            HirKind::Empty | HirKind::Look(_) => {}
-            HirKind::Literal(lit) => lit.0.iter().for_each(|&b| inside[usize::from(b)] = true),
-            HirKind::Class(Class::Bytes(c)) => {
-                for r in c.iter() {
-                    (r.start()..=r.end()).for_each(|b| inside[usize::from(b)] = true);
-                }
-            }
-            HirKind::Class(Class::Unicode(c)) => {
-                for r in c.iter() {
-                    let ascii = u32::from(r.start())..=u32::from(r.end()).min(0x7F);
-                    ascii.for_each(|b| inside[b as usize] = true);
-                    if u32::from(r.end()) > 0x7F {
-                        inside[0x80..].fill(true);
-                    }
-                }
-            }
-            HirKind::Repetition(r) => mark(&r.sub, inside),
-            HirKind::Capture(c) => mark(&c.sub, inside),
-            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().for_each(|h| mark(h, inside)),
-        }
-    }
-    let mut inside = [false; 256];
-    mark(hir, &mut inside);
-    Box::new(inside.map(|i| !i))
 }
 
 /// The groups of one match, found by [`Patterns::groups`]: (name, start, end).
@@ -568,8 +536,8 @@ fn build() -> Result<Patterns, Box<dyn std::error::Error + Send + Sync>> {
                 if keyed_dfa.len() != j {
                     return Err("the keyed DFAs are out of order".into());
                 }
-                let expr = spec.patterns.first().ok_or("a keyed DFA without its expression")?;
-                keyed_dfa.push(KeyedDfa::new(dfa, KEYED.get(j).ok_or("no such keyed alternative")?.find, expr)?);
+                let outside = embedded::KEYED_OUTSIDE.get(j).ok_or("a keyed DFA without its outside bytes")?;
+                keyed_dfa.push(KeyedDfa::new(dfa, KEYED.get(j).ok_or("no such keyed alternative")?.find, outside)?);
             }
             Role::KeyedStart(j) => {
                 let Some(k) = keyed_dfa.get_mut(j) else { return Err("a reverse DFA before its forward one".into()) };
@@ -721,6 +689,12 @@ mod tests {
             let (bytes, pad) = dfa.to_bytes_native_endian();
             assert!(bytes.get(pad..) == embedded::BLOB.bytes.get(at..at + len), "{:?} differs", spec.role);
         }
+        let keyed = set.specs.iter().filter_map(|s| match s.role {
+            Role::Keyed(_) => s.patterns.first(),
+            _ => None,
+        });
+        let outside: Vec<[u64; 4]> = keyed.map(|p| outside_bytes(p).expect("parses")).collect();
+        assert_eq!(outside, embedded::KEYED_OUTSIDE, "the embedded outside bytes are not the set's");
         let p = patterns().expect("patterns");
         assert_eq!(p.keyed_dfa.len(), KEYED.len());
         for (key, dfa) in KEYED.iter().zip(&p.keyed_dfa) {
@@ -733,14 +707,13 @@ mod tests {
     /// classes holds, whatever the case and look-around.
     #[test]
     fn outside_bytes_are_those_no_match_holds() {
-        let hir =
-            regex_automata::util::syntax::parse_with(r"(?-u:\b)(?i:ab)[0-9]+[\t\n ]\.|é", &bytes()).expect("parses");
-        let outside = outside_bytes(&hir);
+        let outside = outside_bytes(r"(?-u:\b)(?i:ab)[0-9]+[\t\n ]\.|é").expect("parses");
+        let has = |b: u8| outside[usize::from(b / 64)] >> (b % 64) & 1 == 1;
         for b in [b'a', b'A', b'B', b'0', b'9', b'\t', b'\n', b' ', b'.', 0xC3, 0xA9] {
-            assert!(!outside[usize::from(b)], "{b:#x}");
+            assert!(!has(b), "{b:#x}");
         }
         for b in [b'c', b'C', b',', b'\r', b'-', b'_', 0xC2, 0x80] {
-            assert!(outside[usize::from(b)], "{b:#x}");
+            assert!(has(b), "{b:#x}");
         }
     }
 
