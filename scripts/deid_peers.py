@@ -2,9 +2,9 @@
 """Runs Microsoft Presidio (spaCy small model), scrubadub and Haven on the
 same labelled corpus in one run, single-threaded, and prints throughput
 (MB/s, notes/s) and span-level precision/recall side by side. Each tool is
-timed on a first pass over the corpus and on a second pass (what a
-process's first texts cost, with cold caches, and what a long-running
-service sees).
+timed on a first pass over the corpus (texts new to the process) and on
+the passes after it (the same texts again: on a small corpus, texts the
+processor has just read, which its caches and branch predictors hold).
 
     scripts/deid_peers.py --haven target/release/haven FILE.jsonl [FILE.jsonl ...]
 
@@ -56,8 +56,9 @@ def score(docs, preds):
 
 def two_passes(analyze, texts, budget=60.0):
     """Times a first pass over the corpus and the passes after it, with
-    whatever the tool builds lazily already built (what a long-running
-    service sees): the best of up to three, as long as they take under
+    whatever the tool builds lazily already built (as in a long-running
+    service, though a service's texts are new each time and these are
+    not): the best of up to three, as long as they take under
     `budget` seconds in all (the machines are shared: one pass can land in
     a slow spell, and Haven's figures are best of five)."""
     t = time.perf_counter()
