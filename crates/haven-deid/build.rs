@@ -33,18 +33,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     index.push_str("];\n");
     // Per keyed alternative, the bytes its matches cannot hold (parsing the
     // expressions at start-up took 12M instructions).
-    let keyed: Vec<&String> = set
-        .specs
-        .iter()
-        .filter_map(|s| match s.role {
-            pattern_set::Role::Keyed(_) => s.patterns.first(),
-            _ => None,
-        })
-        .collect();
+    let outside = pattern_set::keyed_outside(&set)?;
     index.push_str("/// Per entry of `KEYED`, the bytes no match of it can hold (a bit per byte).\n");
-    let _ = writeln!(index, "pub(crate) const KEYED_OUTSIDE: [[u64; 4]; {}] = [", keyed.len());
-    for expr in keyed {
-        let bits = pattern_set::outside_bytes(expr)?;
+    let _ = writeln!(index, "pub(crate) const KEYED_OUTSIDE: [[u64; 4]; {}] = [", outside.len());
+    for bits in outside {
         let _ = writeln!(index, "    [{:#x}, {:#x}, {:#x}, {:#x}],", bits[0], bits[1], bits[2], bits[3]);
     }
     index.push_str("];\n");

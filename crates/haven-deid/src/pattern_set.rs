@@ -637,6 +637,9 @@ pub(crate) const KEYED: [Keyed; 12] = [
     },
 ];
 
+/// An age from 90 to 149.
+const AGE_OVER_89: &str = r"(?:9[0-9]|1[0-4][0-9])";
+
 /// An alternative whose groups its handler reads, cut into consecutive
 /// parts, each a group (named) or not (""): the groups are found by
 /// matching the parts one after the other (see [`Patterns::groups`]).
@@ -667,12 +670,12 @@ pub(crate) fn parts(alt: Alt) -> Vec<(&'static str, String)> {
         ],
         // Ages, cities and postcodes: the value after its context.
         Alt::AgeYears => vec![
-            ("agen1", format!(r"{B}(?:9[0-9]|1[0-4][0-9])")),
+            ("agen1", format!(r"{B}{AGE_OVER_89}")),
             ("", format!(r"(?:(?:[ \t]*-?[ \t]*)(?i:years?|yrs?|yo|y/o|y\.o\.|-year|year)|M|[ \t]?yo[MF]){B}")),
         ],
         Alt::AgeAged => vec![
             ("", format!(r"{B}(?i:aged?|age:|age\s+of)[ \t]*")),
-            ("agen2", format!(r"(?:9[0-9]|1[0-4][0-9]){B}")),
+            ("agen2", format!(r"{AGE_OVER_89}{B}")),
         ],
         Alt::CityPostal => vec![
             ("", format!(r"{B}(?:in|IN)[ \t]+")),
@@ -1079,6 +1082,17 @@ pub(crate) fn compile(spec: &Spec) -> Result<dense::DFA<Vec<u32>>, Box<dense::Bu
     let nfa =
         thompson::Config::new().nfa_size_limit(Some(64 << 20)).which_captures(WhichCaptures::None).reverse(reverse);
     dense::Builder::new().configure(config).syntax(bytes()).thompson(nfa).build_many(&spec.patterns).map_err(Box::new)
+}
+
+/// Per entry of [`KEYED`], in order, the bytes no match of it can hold
+/// ([`outside_bytes`] of its expression).
+#[cfg_attr(not(test), allow(dead_code, reason = "called by the build script"))]
+pub(crate) fn keyed_outside(set: &Set) -> Result<Vec<[u64; 4]>, String> {
+    let keyed = set.specs.iter().filter_map(|s| match s.role {
+        Role::Keyed(_) => s.patterns.first(),
+        _ => None,
+    });
+    keyed.map(|p| outside_bytes(p)).collect()
 }
 
 /// The bytes that no match of `expr` can hold, as a bit set: in none of its

@@ -689,11 +689,7 @@ mod tests {
             let (bytes, pad) = dfa.to_bytes_native_endian();
             assert!(bytes.get(pad..) == embedded::BLOB.bytes.get(at..at + len), "{:?} differs", spec.role);
         }
-        let keyed = set.specs.iter().filter_map(|s| match s.role {
-            Role::Keyed(_) => s.patterns.first(),
-            _ => None,
-        });
-        let outside: Vec<[u64; 4]> = keyed.map(|p| outside_bytes(p).expect("parses")).collect();
+        let outside = keyed_outside(&set).expect("parses");
         assert_eq!(outside, embedded::KEYED_OUTSIDE, "the embedded outside bytes are not the set's");
         let p = patterns().expect("patterns");
         assert_eq!(p.keyed_dfa.len(), KEYED.len());
