@@ -69,6 +69,7 @@ impl Detector {
                 if scratch.words.low_buf.capacity() > SCRATCH_KEEP {
                     scratch.words = Words::default();
                     scratch.scanned = Vec::new();
+                    scratch.spans = Vec::new();
                 }
                 spans
             }
@@ -78,15 +79,22 @@ impl Detector {
     }
 
     fn detect_in(&self, text: &str, scratch: &mut Scratch) -> Vec<Span> {
-        let mut spans = Vec::new();
+        // Spans are gathered in the thread's buffer and only the result is
+        // allocated, once, at its size: a vector grown span by span took a
+        // new block at each doubling, and on text the processor has not
+        // seen, new blocks are memory misses.
+        let spans = &mut scratch.spans;
+        spans.clear();
         scratch.words.read(text, &mut scratch.recent);
         if let Some(p) = patterns() {
-            pattern_pass(p, text, &scratch.words, &mut scratch.caps, &mut scratch.scanned, &mut spans);
+            pattern_pass(p, text, &scratch.words, &mut scratch.caps, &mut scratch.scanned, spans);
         }
-        token_pass(dict::dicts(), text, &scratch.words, &mut spans);
-        let mut merged = merge(spans);
-        merged.retain(|s| s.score >= self.config.min_score);
-        merged
+        token_pass(dict::dicts(), text, &scratch.words, spans);
+        merge(spans);
+        let keep = |s: &&Span| s.score >= self.config.min_score;
+        let mut out = Vec::with_capacity(spans.iter().filter(keep).count());
+        out.extend(spans.iter().filter(keep).copied());
+        out
     }
 }
 
@@ -96,13 +104,21 @@ fn push(spans: &mut Vec<Span>, start: usize, end: usize, kind: PhiType, score: f
     }
 }
 
-/// The lower-cased word (letters only) that ends just before `pos`, looking
-/// back at most `window` bytes on the same line.
-fn words_before(text: &str, pos: usize, window: usize) -> String {
-    let from = floor_char(text, pos.saturating_sub(window));
-    let s = text.get(from..pos).unwrap_or("");
-    let s = s.rsplit('\n').next().unwrap_or("");
-    s.to_ascii_lowercase()
+/// The text before `pos` in lower case, at most `window` bytes back and on
+/// the same line. `low` is the text in ASCII lower case ([`Lowered::low`]).
+fn words_before(low: &str, pos: usize, window: usize) -> &str {
+    let from = floor_char(low, pos.saturating_sub(window));
+    let s = low.get(from..pos).unwrap_or("");
+    s.rsplit('\n').next().unwrap_or("")
+}
+
+/// A text with its ASCII lower-case form, byte for byte at the same
+/// offsets (so on the same char boundaries): match handlers compare words
+/// in it without a lower-case copy each.
+#[derive(Clone, Copy)]
+struct Lowered<'a> {
+    text: &'a str,
+    low: &'a str,
 }
 
 fn last_word(s: &str) -> &str {
@@ -127,8 +143,8 @@ fn is_code_context(before: &str) -> bool {
         || before.contains("loinc")
 }
 
-fn label_kind(label: &str) -> PhiType {
-    let l = label.to_ascii_lowercase();
+/// The type of identifier a label (in lower case) names.
+fn label_kind(l: &str) -> PhiType {
     let has = |w: &str| contains_short(l.as_bytes(), w.as_bytes());
     if has("medical record")
         || has("med rec")
@@ -337,8 +353,9 @@ fn pattern_pass(
         caps.resize_with(p.alts.len(), || None);
     }
     p.matches_into(text, scanned);
+    let src = Lowered { text, low: words.low_text(text) };
     for &(k, s0, e0) in scanned.iter() {
-        on_match(p, text, k, s0, e0, caps, spans);
+        on_match(p, src, k, s0, e0, caps, spans);
     }
     // The keyed alternatives, from their trigger words: each word once per
     // alternative, unless a match already holds it. A label glued to its
@@ -377,7 +394,7 @@ fn pattern_pass(
                 consumed.push((t.start, s, e));
             }
             *d = e;
-            on_match(p, text, k, s, e, caps, spans);
+            on_match(p, src, k, s, e, caps, spans);
         }
     }
 }
@@ -385,7 +402,7 @@ fn pattern_pass(
 /// One match of alternative `k` at `s0..e0`: checks and context, then its span.
 fn on_match(
     p: &Patterns,
-    text: &str,
+    src: Lowered<'_>,
     k: usize,
     s0: usize,
     e0: usize,
@@ -393,6 +410,7 @@ fn on_match(
     spans: &mut Vec<Span>,
 ) {
     use regex_automata::{Anchored, Input};
+    let Lowered { text, low } = src;
     // The scan says which alternative matched; only one with groups
     // runs again, anchored on the matched stretch, to find them. A capture
     // run costs some thousands of instructions, so alternatives whose parts
@@ -433,7 +451,7 @@ fn on_match(
             }
         }
         Alt::Ipv4 => {
-            let before = words_before(text, s, 24);
+            let before = words_before(low, s, 24);
             // Version numbers and dotted codes: keep addresses that look
             // like addresses (not 1.2.3.4-style small numbers without context).
             let ctx = before.contains("ip")
@@ -474,8 +492,8 @@ fn on_match(
             if nd == 0 || val.len() < 3 {
                 return;
             }
-            let mut kind = label_kind(l.2);
-            let ll = l.2.to_ascii_lowercase();
+            let ll = low.get(l.0..l.1).unwrap_or("");
+            let mut kind = label_kind(ll);
             // A bare "ID"/"identifier" label needs a value that looks like one.
             if kind == PhiType::OtherId && (ll == "id" || ll == "identifier") && nd < 4 {
                 return;
@@ -503,7 +521,7 @@ fn on_match(
         }
         Alt::Ssn => {
             if ssn_ok(t) {
-                let before = words_before(text, s, 30);
+                let before = words_before(low, s, 30);
                 let ctx = before.contains("ssn") || before.contains("social") || before.contains("ss#");
                 push(spans, s, e, PhiType::Ssn, if ctx { 0.99 } else { 0.85 }, "ssn");
             }
@@ -516,17 +534,16 @@ fn on_match(
             };
             if alt == Alt::DateMonthFirst || alt == Alt::DateDayFirst {
                 // "may 5 mg": a modal verb and a dose, not a date.
-                let lower = t2.to_ascii_lowercase();
-                if lower.starts_with("may ") && t2.starts_with('m') {
+                if t2.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("may ")) && t2.starts_with('m') {
                     return;
                 }
-                let after = text.get(e..).unwrap_or("").trim_start();
-                let unit = after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
+                let after = low.get(e..).unwrap_or("").trim_start();
+                let unit = after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
                 if [
                     "mg", "mcg", "ml", "units", "unit", "g", "kg", "mmol", "meq", "tablets", "tabs", "times", "days",
                     "weeks", "hours", "years",
                 ]
-                .contains(&unit.as_str())
+                .contains(&unit)
                 {
                     return;
                 }
@@ -535,8 +552,8 @@ fn on_match(
         }
         Alt::DateDots => push(spans, s, e, PhiType::Date, 0.8, "date_dots"),
         Alt::DateMonthDay => {
-            let before = words_before(text, s, 24);
-            let w = last_word(&before);
+            let before = words_before(low, s, 24);
+            let w = last_word(before);
             let after = text.get(e..).unwrap_or("");
             let followed_by_number = after.trim_start().starts_with(|c: char| c.is_ascii_digit());
             // A past participle before it ("extubated 8/16", "started 3/4")
@@ -607,14 +624,14 @@ fn on_match(
         }
         Alt::PoBox => push(spans, s, e, PhiType::Location, 0.9, "po_box"),
         Alt::Unit => push(spans, s, e, PhiType::Location, 0.75, "unit"),
-        Alt::Facility => facility(text, s, e, spans),
+        Alt::Facility => facility(src, s, e, spans),
         Alt::County => push(spans, s, e, PhiType::Location, 0.85, "county"),
         Alt::Card => {
             let n = digits(t).count();
             if (13..=19).contains(&n) && luhn_ok(t) {
                 push(spans, s, e, PhiType::Account, 0.95, "card_luhn");
             } else {
-                long_number(text, s, e, spans);
+                long_number(low, text, s, e, spans);
             }
         }
         Alt::Iban => {
@@ -623,14 +640,14 @@ fn on_match(
             }
         }
         Alt::Phone => {
-            let before = words_before(text, s, 20);
+            let before = words_before(low, s, 20);
             let fax = before.contains("fax");
             push(spans, s, e, if fax { PhiType::Fax } else { PhiType::Phone }, 0.9, if fax { "fax" } else { "phone" });
         }
         Alt::PhoneTrailing => {
             // The number without its trailing label word.
             let num_end = t.rfind(|c: char| c.is_ascii_digit()).map_or(0, |i| i + 1);
-            let fax = t[num_end..].to_ascii_lowercase().contains("fax");
+            let fax = low.get(s + num_end..e).is_some_and(|w| w.contains("fax"));
             if (7..=15).contains(&digits(t).count()) {
                 push(
                     spans,
@@ -652,10 +669,10 @@ fn on_match(
             }
         }
         Alt::Zip => {
-            let before = words_before(text, s, 40);
+            let before = words_before(low, s, 40);
             let zip5 = t.get(..5).unwrap_or(t);
             let label = before.contains("zip") || before.contains("postal");
-            if label || (dict::is_known_zip(zip5) && state_before(&before)) {
+            if label || (dict::is_known_zip(zip5) && state_before(before)) {
                 push(spans, s, e, PhiType::Location, 0.9, "zip");
             }
         }
@@ -669,10 +686,10 @@ fn on_match(
                 push(spans, s, e, PhiType::VehicleId, 0.9, "vin_checksum");
             }
         }
-        Alt::LongNumber => long_number(text, s, e, spans),
+        Alt::LongNumber => long_number(low, text, s, e, spans),
         Alt::AlnumId => {
-            let before = words_before(text, s, 24);
-            if !is_code_context(&before) {
+            let before = words_before(low, s, 24);
+            if !is_code_context(before) {
                 push(spans, s, e, PhiType::OtherId, 0.6, "alnum_id");
             }
         }
@@ -837,9 +854,9 @@ fn trailing_postcode(line: &str) -> Option<(usize, usize)> {
     words_ok.then(|| (toks[first_code].0, t.len()))
 }
 
-fn long_number(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
-    let before = words_before(text, s, 24);
-    if is_code_context(&before) {
+fn long_number(low: &str, text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
+    let before = words_before(low, s, 24);
+    if is_code_context(before) {
         return;
     }
     let t = text.get(s..e).unwrap_or("");
@@ -885,13 +902,14 @@ fn generic_facility_words() -> &'static dict::FxSet<&'static str> {
     SET.get_or_init(|| GENERIC_FACILITY_WORDS.split_whitespace().collect())
 }
 
-fn facility(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
-    let t = text.get(s..e).unwrap_or("");
+fn facility(src: Lowered<'_>, s: usize, e: usize, spans: &mut Vec<Span>) {
+    let Lowered { text, low } = src;
+    let t = low.get(s..e).unwrap_or("");
     // "Tufts Health Plan", "Blue Cross ... Health Insurance": payers, not places.
     let next = text.get(e..).unwrap_or("").trim_start();
-    let first = t.split(' ').next().unwrap_or("").to_ascii_lowercase();
+    let first = t.split(' ').next().unwrap_or("");
     if ["Plan", "Insurance", "Net", "Alliance", "PLAN", "INSURANCE"].iter().any(|w| next.starts_with(w))
-        || PAYERS.contains(&first.as_str())
+        || PAYERS.contains(&first)
     {
         return;
     }
@@ -899,9 +917,8 @@ fn facility(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
     let mut meaningful = false;
     let mut stripping = true;
     let mut offset = 0;
-    for w in t.split(' ') {
-        let lw = w.to_ascii_lowercase();
-        let generic = generic_facility_words().contains(lw.as_str());
+    for lw in t.split(' ') {
+        let generic = generic_facility_words().contains(lw);
         let keyword = [
             "hospital",
             "clinic",
@@ -922,16 +939,16 @@ fn facility(text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
             "surgery",
             "urgent",
         ]
-        .contains(&lw.as_str());
+        .contains(&lw);
         if stripping && generic && !keyword {
-            start = s + offset + w.len() + 1;
+            start = s + offset + lw.len() + 1;
         } else {
             stripping = false;
         }
         if !generic && !keyword && !lw.is_empty() {
             meaningful = true;
         }
-        offset += w.len() + 1;
+        offset += lw.len() + 1;
     }
     if meaningful && start < e {
         push(spans, start, e, PhiType::Location, 0.85, "facility");
@@ -1409,6 +1426,8 @@ const W_PLACE_START: u16 = 1 << 10;
 const W_ENGLISH: u16 = 1 << 11;
 /// A place name of one word.
 const W_PLACE: u16 = 1 << 12;
+/// A word after the first of a dictionary place name ("francisco").
+const W_PLACE_NEXT: u16 = 1 << 13;
 
 /// Every word any dictionary or word list knows, with all it knows about
 /// it: one hash look-up per token instead of one per list and question.
@@ -1505,6 +1524,7 @@ fn lexicon() -> &'static Lexicon {
         NAME_PHRASE_PAIRS.iter().for_each(|(_, w)| add(w, W_PAIR_END));
         d.places.iter().filter_map(|p| p.split(' ').next()).for_each(|w| add(w, W_PLACE_START));
         d.places.iter().filter(|p| !p.contains(' ')).for_each(|w| add(w, W_PLACE));
+        d.places.iter().flat_map(|p| p.split(' ').skip(1)).for_each(|w| add(w, W_PLACE_NEXT));
         for (j, key) in KEYED.iter().enumerate() {
             key.words.iter().for_each(|w| m.entry(w).keys |= 1 << j);
         }
@@ -1533,6 +1553,15 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn low(&self, i: usize) -> &str {
         self.lows.get(i).and_then(|&(a, b)| self.low_buf.get(a..b)).unwrap_or("")
+    }
+    /// Words `i..=j` in lower case as one stretch of the lower-case text,
+    /// when each is its own range there and one space parts them.
+    fn low_run(&self, i: usize, j: usize) -> Option<&str> {
+        let lows = self.lows.get(i..=j)?;
+        let b = self.low_buf.as_bytes();
+        let apart = lows.windows(2).all(|w| w[0].1 + 1 == w[1].0 && b.get(w[0].1) == Some(&b' '));
+        let (first, last) = (lows.first()?, lows.last()?);
+        apart.then(|| self.low_buf.get(first.0..last.1)).flatten()
     }
     fn cap(&self, i: usize) -> bool {
         self.toks.get(i).is_some_and(|t| matches!(t.case, Case::Title | Case::Upper))
@@ -1632,6 +1661,11 @@ struct Words {
 }
 
 impl Words {
+    /// `text` (the text last read) in ASCII lower case, at the same offsets.
+    fn low_text<'s>(&'s self, text: &'s str) -> &'s str {
+        self.low_buf.get(..text.len()).unwrap_or(text)
+    }
+
     /// Reads `text` into these buffers (their allocations are reused),
     /// looking words up through `recent` (see [`Lexicon::infos`]).
     fn read(&mut self, text: &str, recent: &mut [(u128, WordInfo)]) {
@@ -1650,6 +1684,8 @@ struct Scratch {
     caps: Vec<Option<Captures>>,
     /// The scan's matches in the text at hand.
     scanned: Vec<(usize, usize, usize)>,
+    /// Spans found in the text at hand, before they are merged.
+    spans: Vec<Span>,
     /// Recent lexicon look-ups by short key (0: empty). Running text
     /// repeats a few thousand words; this table (256 KB) stays in the
     /// core's cache, the lexicon (megabytes) does not.
@@ -2287,24 +2323,37 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     if !cx.has(i, W_PLACE_START) {
         return None;
     }
-    // Longest dictionary place starting at token i.
+    // Longest dictionary place starting at token i. Only words that occur
+    // after the first in some place name extend it, and the key is the
+    // words' own stretch of the lower-case text when one space parts them
+    // (no copy): most capitalised words start some place name, and the
+    // look-ups and copies for the word after them were a fifth of the
+    // first pass's memory misses outside the DFAs and the lexicon.
     let mut best = None;
-    // One word is looked up as it is; a key is built only for more.
     let mut key = String::new();
     for len in 1..=cx.d.place_words.min(4) {
         let j = i + len - 1;
-        if j >= n || !cx.cap(j) || (len > 1 && !cx.adjacent(j - 1)) {
+        if j >= n || !cx.cap(j) || (len > 1 && !(cx.adjacent(j - 1) && cx.has(j, W_PLACE_NEXT))) {
             break;
         }
         let found = if len == 1 {
             cx.has(j, W_PLACE)
         } else {
-            if len == 2 {
-                key.push_str(cx.low(i));
+            match cx.low_run(i, j) {
+                Some(run) if key.is_empty() => cx.d.places.contains(run),
+                _ => {
+                    if key.is_empty() {
+                        key.push_str(cx.low(i));
+                        for k in i + 1..j {
+                            key.push(' ');
+                            key.push_str(cx.low(k));
+                        }
+                    }
+                    key.push(' ');
+                    key.push_str(cx.low(j));
+                    cx.d.places.contains(key.as_str())
+                }
             }
-            key.push(' ');
-            key.push_str(cx.low(j));
-            cx.d.places.contains(key.as_str())
         };
         if found {
             best = Some(j);
@@ -2314,10 +2363,17 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     let t = cx.toks[i];
     let end = cx.toks[j].end;
     let after = cx.text.get(end..).unwrap_or("");
+    // ", MA" or ", Massachusetts" after it (any case).
     let state_after = after.strip_prefix(',').map(str::trim_start).is_some_and(|r| {
-        let w: String = r.chars().take_while(|c| c.is_ascii_alphabetic() || *c == ' ').collect();
-        let up = w.split(' ').next().unwrap_or("").to_ascii_uppercase();
-        is_state_code(&up) || STATE_NAMES.iter().any(|s| w.to_ascii_lowercase().starts_with(s))
+        let w =
+            r.get(..r.bytes().position(|c| !(c.is_ascii_alphabetic() || c == b' ')).unwrap_or(r.len())).unwrap_or("");
+        let first = w.split(' ').next().unwrap_or("");
+        let code = first.len() == 2
+            && STATES
+                .as_bytes()
+                .chunks(3)
+                .any(|c| c.get(..2).is_some_and(|c| c.eq_ignore_ascii_case(first.as_bytes())));
+        code || STATE_NAMES.iter().any(|s| w.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)))
     });
     let single = i == j;
     // A single word that is also a frequent surname ("Smith", "Jackson") needs
@@ -2348,7 +2404,7 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
 
 /// Sorts spans and resolves overlaps: the higher score wins, then the
 /// longer span; spans of the same type that overlap or touch are joined.
-fn merge(mut spans: Vec<Span>) -> Vec<Span> {
+fn merge(spans: &mut Vec<Span>) {
     spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     // In place: each span is folded into the last one kept when they overlap.
     spans.dedup_by(|s, last| {
@@ -2371,7 +2427,6 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
     // A replacement can start after an earlier kept span ended but overlap
     // the one before it; one more pass keeps the output non-overlapping.
     spans.dedup_by(|s, last| s.start < last.end);
-    spans
 }
 
 #[cfg(test)]
