@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use haven_deid::eval::{self, Evaluation, Labelled};
 use haven_deid::{
     CharSpan, DeidOptions, DeidReport, Deidentifier, Detector, DetectorConfig, InMemoryVault, Operator, PhiType,
-    Policy, PseudonymKey, TokenVault, to_char_spans,
+    Policy, PseudonymKey, TokenVault, char_spans, to_char_spans,
 };
 use serde_json::Value;
 
@@ -374,10 +374,13 @@ fn code_points_of(text: &str) -> usize {
 fn detect(input: &InputArgs, min_score: f32, rules: bool) -> Result<()> {
     let det = Detector::new(DetectorConfig { min_score });
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    // One vector of spans for every text.
+    let mut found = Vec::new();
     if input.jsonl {
         for_each_text(input, &mut |text| {
             out.write_all(b"{\"spans\":[")?;
-            for (k, s) in to_char_spans(text, &det.detect(text), 0, rules).iter().enumerate() {
+            det.detect_into(text, &mut found);
+            for (k, s) in char_spans(text, &found, 0, rules).enumerate() {
                 if k > 0 {
                     out.write_all(b",")?;
                 }
@@ -398,7 +401,8 @@ fn detect(input: &InputArgs, min_score: f32, rules: bool) -> Result<()> {
                 out.write_all(b"{\"spans\":[")?;
                 opened = true;
             }
-            for s in to_char_spans(text, &det.detect(text), base, rules) {
+            det.detect_into(text, &mut found);
+            for s in char_spans(text, &found, base, rules) {
                 if !first {
                     out.write_all(b",")?;
                 }

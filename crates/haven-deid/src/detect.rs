@@ -57,30 +57,38 @@ impl Detector {
     /// Every identifier in `text` as sorted, non-overlapping byte spans on
     /// `char` boundaries. Linear in the length of `text`.
     pub fn detect(&self, text: &str) -> Vec<Span> {
+        let mut out = Vec::new();
+        self.detect_into(text, &mut out);
+        out
+    }
+
+    /// [`Detector::detect`] into `out` (cleared first), whose allocation a
+    /// caller going through many texts reuses.
+    pub fn detect_into(&self, text: &str, out: &mut Vec<Span>) {
+        out.clear();
         if text.is_empty() {
-            return Vec::new();
+            return;
         }
         SCRATCH.with(|slot| match slot.try_borrow_mut() {
             Ok(mut scratch) => {
                 if scratch.recent.is_empty() {
                     scratch.recent = vec![(0, WordInfo::default()); WORD_CACHE_SLOTS];
                 }
-                let spans = self.detect_in(text, &mut scratch);
+                self.detect_in(text, &mut scratch, out);
                 if scratch.words.low_buf.capacity() > SCRATCH_KEEP {
                     scratch.words = Words::default();
                     scratch.scanned = Vec::new();
                     scratch.spans = Vec::new();
                 }
-                spans
             }
             // Re-entered on this thread: buffers of its own.
-            Err(_) => self.detect_in(text, &mut Scratch::default()),
+            Err(_) => self.detect_in(text, &mut Scratch::default(), out),
         })
     }
 
-    fn detect_in(&self, text: &str, scratch: &mut Scratch) -> Vec<Span> {
-        // Spans are gathered in the thread's buffer and only the result is
-        // allocated, once, at its size: a vector grown span by span took a
+    fn detect_in(&self, text: &str, scratch: &mut Scratch, out: &mut Vec<Span>) {
+        // Spans are gathered in the thread's buffer and the result is
+        // reserved once, at its size: a vector grown span by span took a
         // new block at each doubling, and on text the processor has not
         // seen, new blocks are memory misses.
         let spans = &mut scratch.spans;
@@ -92,9 +100,8 @@ impl Detector {
         token_pass(dict::dicts(), text, &scratch.words, spans);
         merge(spans);
         let keep = |s: &&Span| s.score >= self.config.min_score;
-        let mut out = Vec::with_capacity(spans.iter().filter(keep).count());
+        out.reserve_exact(spans.iter().filter(keep).count());
         out.extend(spans.iter().filter(keep).copied());
-        out
     }
 }
 
@@ -578,7 +585,7 @@ fn on_match(
             // A quoted line starts with "> "; the span starts at the number.
             let s = s + t.find(|c: char| c.is_alphanumeric()).unwrap_or(0);
             let e = s + text.get(s..e).unwrap_or("").trim_end().len();
-            if address_words_ok(text, s, e) {
+            if address_words_ok(src, s, e) {
                 let (score, rule) = match alt {
                     Alt::StreetPrefix => (0.85, "street_type_first"),
                     Alt::StreetEnding => (0.85, "street_type_last"),
@@ -589,14 +596,14 @@ fn on_match(
         }
         Alt::AddressContext => {
             if let Some(v) = group("addr")
-                && address_words_ok(text, v.0, v.1)
+                && address_words_ok(src, v.0, v.1)
             {
                 push(spans, v.0, v.1, PhiType::Location, 0.8, "address_context");
             }
         }
         Alt::CityPostal => {
             if let Some(v) = group("city")
-                && address_words_ok(text, v.0, v.1)
+                && address_words_ok(src, v.0, v.1)
                 && !text.get(v.0..v.1).unwrap_or("").split_whitespace().any(|w| {
                     let l = w.to_lowercase();
                     dict::dicts().common.contains(l.as_str()) || STATE_NAMES.contains(&l.as_str())
@@ -606,7 +613,7 @@ fn on_match(
             }
         }
         Alt::StreetNamed => {
-            if address_words_ok(text, s, e) {
+            if address_words_ok(src, s, e) {
                 push(spans, s, e, PhiType::Location, 0.75, "street_name");
             }
         }
@@ -704,25 +711,28 @@ const AFTER_NUMBER_UNITS: [&str; 22] = [
 
 /// An address match made only of place words: no drug, condition or
 /// ordinary word, and no unit after its number ("Via IV 2 mg").
-fn address_words_ok(text: &str, s: usize, e: usize) -> bool {
+fn address_words_ok(src: Lowered<'_>, s: usize, e: usize) -> bool {
     let d = dict::dicts();
-    let t = text.get(s..e).unwrap_or("");
-    let words_ok = t.split(|c: char| !c.is_alphabetic()).filter(|w| w.len() > 2).all(|w| {
-        let l = w.to_lowercase();
-        !d.medical.contains(l.as_str())
-    });
-    let after = text.get(e..).unwrap_or("").trim_start();
-    let unit = after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
-    let not_time = !t.split(|c: char| !c.is_alphabetic()).any(|w| {
-        ["am", "pm", "north", "south", "east", "west", "floor", "wing"].contains(&w.to_ascii_lowercase().as_str())
-    });
-    words_ok && not_time && !AFTER_NUMBER_UNITS.contains(&unit.as_str())
+    // The lower-case text splits into the same words; only a word with
+    // other than ASCII letters needs a full lower-case copy.
+    let t = src.low.get(s..e).unwrap_or("");
+    let words_ok = t
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.len() > 2)
+        .all(|w| if w.is_ascii() { !d.medical.contains(w) } else { !d.medical.contains(w.to_lowercase().as_str()) });
+    let after = src.low.get(e..).unwrap_or("").trim_start();
+    let unit = after.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+    let not_time = !t
+        .split(|c: char| !c.is_alphabetic())
+        .any(|w| ["am", "pm", "north", "south", "east", "west", "floor", "wing"].contains(&w));
+    words_ok && not_time && !AFTER_NUMBER_UNITS.contains(&unit)
 }
 
 /// Street names with the type glued to the end, before a house number
 /// ("Loorenstrasse 149", "24 Præstevænget 15", "Hauptstr. 5"): a
 /// capitalised word followed by a number is checked for a street ending.
-fn glued_streets(text: &str, toks: &[Tok], spans: &mut Vec<Span>) {
+fn glued_streets(src: Lowered<'_>, toks: &[Tok], spans: &mut Vec<Span>) {
+    let text = src.text;
     for t in toks.iter().filter(|t| t.case == Case::Title && !t.digit_suffix && matches!(t.next_char, ' ' | '\t' | '.'))
     {
         // Most capitalised words are followed by a word, not by a number:
@@ -765,7 +775,7 @@ fn glued_streets(text: &str, toks: &[Tok], spans: &mut Vec<Span>) {
             t.start
         };
         let e = q + digits + letter;
-        if address_words_ok(text, s, e) {
+        if address_words_ok(src, s, e) {
             push(spans, s, e, PhiType::Location, 0.85, "street_type_last");
         }
     }
@@ -775,13 +785,17 @@ fn glued_streets(text: &str, toks: &[Tok], spans: &mut Vec<Span>) {
 /// after a street address, a short line that ends in a postal-code shape
 /// ("53650", "ASKER 1386", "Aalborg NO 9100", "840 24", "B0J 2H0").
 fn address_block_postcodes(text: &str, spans: &mut Vec<Span>) {
-    let streets: Vec<usize> = spans
-        .iter()
-        .filter(|s| s.kind == PhiType::Location && s.rule != "zip" && s.rule != "postal_label")
-        .map(|s| s.end)
-        .collect();
+    // The spans found before this pass (it adds after them).
+    let found = spans.len();
     let mut next_free = 0;
-    for end in streets {
+    for k in 0..found {
+        let Some(end) = spans
+            .get(k)
+            .filter(|s| s.kind == PhiType::Location && s.rule != "zip" && s.rule != "postal_label")
+            .map(|s| s.end)
+        else {
+            continue;
+        };
         // Only the next few hundred bytes are looked at: many addresses on
         // one long line must not make this quadratic.
         let limit = floor_char(text, (end + 400).min(text.len()));
@@ -1701,7 +1715,7 @@ thread_local! {
 
 fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
     let Words { toks, lows, low_buf, info } = words;
-    glued_streets(text, toks, spans);
+    glued_streets(Lowered { text, low: words.low_text(text) }, toks, spans);
     address_block_postcodes(text, spans);
     // Where the pattern pass found street addresses: the line above one is
     // often the addressee's name.

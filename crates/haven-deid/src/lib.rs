@@ -43,5 +43,5 @@ pub use detect::{Detector, DetectorConfig};
 pub use dict::RESTRICTED_ZIP3;
 pub use ops::{DeidError, DeidOptions, DeidReport, Deidentified, Deidentifier, find_tokens, reidentify};
 pub use policy::{Operator, Policy, PolicyError};
-pub use types::{CharSpan, PhiType, Span, UnknownPhiType, to_char_spans};
+pub use types::{CharSpan, PhiType, Span, UnknownPhiType, char_spans, to_char_spans};
 pub use vault::{DateOffsets, InMemoryVault, KeyedDateOffsets, PseudonymKey, TokenVault, VaultError};

@@ -158,12 +158,21 @@ pub struct CharSpan {
 /// Converts byte-offset spans (sorted by start) of `text` to code-point spans,
 /// adding `base` (the code points before `text` in a longer stream).
 pub fn to_char_spans(text: &str, spans: &[Span], base: usize, with_rule: bool) -> Vec<CharSpan> {
-    let mut out = Vec::with_capacity(spans.len());
+    char_spans(text, spans, base, with_rule).collect()
+}
+
+/// [`to_char_spans`] one span at a time, for a writer that needs no vector.
+pub fn char_spans<'a>(
+    text: &'a str,
+    spans: &'a [Span],
+    base: usize,
+    with_rule: bool,
+) -> impl Iterator<Item = CharSpan> + 'a {
     let mut byte = 0usize;
     let mut chars = 0usize;
     // In ASCII text a byte is a code point: nothing to count.
     let ascii = text.is_ascii();
-    let mut advance = |to: usize| -> usize {
+    let mut advance = move |to: usize| -> usize {
         if ascii {
             to
         } else if to >= byte {
@@ -174,18 +183,17 @@ pub fn to_char_spans(text: &str, spans: &[Span], base: usize, with_rule: bool) -
             text.get(..to).map_or(0, |s| s.chars().count())
         }
     };
-    for s in spans {
+    spans.iter().map(move |s| {
         let start = advance(s.start);
         let end = advance(s.end);
-        out.push(CharSpan {
+        CharSpan {
             start: base + start,
             end: base + end,
             kind: s.kind,
             score: Some((s.score * 100.0).round() / 100.0),
             rule: with_rule.then(|| s.rule.to_string()),
-        });
-    }
-    out
+        }
+    })
 }
 
 impl CharSpan {
