@@ -2341,8 +2341,8 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     // after the first in some place name extend it, and the key is the
     // words' own stretch of the lower-case text when one space parts them
     // (no copy): most capitalised words start some place name, and the
-    // look-ups and copies for the word after them were a fifth of the
-    // first pass's memory misses outside the DFAs and the lexicon.
+    // look-ups and copies for the word after them were about a quarter of
+    // the first pass's memory misses outside the DFAs and the lexicon.
     let mut best = None;
     let mut key = String::new();
     for len in 1..=cx.d.place_words.min(4) {
