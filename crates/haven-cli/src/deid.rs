@@ -714,6 +714,9 @@ pub fn bench(data: &Path, json: bool) -> Result<()> {
         ("addresses", "12 Main Street ".repeat(n / 15)),
         ("name lists", "Marrero, Jones and Brown were ".repeat(n / 30)),
         ("address blocks", "Gyala Antall\n24 Clarke Avenue\nASKER 1386\n".repeat(n / 41)),
+        // A name addressed at a sentence's start: the words after the comma
+        // are read, never the rest of the text.
+        ("addressed", "Kuba, thanks for that. ".repeat(n / 23)),
     ];
     let normal_s = time(&mut || {
         let _ = det.detect(&normal);

@@ -298,21 +298,18 @@ pub(crate) fn vin_ok(s: &str) -> bool {
     b[8] == if check == 10 { b'X' } else { b'0' + check as u8 }
 }
 
-/// A two-letter US state or territory code, in capitals.
-fn is_state_code(up: &str) -> bool {
-    up.len() == 2 && STATES.as_bytes().chunks(3).any(|c| c.get(..2) == Some(up.as_bytes()))
+/// A two-letter US state or territory code, in any case.
+fn is_state_code(w: &str) -> bool {
+    w.len() == 2
+        && STATES.as_bytes().chunks(3).any(|c| c.get(..2).is_some_and(|c| c.eq_ignore_ascii_case(w.as_bytes())))
 }
 
+/// Whether `before` (in lower case) ends with a state's code or name.
 fn state_before(before: &str) -> bool {
     // "Boston, MA 02115" / "Boston, Massachusetts 02115"
     let t = before.trim_end_matches([' ', '\t', ',']);
     let w = t.rsplit([' ', ',', '\t']).next().unwrap_or("");
-    let up = w.trim_end_matches('.').to_ascii_uppercase();
-    if is_state_code(&up) {
-        return true;
-    }
-    let low = t.to_ascii_lowercase();
-    STATE_NAMES.iter().any(|s| low.ends_with(s))
+    is_state_code(w.trim_end_matches('.')) || STATE_NAMES.iter().any(|s| t.ends_with(s))
 }
 
 const DATE_CONTEXT: [&str; 28] = [
@@ -2228,10 +2225,11 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
     if j == i && t.sentence_start && !cx.is_medical(i) {
         let after = cx.text.get(t.full_end..).unwrap_or("");
         if let Some(rest) = after.strip_prefix(", ") {
-            let rest = rest.to_ascii_lowercase();
+            // Only the first words, in any case (a lower-case copy of the
+            // rest of the text here made sentences of names quadratic).
             if ["can i ", "can you ", "could you ", "could i ", "would you ", "please "]
                 .iter()
-                .any(|p| rest.starts_with(p))
+                .any(|p| rest.get(..p.len()).is_some_and(|r| r.eq_ignore_ascii_case(p)))
             {
                 return Some((j, false));
             }
@@ -2267,23 +2265,30 @@ fn name_by_shape(cx: &Ctx<'_>, i: usize, address_starts: &[usize]) -> Option<(us
         // In a list of people an eponym is a surname ("Marrero and Murphy").
         let member =
             |k: usize| plain(k) || (k < n && cx.toks[k].case == Case::Title && cx.is_last(k) && !cx.has(k, W_COMMON));
-        let mut members = vec![i];
+        // At most eight members, kept on the stack.
+        let mut list = [i; 8];
+        let mut len = 1;
         let mut k = i;
         let mut closed = false;
-        while k + 1 < n && members.len() < 8 {
+        while k + 1 < n && len < list.len() {
             let gap = cx.text.get(cx.toks[k].full_end..cx.toks[k + 1].start).unwrap_or("");
             if gap == ", " && member(k + 1) {
                 k += 1;
-                members.push(k);
             } else if gap == " " && cx.low(k + 1) == "and" && k + 2 < n && member(k + 2) && cx.adjacent(k + 1) {
                 k += 2;
-                members.push(k);
                 closed = true;
-                break;
             } else {
                 break;
             }
+            if let Some(m) = list.get_mut(len) {
+                *m = k;
+                len += 1;
+            }
+            if closed {
+                break;
+            }
         }
+        let members = list.get(..len).unwrap_or(&[]);
         // Most members are in the name dictionaries, one at least outside
         // the medical words ("Patellar and Achilles" is anatomy).
         let known = members.iter().filter(|&&m| cx.is_first(m) || cx.is_last(m)).count();
@@ -2381,13 +2386,8 @@ fn place_at(cx: &Ctx<'_>, i: usize, spans: &mut Vec<Span>) -> Option<usize> {
     let state_after = after.strip_prefix(',').map(str::trim_start).is_some_and(|r| {
         let w =
             r.get(..r.bytes().position(|c| !(c.is_ascii_alphabetic() || c == b' ')).unwrap_or(r.len())).unwrap_or("");
-        let first = w.split(' ').next().unwrap_or("");
-        let code = first.len() == 2
-            && STATES
-                .as_bytes()
-                .chunks(3)
-                .any(|c| c.get(..2).is_some_and(|c| c.eq_ignore_ascii_case(first.as_bytes())));
-        code || STATE_NAMES.iter().any(|s| w.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)))
+        is_state_code(w.split(' ').next().unwrap_or(""))
+            || STATE_NAMES.iter().any(|s| w.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)))
     });
     let single = i == j;
     // A single word that is also a frequent surname ("Smith", "Jackson") needs
@@ -2510,6 +2510,7 @@ mod tests {
         has("For my take on Dr. Wells, see below.", "Wells", PhiType::Name);
         has("Gyala Antall\n24 Clarke Avenue\nSpringfield", "Gyala Antall", PhiType::Name);
         has("Kuba, can I please speak to you?", "Kuba", PhiType::Name);
+        has("Kuba, Could you pass the salt?", "Kuba", PhiType::Name);
         has("Ubul: What a day.\nNicole: Indeed.", "Ubul", PhiType::Name);
         has("Our founders: Gerste, Johnson and Johnson.", "Gerste", PhiType::Name);
         // Headings and anatomy are not people.
