@@ -357,7 +357,7 @@ fn pattern_pass(
         caps.resize_with(p.alts.len(), || None);
     }
     p.matches_into(text, scanned);
-    let src = Lowered { text, low: words.low_text(text) };
+    let src = words.lowered(text);
     for &(k, s0, e0) in scanned.iter() {
         on_match(p, src, k, s0, e0, caps, spans);
     }
@@ -1672,9 +1672,9 @@ struct Words {
 }
 
 impl Words {
-    /// `text` (the text last read) in ASCII lower case, at the same offsets.
-    fn low_text<'s>(&'s self, text: &'s str) -> &'s str {
-        self.low_buf.get(..text.len()).unwrap_or(text)
+    /// `text` (the text last read) with its ASCII lower-case form.
+    fn lowered<'s>(&'s self, text: &'s str) -> Lowered<'s> {
+        Lowered { text, low: self.low_buf.get(..text.len()).unwrap_or(text) }
     }
 
     /// Reads `text` into these buffers (their allocations are reused),
@@ -1712,7 +1712,7 @@ thread_local! {
 
 fn token_pass(d: &Dicts, text: &str, words: &Words, spans: &mut Vec<Span>) {
     let Words { toks, lows, low_buf, info } = words;
-    glued_streets(Lowered { text, low: words.low_text(text) }, toks, spans);
+    glued_streets(words.lowered(text), toks, spans);
     address_block_postcodes(text, spans);
     // Where the pattern pass found street addresses: the line above one is
     // often the addressee's name.
